@@ -1,0 +1,240 @@
+//! What a dataset is: its kind, its options, where it was defined, and the query function
+//! that describes its contents.
+//!
+//! Two forms exist. [`DatasetRecord`] is the const record the attribute macros submit through
+//! `inventory` (only `&'static` data and fn pointers). [`DatasetDef`] is the owned form every
+//! other module works with; the builder API makes it directly from closures.
+//! This module must not depend on the resolver, the graph or any storage.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+
+use crate::error::Result;
+
+/// What a query function returns: a DataFusion [`DataFrame`] describing the dataset's rows.
+///
+/// The `DataFrame` is only a plan; lakeflow executes it when the pipeline runs.
+pub type Plan = Result<DataFrame>;
+
+/// The future an `async` query function returns, boxed.
+pub type PlanFuture = Pin<Box<dyn Future<Output = Plan> + Send + 'static>>;
+
+/// The kind of a dataset, as declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DatasetKind {
+    /// `#[table]`: a streaming table when its query reads a stream, a materialized view otherwise.
+    Table,
+    /// `#[materialized_view]`: recomputed from its inputs and replaced atomically.
+    MaterializedView,
+    /// `#[streaming_table]`: appends what is new in its streaming inputs.
+    StreamingTable,
+    /// `#[temporary_view]`: never stored; inlined into the queries that read it.
+    TemporaryView,
+}
+
+impl DatasetKind {
+    /// Whether datasets of this kind are written to storage.
+    pub fn is_stored(self) -> bool {
+        !matches!(self, DatasetKind::TemporaryView)
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatasetKind::Table => "table",
+            DatasetKind::MaterializedView => "materialized view",
+            DatasetKind::StreamingTable => "streaming table",
+            DatasetKind::TemporaryView => "temporary view",
+        })
+    }
+}
+
+/// Where a dataset is defined: a file, line and column of the user's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceLocation {
+    /// The source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The 1-based line.
+    pub line: u32,
+    /// The 1-based column.
+    pub column: u32,
+}
+
+impl SourceLocation {
+    /// The location of the caller; used by the builder API.
+    #[track_caller]
+    pub fn caller() -> Self {
+        let loc = std::panic::Location::caller();
+        SourceLocation {
+            file: loc.file(),
+            line: loc.line(),
+            column: loc.column(),
+        }
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A query function as the macros record it: a plain or an `async` fn pointer.
+#[derive(Clone, Copy)]
+pub enum QueryFn {
+    /// `fn() -> Plan`.
+    Sync(fn() -> Plan),
+    /// `async fn() -> Plan`, wrapped by the macro to return a boxed future.
+    Async(fn() -> PlanFuture),
+}
+
+impl fmt::Debug for QueryFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QueryFn::Sync(_) => "QueryFn::Sync",
+            QueryFn::Async(_) => "QueryFn::Async",
+        })
+    }
+}
+
+/// The const record one dataset macro submits through `inventory`.
+///
+/// Users do not build these by hand; `Pipeline::builder()` is the API for that.
+#[derive(Debug)]
+pub struct DatasetRecord {
+    /// The dataset name.
+    pub name: &'static str,
+    /// The declared kind.
+    pub kind: DatasetKind,
+    /// The `comment = "..."` option.
+    pub comment: Option<&'static str>,
+    /// The `partition_cols = [...]` option.
+    pub partition_cols: &'static [&'static str],
+    /// The `table_properties = {...}` option.
+    pub table_properties: &'static [(&'static str, &'static str)],
+    /// Where the definition is.
+    pub location: SourceLocation,
+    /// The query function.
+    pub query: QueryFn,
+}
+
+inventory::collect!(DatasetRecord);
+
+/// A query function in owned form: called once per planning, returns the plan.
+pub type Query = Arc<dyn Fn() -> PlanFuture + Send + Sync>;
+
+/// One dataset of a pipeline, in the owned form the runtime works with.
+#[derive(Clone)]
+pub struct DatasetDef {
+    /// The dataset name, unique in the pipeline.
+    pub name: String,
+    /// The declared kind.
+    pub kind: DatasetKind,
+    /// A description stored with the table.
+    pub comment: Option<String>,
+    /// Columns the stored table is partitioned by.
+    pub partition_cols: Vec<String>,
+    /// Properties stored in the table's metadata.
+    pub table_properties: BTreeMap<String, String>,
+    /// Where the definition is.
+    pub location: SourceLocation,
+    /// The query function.
+    pub query: Query,
+}
+
+impl fmt::Debug for DatasetDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatasetDef")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatasetDef {
+    /// Converts a macro record into the owned form.
+    pub fn from_record(record: &'static DatasetRecord) -> Self {
+        let query: Query = match record.query {
+            QueryFn::Sync(f) => Arc::new(move || Box::pin(async move { f() }) as PlanFuture),
+            QueryFn::Async(f) => Arc::new(f),
+        };
+        DatasetDef {
+            name: record.name.to_string(),
+            kind: record.kind,
+            comment: record.comment.map(str::to_string),
+            partition_cols: record
+                .partition_cols
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            table_properties: record
+                .table_properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            location: record.location,
+            query,
+        }
+    }
+
+    /// Checks what the macros check at compile time, for definitions made by the builder.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| {
+            Err(crate::Error::InvalidDefinition {
+                dataset: self.name.clone(),
+                message,
+            })
+        };
+        if !is_valid_name(&self.name) {
+            return invalid(format!(
+                "`{}` is not a valid dataset name: use letters, digits and `_`, starting with a letter or `_`, at most 255 characters",
+                self.name
+            ));
+        }
+        if self.kind == DatasetKind::TemporaryView
+            && (!self.partition_cols.is_empty() || !self.table_properties.is_empty())
+        {
+            return invalid(
+                "a temporary view is never stored, so it takes no partition columns or table properties".into(),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for col in &self.partition_cols {
+            if !seen.insert(col) {
+                return invalid(format!("partition column `{col}` is listed twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is a valid dataset name: `[A-Za-z_][A-Za-z0-9_]*`, 1 to 255 characters.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 255
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("silver_orders"));
+        assert!(is_valid_name("_x1"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("1abc"));
+        assert!(!is_valid_name("a-b"));
+        assert!(!is_valid_name("a.b"));
+        assert!(!is_valid_name(&"a".repeat(256)));
+    }
+}

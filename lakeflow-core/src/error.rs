@@ -1,0 +1,236 @@
+//! The error type of lakeflow-core, grouped by cause: the user's definitions, planning,
+//! storage, execution, and lakeflow's own bugs.
+//!
+//! This module owns no behaviour beyond formatting; it must not depend on any storage crate.
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+use crate::dataset::SourceLocation;
+use crate::report::RunReport;
+
+/// `Result` with lakeflow's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in lakeflow, grouped by cause.
+///
+/// `Debug` prints the same text as `Display` followed by the chain of causes, so that
+/// `fn main() -> lakeflow::Result<()>` shows a person a readable message.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- the user's definitions ----------------------------------------------------------
+    /// Two definitions share a name.
+    #[error(
+        "dataset `{name}` is defined twice: at {first} and at {second}; rename one of them (`name = \"...\"` sets a dataset's name)"
+    )]
+    DuplicateDataset {
+        /// The shared name.
+        name: String,
+        /// Where the first definition is.
+        first: SourceLocation,
+        /// Where the second definition is.
+        second: SourceLocation,
+    },
+    /// A query reads a name that is neither a dataset of the pipeline nor a registered external table.
+    #[error(
+        "dataset `{referenced_by}` ({location}) reads `{name}`, which is not defined in this pipeline{}",
+        suggestion_text(suggestion)
+    )]
+    UnknownDataset {
+        /// The name that was read.
+        name: String,
+        /// The dataset whose query read it.
+        referenced_by: String,
+        /// Where that dataset is defined.
+        location: SourceLocation,
+        /// The nearest defined name, if one is close.
+        suggestion: Option<String>,
+    },
+    /// The datasets read each other in a circle.
+    #[error("datasets depend on each other in a cycle: {}; break the cycle by removing one of these reads", cycle_text(.path))]
+    Cycle {
+        /// The datasets on the cycle, each with its definition site; the first is repeated at the end.
+        path: Vec<(String, SourceLocation)>,
+    },
+    /// Several problems at once, as a dry run reports them.
+    #[error("{}", many_text(.0))]
+    Many(Vec<Error>),
+    /// A definition is malformed in a way the macros could not see (builder API, options).
+    #[error("dataset `{dataset}`: {message}")]
+    InvalidDefinition {
+        /// The dataset.
+        dataset: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A query function failed while lakeflow planned it (for example a column that does not exist).
+    #[error("dataset `{dataset}` ({location}) has an invalid query: {source}")]
+    Definition {
+        /// The dataset.
+        dataset: String,
+        /// Where it is defined.
+        location: SourceLocation,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+    /// `read`, `sql` or another reader was called outside a query function.
+    #[error(
+        "`{function}` was called outside a query function; it only works inside a function registered with `#[table]`, `#[materialized_view]`, `#[streaming_table]`, `#[temporary_view]` or the pipeline builder"
+    )]
+    OutsideQueryFunction {
+        /// The reader that was called.
+        function: &'static str,
+    },
+    /// An external source could not be opened.
+    #[error("cannot open source `{source_name}`: {cause}")]
+    Source {
+        /// The path, URL or table name of the source.
+        source_name: String,
+        /// The cause.
+        cause: Box<Error>,
+    },
+
+    // ---- storage ---------------------------------------------------------------------------
+    /// Storage failed to read or write a table.
+    #[error("storage error at `{location}`: {message}")]
+    Storage {
+        /// The table location.
+        location: String,
+        /// What the storage layer reported.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The storage location is not a valid path or URL.
+    #[error(
+        "invalid storage location `{0}`: give a directory path or a URL such as file:///data/lakeflow"
+    )]
+    InvalidStorage(String),
+
+    // ---- execution -------------------------------------------------------------------------
+    /// DataFusion reported an error while planning or executing a query.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// A flow failed while running; its table was left as it was.
+    #[error("flow `{dataset}` failed: {source}")]
+    Flow {
+        /// The flow's target dataset.
+        dataset: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The run ended FAILED: at least one flow failed. The report says which and why.
+    #[error("pipeline run failed\n{report}")]
+    RunFailed {
+        /// The full report of the run, with each dataset's status.
+        report: Box<RunReport>,
+    },
+    /// An I/O error outside storage (for example generating example data).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    // ---- lakeflow's own bugs ---------------------------------------------------------------
+    /// A bug in lakeflow: please report it with the message.
+    #[error("internal error in lakeflow: {0}. This is a bug; please report it with this message")]
+    Internal(String),
+
+    /// Control flow of the resolver: a query function needs something resolved first.
+    /// Never returned from a public API.
+    #[doc(hidden)]
+    #[error(
+        "lakeflow is still resolving `{0}`; return this error with `?` from the query function"
+    )]
+    Deferred(crate::resolve::Pending),
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !self.to_string().contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// Builds a [`Error::Storage`] from any error.
+    pub fn storage(
+        location: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Storage {
+            location: location.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The report of a failed run, when this error is [`Error::RunFailed`].
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            Error::RunFailed { report } => Some(report),
+            _ => None,
+        }
+    }
+}
+
+fn suggestion_text(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => "; define it, or register it as an external table with `Pipeline::builder().external_table(..)`".to_string(),
+    }
+}
+
+fn cycle_text(path: &[(String, SourceLocation)]) -> String {
+    struct Path<'a>(&'a [(String, SourceLocation)]);
+    impl fmt::Display for Path<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            for (i, (name, loc)) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" -> ")?;
+                }
+                if i + 1 == self.0.len() {
+                    write!(f, "{name}")?;
+                } else {
+                    write!(f, "{name} ({loc})")?;
+                }
+            }
+            Ok(())
+        }
+    }
+    Path(path).to_string()
+}
+
+impl Error {
+    /// One error for several: itself when there is one, else [`Error::Many`].
+    pub fn from_many(mut errors: Vec<Error>) -> Self {
+        if errors.len() == 1 {
+            errors.pop().expect("one error")
+        } else {
+            Error::Many(errors)
+        }
+    }
+}
+
+fn many_text(errors: &[Error]) -> String {
+    let mut out = format!(
+        "{} problems found in the pipeline definition:",
+        errors.len()
+    );
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(&e.to_string());
+    }
+    out
+}

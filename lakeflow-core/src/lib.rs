@@ -1,0 +1,37 @@
+//! The model and the runtime of lakeflow: dataset definitions and their registry, the
+//! resolver that turns query functions into a dependency graph, the planner, the scheduler,
+//! and the `Storage` and `Engine` seams.
+//!
+//! This crate never names a table format: storage is behind [`Storage`] (Delta Lake lives in
+//! `lakeflow-delta`), and execution is behind [`Engine`].
+#![warn(missing_docs)]
+
+pub mod dataset;
+pub mod engine;
+pub mod error;
+mod flow;
+pub mod graph;
+pub mod pipeline;
+mod placeholder;
+pub mod planner;
+pub mod query;
+pub mod report;
+pub mod resolve;
+pub mod scheduler;
+pub mod source;
+pub mod storage;
+
+pub use dataset::{
+    DatasetDef, DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
+};
+pub use engine::{DataFusionEngine, Engine};
+pub use error::{Error, Result};
+pub use graph::DatasetGraph;
+pub use pipeline::PipelineDef;
+pub use query::{
+    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
+};
+pub use report::{DatasetReport, FlowStatus, RunReport};
+pub use scheduler::RunOptions;
+pub use source::{CsvFormat, ExternalTable, FileFormat, SourceSpec, csv, json, parquet};
+pub use storage::{Committed, MemoryStorage, Storage, TableWrite};

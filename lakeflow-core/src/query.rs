@@ -1,0 +1,61 @@
+//! The readers a query function calls: pipeline datasets by name, SQL over them, and
+//! external files and tables by path. Each returns a [`Plan`]; none reads data.
+//!
+//! They only work inside a query function while lakeflow plans the pipeline; elsewhere they
+//! return [`crate::Error::OutsideQueryFunction`].
+
+use crate::dataset::Plan;
+use crate::resolve::{ReadMode, plan_sql, read_dataset, read_source};
+use crate::source::{FileFormat, SourceSpec};
+
+/// Reads pipeline dataset `name` (or a registered external table) as a whole.
+///
+/// The read is how lakeflow learns that this dataset depends on `name`.
+pub fn read(name: &str) -> Plan {
+    read_dataset(name, ReadMode::Batch, "read")
+}
+
+/// Reads pipeline dataset `name` as a stream of appended rows.
+///
+/// A dataset declared with `#[table]` that reads a stream is a streaming table. Until
+/// incremental processing lands, each run reads the whole input, as [`read`] does.
+pub fn read_stream(name: &str) -> Plan {
+    read_dataset(name, ReadMode::Stream, "read_stream")
+}
+
+/// Plans a SQL query. Table names resolve to pipeline datasets and registered external
+/// tables, case-insensitively, as [`read`] would.
+pub fn sql(query: &str) -> Plan {
+    plan_sql(query)
+}
+
+/// Reads files of `format` at `path`: one file, or every file with the format's extension
+/// under a directory.
+pub fn read_files(path: impl Into<String>, format: impl Into<FileFormat>) -> Plan {
+    let spec = SourceSpec::Files {
+        path: path.into(),
+        format: format.into(),
+    };
+    read_source(spec, "read_files")
+}
+
+/// Reads Parquet files at `path`.
+pub fn read_parquet(path: impl Into<String>) -> Plan {
+    read_files(path, FileFormat::Parquet)
+}
+
+/// Reads CSV files with a header line at `path`; use [`read_files`] with
+/// [`crate::csv()`] for other options.
+pub fn read_csv(path: impl Into<String>) -> Plan {
+    read_files(path, crate::source::csv())
+}
+
+/// Reads newline-delimited JSON files at `path`.
+pub fn read_json(path: impl Into<String>) -> Plan {
+    read_files(path, FileFormat::Json)
+}
+
+/// Reads the current snapshot of the Delta table at `path`.
+pub fn read_delta(path: impl Into<String>) -> Plan {
+    read_source(SourceSpec::Delta { path: path.into() }, "read_delta")
+}

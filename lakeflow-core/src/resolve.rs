@@ -1,0 +1,526 @@
+//! Resolve: call each query function once, in a planning scope, and learn from the reads it
+//! makes what it depends on.
+//!
+//! Inside the scope, `read("x")` and table names in `sql(...)` become placeholder scans that
+//! carry `x`'s schema. When `x` is not resolved yet, the reader returns [`Error::Deferred`];
+//! the user's `?` hands it back to the resolver, which resolves `x` first (or opens the
+//! external source) and calls the function again. Query functions only describe data, so a
+//! second call is harmless, and each function is called at most once more than it has
+//! unresolved reads. A dataset met again while it is being resolved closes a cycle.
+//!
+//! This module owns the planning scope and must not execute plans or touch table data.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::dataset::{DatasetDef, DatasetKind, Plan, SourceLocation};
+use crate::error::{Error, Result};
+use crate::placeholder::Placeholder;
+use crate::source::{ExternalTable, SourceSpec};
+use crate::storage::Storage;
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// What a query function waits for before it can be planned. Resolver control flow only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pending {
+    /// A pipeline dataset not resolved yet.
+    Dataset(String),
+    /// An external source not opened yet.
+    Source(SourceSpec),
+    /// A registered external table not opened yet.
+    External(String),
+}
+
+impl fmt::Display for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pending::Dataset(name) | Pending::External(name) => f.write_str(name),
+            Pending::Source(spec) => write!(f, "{spec}"),
+        }
+    }
+}
+
+/// How a query reads one of its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReadMode {
+    /// The whole current contents (`read`, `sql`).
+    Batch,
+    /// As a stream of appended rows (`read_stream`).
+    Stream,
+}
+
+/// A dataset after its query function ran in the planning scope.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The definition.
+    pub def: DatasetDef,
+    /// The effective kind: `Table` becomes a streaming table or a materialized view.
+    pub kind: DatasetKind,
+    /// The query's plan, with placeholders for pipeline datasets.
+    pub plan: LogicalPlan,
+    /// The schema the query produces.
+    pub output_schema: SchemaRef,
+    /// The schema readers of this dataset see (after storage normalization for stored kinds).
+    pub read_schema: SchemaRef,
+    /// The pipeline datasets the query reads, and how.
+    pub inputs: BTreeMap<String, ReadMode>,
+    /// External sources and tables the query reads, for lineage.
+    pub sources: BTreeSet<String>,
+    placeholder: Arc<dyn TableProvider>,
+}
+
+/// The resolver: owns the planning session and everything resolved so far.
+pub(crate) struct Resolver {
+    session: SessionContext,
+    defs: BTreeMap<String, DatasetDef>,
+    by_lower: HashMap<String, String>,
+    externals: BTreeMap<String, ExternalTable>,
+    storage: Arc<dyn Storage>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    resolved: HashMap<String, Arc<Resolved>>,
+    sources: HashMap<SourceSpec, Arc<dyn TableProvider>>,
+    externals: HashMap<String, Arc<dyn TableProvider>>,
+}
+
+/// The task-local planning scope of one query function call.
+#[derive(Clone)]
+struct Scope {
+    resolver: Arc<Resolver>,
+    call: Arc<Mutex<Call>>,
+}
+
+struct Call {
+    dataset: String,
+    location: SourceLocation,
+    inputs: BTreeMap<String, ReadMode>,
+    sources: BTreeSet<String>,
+}
+
+/// The outcome of resolving a whole pipeline: what resolved, and every error found.
+pub(crate) struct Resolution {
+    pub resolved: Vec<Arc<Resolved>>,
+    pub errors: Vec<Error>,
+}
+
+impl Resolver {
+    pub fn new(
+        session: SessionContext,
+        defs: BTreeMap<String, DatasetDef>,
+        externals: BTreeMap<String, ExternalTable>,
+        storage: Arc<dyn Storage>,
+    ) -> Arc<Self> {
+        let by_lower = defs
+            .keys()
+            .map(|name| (name.to_ascii_lowercase(), name.clone()))
+            .collect();
+        Arc::new(Resolver {
+            session,
+            defs,
+            by_lower,
+            externals,
+            storage,
+            state: Mutex::default(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pipeline dataset `name` refers to, matching case-insensitively as SQL does.
+    fn canonical(&self, name: &str) -> Option<&String> {
+        self.defs
+            .get_key_value(name)
+            .map(|(k, _)| k)
+            .or_else(|| self.by_lower.get(&name.to_ascii_lowercase()))
+    }
+
+    fn external(&self, name: &str) -> Option<(&String, &ExternalTable)> {
+        self.externals.get_key_value(name).or_else(|| {
+            self.externals
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// Resolves every dataset, in name order, collecting all errors.
+    pub async fn resolve_all(self: &Arc<Self>) -> Resolution {
+        let mut errors = Vec::new();
+        let mut failed = BTreeSet::new();
+        let names: Vec<String> = self.defs.keys().cloned().collect();
+        for name in &names {
+            let mut stack = Vec::new();
+            let _ = self
+                .resolve_one(name, &mut stack, &mut failed, &mut errors)
+                .await;
+        }
+        let state = self.state();
+        let mut resolved: Vec<Arc<Resolved>> = state.resolved.values().cloned().collect();
+        resolved.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+        Resolution { resolved, errors }
+    }
+
+    /// Resolves `name` and, on demand, what it reads. `Err(())` means it failed and the cause
+    /// is already in `errors` (reported once, at the dataset where it arose).
+    fn resolve_one<'a>(
+        self: &'a Arc<Self>,
+        name: &'a str,
+        stack: &'a mut Vec<String>,
+        failed: &'a mut BTreeSet<String>,
+        errors: &'a mut Vec<Error>,
+    ) -> BoxFuture<'a, Result<(), ()>> {
+        async move {
+            if self.state().resolved.contains_key(name) {
+                return Ok(());
+            }
+            if failed.contains(name) {
+                return Err(());
+            }
+            if let Some(start) = stack.iter().position(|n| n == name) {
+                let mut path: Vec<(String, SourceLocation)> = stack[start..]
+                    .iter()
+                    .map(|n| (n.clone(), self.defs[n].location))
+                    .collect();
+                path.push((name.to_string(), self.defs[name].location));
+                failed.extend(stack[start..].iter().cloned());
+                errors.push(Error::Cycle { path });
+                return Err(());
+            }
+            let def = self.defs[name].clone();
+            stack.push(name.to_string());
+            let outcome = self.resolve_def(&def, stack, failed, errors).await;
+            stack.pop();
+            match outcome {
+                Ok(resolved) => {
+                    let resolved = Arc::new(resolved);
+                    if let Err(e) = self
+                        .session
+                        .register_table(name, resolved.placeholder.clone())
+                    {
+                        errors.push(Error::Internal(format!(
+                            "registering `{name}` for SQL failed: {e}"
+                        )));
+                    }
+                    self.state().resolved.insert(name.to_string(), resolved);
+                    Ok(())
+                }
+                Err(None) => {
+                    failed.insert(name.to_string());
+                    Err(())
+                }
+                Err(Some(error)) => {
+                    failed.insert(name.to_string());
+                    errors.push(match error {
+                        // These already name the dataset and its definition site.
+                        e @ (Error::Cycle { .. }
+                        | Error::UnknownDataset { .. }
+                        | Error::InvalidDefinition { .. }) => e,
+                        e => Error::Definition {
+                            dataset: name.to_string(),
+                            location: def.location,
+                            source: Box::new(e),
+                        },
+                    });
+                    Err(())
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Calls `def`'s query until it plans. `Err(None)`: an input failed (already reported).
+    async fn resolve_def(
+        self: &Arc<Self>,
+        def: &DatasetDef,
+        stack: &mut Vec<String>,
+        failed: &mut BTreeSet<String>,
+        errors: &mut Vec<Error>,
+    ) -> Result<Resolved, Option<Error>> {
+        // Each retry follows new progress (a dataset resolved or a source opened), so the
+        // number of calls is bounded by the reads; the cap only guards against a query that
+        // returns a deferral it did not receive.
+        for _ in 0..10_000 {
+            let call = Arc::new(Mutex::new(Call {
+                dataset: def.name.clone(),
+                location: def.location,
+                inputs: BTreeMap::new(),
+                sources: BTreeSet::new(),
+            }));
+            let scope = Scope {
+                resolver: self.clone(),
+                call: call.clone(),
+            };
+            let outcome = SCOPE.scope(scope, (def.query)()).await;
+            match outcome {
+                Ok(df) => {
+                    let call = std::mem::replace(
+                        &mut *call.lock().unwrap_or_else(|e| e.into_inner()),
+                        Call {
+                            dataset: String::new(),
+                            location: def.location,
+                            inputs: BTreeMap::new(),
+                            sources: BTreeSet::new(),
+                        },
+                    );
+                    return self.finish(def, df, call).map_err(Some);
+                }
+                Err(Error::Deferred(Pending::Dataset(dep))) => {
+                    if self.resolve_one(&dep, stack, failed, errors).await.is_err() {
+                        return Err(None);
+                    }
+                }
+                Err(Error::Deferred(Pending::Source(spec))) => {
+                    let provider = spec
+                        .open(&self.session, self.storage.as_ref())
+                        .await
+                        .map_err(Some)?;
+                    self.state().sources.insert(spec, provider);
+                }
+                Err(Error::Deferred(Pending::External(name))) => {
+                    let (name, spec) = self
+                        .external(&name)
+                        .map(|(n, s)| (n.clone(), s.clone()))
+                        .ok_or_else(|| {
+                            Some(Error::Internal(format!("external table `{name}` vanished")))
+                        })?;
+                    let provider = spec
+                        .open(&self.session, self.storage.as_ref())
+                        .await
+                        .map_err(Some)?;
+                    self.session
+                        .register_table(name.as_str(), provider.clone())
+                        .map_err(|e| Some(e.into()))?;
+                    self.state().externals.insert(name, provider);
+                }
+                Err(error) => return Err(Some(error)),
+            }
+        }
+        Err(Some(Error::Internal(format!(
+            "query of `{}` kept deferring without progress",
+            def.name
+        ))))
+    }
+
+    fn finish(&self, def: &DatasetDef, df: DataFrame, call: Call) -> Result<Resolved> {
+        let plan = df.into_unoptimized_plan();
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)
+        ) {
+            return Err(Error::InvalidDefinition {
+                dataset: def.name.clone(),
+                message:
+                    "a query function must describe rows (a SELECT), not a DDL or DML statement"
+                        .into(),
+            });
+        }
+        let output_schema = plan.schema().inner().clone();
+        let mut seen = BTreeSet::new();
+        for field in output_schema.fields() {
+            if !seen.insert(field.name().as_str()) {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "the query produces two columns named `{}`; select one or rename with an alias",
+                        field.name()
+                    ),
+                });
+            }
+        }
+        for col in &def.partition_cols {
+            if output_schema.field_with_name(col).is_err() {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "partition column `{col}` is not a column of the query; its columns are {}",
+                        column_list(&output_schema)
+                    ),
+                });
+            }
+        }
+        let streams = call.inputs.values().any(|m| *m == ReadMode::Stream);
+        let kind = match def.kind {
+            DatasetKind::Table if streams => DatasetKind::StreamingTable,
+            DatasetKind::Table => DatasetKind::MaterializedView,
+            kind => kind,
+        };
+        let read_schema = if kind.is_stored() {
+            self.storage.stored_schema(&output_schema)?
+        } else {
+            output_schema.clone()
+        };
+        let placeholder: Arc<dyn TableProvider> = Arc::new(Placeholder {
+            name: def.name.clone(),
+            schema: read_schema.clone(),
+        });
+        Ok(Resolved {
+            def: def.clone(),
+            kind,
+            plan,
+            output_schema,
+            read_schema,
+            inputs: call.inputs,
+            sources: call.sources,
+            placeholder,
+        })
+    }
+
+    fn suggestion(&self, name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        self.defs
+            .keys()
+            .chain(self.externals.keys())
+            .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+            .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+            .min()
+            .map(|(_, c)| c.clone())
+    }
+}
+
+fn column_list(schema: &SchemaRef) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl Scope {
+    fn current<T>(function: &'static str, f: impl FnOnce(&Scope) -> Result<T>) -> Result<T> {
+        SCOPE
+            .try_with(|scope| f(scope))
+            .map_err(|_| Error::OutsideQueryFunction { function })?
+    }
+
+    fn call(&self) -> std::sync::MutexGuard<'_, Call> {
+        self.call.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The provider a name in the current query stands for, recording the dependency.
+    fn bind(&self, name: &str, mode: ReadMode) -> Result<(String, Arc<dyn TableProvider>)> {
+        let resolver = &self.resolver;
+        if let Some(dataset) = resolver.canonical(name) {
+            let (current, location) = {
+                let call = self.call();
+                (call.dataset.clone(), call.location)
+            };
+            if *dataset == current {
+                return Err(Error::Cycle {
+                    path: vec![(current.clone(), location), (current, location)],
+                });
+            }
+            let placeholder = resolver
+                .state()
+                .resolved
+                .get(dataset)
+                .map(|r| r.placeholder.clone())
+                .ok_or_else(|| Error::Deferred(Pending::Dataset(dataset.clone())))?;
+            let mut call = self.call();
+            let entry = call.inputs.entry(dataset.clone()).or_insert(mode);
+            *entry = (*entry).max(mode);
+            return Ok((dataset.clone(), placeholder));
+        }
+        if let Some((external, _)) = resolver.external(name) {
+            let provider = resolver
+                .state()
+                .externals
+                .get(external)
+                .cloned()
+                .ok_or_else(|| Error::Deferred(Pending::External(external.clone())))?;
+            self.call().sources.insert(external.clone());
+            return Ok((external.clone(), provider));
+        }
+        let call = self.call();
+        Err(Error::UnknownDataset {
+            name: name.to_string(),
+            referenced_by: call.dataset.clone(),
+            location: call.location,
+            suggestion: resolver.suggestion(name),
+        })
+    }
+
+    fn scan(&self, table_name: String, provider: Arc<dyn TableProvider>) -> Plan {
+        let plan =
+            LogicalPlanBuilder::scan(table_name, provider_as_source(provider), None)?.build()?;
+        Ok(DataFrame::new(self.resolver.session.state(), plan))
+    }
+}
+
+/// Reads pipeline dataset `name` (or a registered external table) as a whole.
+pub(crate) fn read_dataset(name: &str, mode: ReadMode, function: &'static str) -> Plan {
+    Scope::current(function, |scope| {
+        let (table, provider) = scope.bind(name, mode)?;
+        scope.scan(table, provider)
+    })
+}
+
+/// Reads an external source by path.
+pub(crate) fn read_source(spec: SourceSpec, function: &'static str) -> Plan {
+    Scope::current(function, |scope| {
+        let provider = scope
+            .resolver
+            .state()
+            .sources
+            .get(&spec)
+            .cloned()
+            .ok_or_else(|| Error::Deferred(Pending::Source(spec.clone())))?;
+        scope.call().sources.insert(spec.to_string());
+        scope.scan(spec.table_name(), provider)
+    })
+}
+
+/// Plans a SQL query whose table names are pipeline datasets or registered external tables.
+pub(crate) fn plan_sql(query: &str) -> Plan {
+    Scope::current("sql", |scope| {
+        let state = scope.resolver.session.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(query, &dialect)?;
+        for reference in state.resolve_table_references(&statement)? {
+            let name = match (reference.schema(), reference.catalog()) {
+                (None, None) => reference.table().to_string(),
+                _ => reference.to_string(),
+            };
+            scope.bind(&name, ReadMode::Batch)?;
+        }
+        // Every table the statement names is registered in memory now, so planning finishes
+        // without waiting on anything.
+        let plan = state
+            .statement_to_plan(statement)
+            .now_or_never()
+            .ok_or_else(|| Error::Internal("SQL planning waited on I/O".into()))??;
+        Ok(DataFrame::new(state, plan))
+    })
+}

@@ -1,0 +1,231 @@
+//! External sources a query reads by path: Parquet, CSV and JSON files or directories, and
+//! Delta tables. A [`SourceSpec`] names one; opening it (which reads only metadata: file
+//! listings, footers, the Delta log) gives a DataFusion table provider.
+//!
+//! Opening is async, and query functions are plain functions, so readers here never open a
+//! source themselves: the first read of a spec defers to the resolver, which opens it once,
+//! caches the provider and calls the query function again.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// A file format for reading files from a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma (or other delimiter) separated values.
+    Csv(CsvFormat),
+    /// Newline-delimited JSON, one object per line.
+    Json,
+}
+
+/// Options of [`FileFormat::Csv`]; build with [`csv()`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CsvFormat {
+    /// Whether the first line holds column names (default true).
+    pub has_header: bool,
+    /// The field delimiter (default `,`).
+    pub delimiter: u8,
+}
+
+impl CsvFormat {
+    /// Sets whether the first line holds column names.
+    pub fn has_header(mut self, has_header: bool) -> Self {
+        self.has_header = has_header;
+        self
+    }
+
+    /// Sets the field delimiter.
+    pub fn delimiter(mut self, delimiter: u8) -> Self {
+        self.delimiter = delimiter;
+        self
+    }
+}
+
+impl From<CsvFormat> for FileFormat {
+    fn from(format: CsvFormat) -> Self {
+        FileFormat::Csv(format)
+    }
+}
+
+/// CSV with a header line and `,` as delimiter; adjust with [`CsvFormat`]'s setters.
+pub fn csv() -> CsvFormat {
+    CsvFormat {
+        has_header: true,
+        delimiter: b',',
+    }
+}
+
+/// Newline-delimited JSON.
+pub fn json() -> FileFormat {
+    FileFormat::Json
+}
+
+/// Apache Parquet.
+pub fn parquet() -> FileFormat {
+    FileFormat::Parquet
+}
+
+/// An external source: files of one format under a path, or a Delta table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceSpec {
+    /// Files of one format: a single file, or every file with the format's extension under a directory.
+    Files {
+        /// Path or URL.
+        path: String,
+        /// The format.
+        format: FileFormat,
+    },
+    /// A Delta table at a path or URL.
+    Delta {
+        /// Path or URL.
+        path: String,
+    },
+}
+
+impl SourceSpec {
+    /// Parquet files at `path`.
+    pub fn parquet(path: impl Into<String>) -> Self {
+        SourceSpec::Files {
+            path: path.into(),
+            format: FileFormat::Parquet,
+        }
+    }
+
+    /// CSV files with a header line at `path`.
+    pub fn csv(path: impl Into<String>) -> Self {
+        SourceSpec::Files {
+            path: path.into(),
+            format: csv().into(),
+        }
+    }
+
+    /// Newline-delimited JSON files at `path`.
+    pub fn json(path: impl Into<String>) -> Self {
+        SourceSpec::Files {
+            path: path.into(),
+            format: FileFormat::Json,
+        }
+    }
+
+    /// The Delta table at `path`.
+    pub fn delta(path: impl Into<String>) -> Self {
+        SourceSpec::Delta { path: path.into() }
+    }
+
+    /// The path or URL of the source.
+    pub fn path(&self) -> &str {
+        match self {
+            SourceSpec::Files { path, .. } | SourceSpec::Delta { path } => path,
+        }
+    }
+
+    /// A short name for plans and messages: the last path segment without extension.
+    pub(crate) fn table_name(&self) -> String {
+        let path = self.path().trim_end_matches('/');
+        let last = path.rsplit('/').next().unwrap_or(path);
+        last.split('.').next().unwrap_or(last).to_string()
+    }
+
+    /// Opens the source: lists files, infers the schema, or loads the Delta log.
+    pub(crate) async fn open(
+        &self,
+        session: &SessionContext,
+        storage: &dyn Storage,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let wrap = |e: Error| Error::Source {
+            source_name: self.path().to_string(),
+            cause: Box::new(e),
+        };
+        match self {
+            SourceSpec::Delta { path } => storage.open_table_at(path).await.map_err(wrap),
+            SourceSpec::Files { path, format } => {
+                let df = match format {
+                    FileFormat::Parquet => {
+                        session
+                            .read_parquet(path.as_str(), ParquetReadOptions::default())
+                            .await
+                    }
+                    FileFormat::Csv(c) => {
+                        let options = CsvReadOptions::new()
+                            .has_header(c.has_header)
+                            .delimiter(c.delimiter);
+                        session.read_csv(path.as_str(), options).await
+                    }
+                    FileFormat::Json => {
+                        let ext = if path.ends_with(".jsonl") {
+                            ".jsonl"
+                        } else {
+                            ".json"
+                        };
+                        let options = JsonReadOptions::default().file_extension(ext);
+                        session.read_json(path.as_str(), options).await
+                    }
+                }
+                .map_err(|e| wrap(e.into()))?;
+                match df.logical_plan() {
+                    LogicalPlan::TableScan(scan) => {
+                        source_as_provider(&scan.source).map_err(|e| wrap(e.into()))
+                    }
+                    other => Err(Error::Internal(format!(
+                        "reading `{path}` planned {} instead of a table scan",
+                        other.display()
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// A table outside the pipeline that queries read by name.
+#[derive(Debug, Clone)]
+pub enum ExternalTable {
+    /// Files or a Delta table, opened when the pipeline is planned.
+    Source(SourceSpec),
+    /// A DataFusion table provider given directly (in-memory test inputs, custom sources).
+    Provider(Arc<dyn TableProvider>),
+}
+
+impl From<SourceSpec> for ExternalTable {
+    fn from(spec: SourceSpec) -> Self {
+        ExternalTable::Source(spec)
+    }
+}
+
+impl ExternalTable {
+    pub(crate) async fn open(
+        &self,
+        session: &SessionContext,
+        storage: &dyn Storage,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match self {
+            ExternalTable::Source(spec) => spec.open(session, storage).await,
+            ExternalTable::Provider(provider) => Ok(provider.clone()),
+        }
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Files { path, format } => {
+                let format = match format {
+                    FileFormat::Parquet => "parquet",
+                    FileFormat::Csv(_) => "csv",
+                    FileFormat::Json => "json",
+                };
+                write!(f, "{format} `{path}`")
+            }
+            SourceSpec::Delta { path } => write!(f, "delta `{path}`"),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Delta Lake storage for lakeflow: every pipeline table is a plain Delta table that any Delta
+//! reader can open.
+//!
+//! Layout under the storage root (a local directory or an object-store URL):
+//!
+//! ```text
+//! <root>/<dataset>/            one Delta table per stored dataset
+//! <root>/<dataset>/_delta_log/ its transaction log
+//! ```
+//!
+//! This is the only crate of the workspace that names `deltalake`.
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::schema::cast::normalize_for_delta;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use lakeflow_core::storage::{Committed, Storage, TableWrite, nullable_schema};
+use lakeflow_core::{Error, Result};
+use url::Url;
+
+mod one_shot;
+
+use one_shot::OneShotTable;
+
+/// Pipeline tables as Delta tables under one root directory or URL.
+#[derive(Debug, Clone)]
+pub struct DeltaStorage {
+    root: Url,
+}
+
+impl DeltaStorage {
+    /// Storage rooted at `location`: a directory path or a URL. Nothing is created until a
+    /// table is written.
+    pub fn open(location: &str) -> Result<Self> {
+        Ok(DeltaStorage {
+            root: location_url(location)?,
+        })
+    }
+
+    /// The root URL, ending in `/`.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    fn table_url(&self, name: &str) -> Result<Url> {
+        self.root
+            .join(&format!("{name}/"))
+            .map_err(|_| Error::InvalidStorage(format!("{}{name}", self.root)))
+    }
+
+    /// Loads the table of `name`; `None` when nothing was ever written there. With `create`,
+    /// a missing local directory is made so that a first write can go there.
+    async fn load(&self, name: &str, create: bool) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name)?;
+        let location = display_url(&url);
+        if url.scheme() == "file" {
+            let path = url
+                .to_file_path()
+                .map_err(|_| Error::InvalidStorage(location.clone()))?;
+            if !path.exists() {
+                if !create {
+                    return Ok(None);
+                }
+                std::fs::create_dir_all(&path).map_err(|e| Error::storage(&location, e))?;
+            }
+        }
+        DeltaTable::try_from_url(url)
+            .await
+            .map(Some)
+            .map_err(|e| Error::storage(location, e))
+    }
+}
+
+/// Turns a path or URL into a directory URL (ending in `/`); relative paths are taken from
+/// the current directory.
+pub fn location_url(location: &str) -> Result<Url> {
+    let invalid = || Error::InvalidStorage(location.to_string());
+    if location.contains("://") {
+        let mut url = Url::parse(location).map_err(|_| invalid())?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        return Ok(url);
+    }
+    if location.is_empty() {
+        return Err(invalid());
+    }
+    let path = std::path::absolute(location).map_err(|e| Error::storage(location, e))?;
+    Url::from_directory_path(&path).map_err(|_| invalid())
+}
+
+fn display_url(url: &Url) -> String {
+    match url.to_file_path() {
+        Ok(path) if url.scheme() == "file" => path.display().to_string(),
+        _ => url.to_string(),
+    }
+}
+
+fn delta_error(location: &str, e: DeltaTableError) -> Error {
+    Error::storage(location, e)
+}
+
+#[async_trait]
+impl Storage for DeltaStorage {
+    fn location(&self) -> String {
+        display_url(&self.root)
+    }
+
+    fn table_location(&self, name: &str) -> String {
+        match self.table_url(name) {
+            Ok(url) => display_url(&url),
+            Err(_) => format!("{}{name}", self.root),
+        }
+    }
+
+    fn stored_schema(&self, schema: &Schema) -> Result<SchemaRef> {
+        let nullable = Arc::new(nullable_schema(schema));
+        let normalized = normalize_for_delta(&nullable);
+        let delta: StructType =
+            normalized
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| Error::InvalidDefinition {
+                    dataset: "?".into(),
+                    message: format!("a column type cannot be stored in Delta Lake: {e}"),
+                })?;
+        let back: Schema = (&delta)
+            .try_into_arrow()
+            .map_err(|e| Error::Internal(format!("Delta schema back to Arrow: {e}")))?;
+        Ok(Arc::new(back))
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self.load(name, false).await? else {
+            return Ok(None);
+        };
+        if table.version().is_none() {
+            return Ok(None);
+        }
+        let location = self.table_location(name);
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| Error::storage(location, e))?;
+        Ok(Some(provider))
+    }
+
+    async fn replace(&self, write: TableWrite) -> Result<Committed> {
+        let location = self.table_location(&write.name);
+        let table = self.load(&write.name, true).await?.ok_or_else(|| {
+            Error::Internal(format!(
+                "table `{location}` could not be prepared for writing"
+            ))
+        })?;
+        let input = OneShotTable::new(write.schema.clone(), write.streams);
+        let plan = LogicalPlanBuilder::scan(
+            write.name.as_str(),
+            provider_as_source(Arc::new(input)),
+            None,
+        )?
+        .build()?;
+        let configuration: HashMap<String, Option<String>> = write
+            .properties
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        let mut builder = table
+            .write(Vec::new())
+            .with_input_plan(plan)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_table_name(write.name.clone())
+            .with_configuration(configuration);
+        if !write.partition_cols.is_empty() {
+            builder = builder.with_partition_columns(write.partition_cols);
+        }
+        if let Some(comment) = write.comment {
+            builder = builder.with_description(comment);
+        }
+        let table = builder.await.map_err(|e| delta_error(&location, e))?;
+        let version = table.version().ok_or_else(|| {
+            Error::Internal(format!(
+                "Delta table `{location}` has no version after a write"
+            ))
+        })?;
+        Ok(Committed {
+            version: version as u64,
+        })
+    }
+
+    async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
+        let url = if path.contains("://") {
+            Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
+        } else {
+            let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
+            Url::from_directory_path(canonical)
+                .map_err(|_| Error::InvalidStorage(path.to_string()))?
+        };
+        let mut table = DeltaTableBuilder::from_url(url)
+            .map_err(|e| delta_error(path, e))?
+            .build()
+            .map_err(|e| delta_error(path, e))?;
+        table.load().await.map_err(|e| delta_error(path, e))?;
+        table
+            .table_provider()
+            .await
+            .map_err(|e| Error::storage(path, e))
+    }
+}

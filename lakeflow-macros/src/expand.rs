@@ -1,0 +1,313 @@
+//! Code generation: the user's function, untouched, plus one const `DatasetRecord` submitted
+//! with `inventory`.
+//!
+//! The generated code names only `::lakeflow::__private::…` items, so a user needs nothing
+//! but `lakeflow` in Cargo.toml. The record lives in a `const _: () = { ... };` block: it
+//! adds no name to the user's module, and it sees the function even when it is private.
+//! On any error the function is still emitted, unchanged, next to the `compile_error!`s, so
+//! the IDE keeps resolving it (tokio's `token_stream_with_error`).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Error, Item, ItemFn, ReturnType};
+
+use crate::attr::{self, Kind, Options};
+use crate::valid;
+
+/// Expands `#[kind(args)] item`.
+pub fn dataset(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let (options, mut errors) = attr::parse(kind, args);
+    let func = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(func)) => func,
+        parsed => {
+            let found = parsed
+                .ok()
+                .and_then(|item| describe(&item))
+                .map_or_else(String::new, |what| format!(", not on {what}"));
+            errors.push(Error::new(
+                Span::call_site(),
+                format!(
+                    "`#[{}]` must be placed on a function returning `Plan`{found}",
+                    kind.attr_name()
+                ),
+            ));
+            return with_errors(item, errors);
+        }
+    };
+    errors.extend(valid::check(kind, &func, &options));
+    if !errors.is_empty() {
+        return with_errors(item, errors);
+    }
+    let record = record(kind, &func, &options);
+    quote! {
+        #item
+        #record
+    }
+}
+
+/// The `const _: () = { inventory::submit! { DatasetRecord { ... } } };` block.
+fn record(kind: Kind, func: &ItemFn, options: &Options) -> TokenStream {
+    let private = quote!(::lakeflow::__private);
+    let ident = &func.sig.ident;
+    let name = valid::dataset_name(func, options.name.as_ref());
+    let kind = match kind {
+        Kind::Table => quote!(Table),
+        Kind::MaterializedView => quote!(MaterializedView),
+        Kind::StreamingTable => quote!(StreamingTable),
+        Kind::TemporaryView => quote!(TemporaryView),
+    };
+    let comment = match &options.comment {
+        Some(comment) => quote!(::core::option::Option::Some(#comment)),
+        None => quote!(::core::option::Option::None),
+    };
+    let partition_cols = options.partition_cols.iter().flatten();
+    let (keys, values): (Vec<_>, Vec<_>) =
+        options.table_properties.iter().flatten().cloned().unzip();
+
+    // The record holds a small adapter rather than the user's fn, so that a function not
+    // returning `Plan` fails with "expected `Result<DataFrame, Error>`, found `String`" on
+    // its return type (the adapter is spanned there) instead of a fn-pointer mismatch.
+    let ret_span = match &func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let mut callee = ident.clone();
+    callee.set_span(ret_span);
+    let (adapter, query) = if func.sig.asyncness.is_some() {
+        let adapter = quote_spanned! {ret_span=>
+            fn __lakeflow_query() -> #private::PlanFuture {
+                ::std::boxed::Box::pin(#callee())
+            }
+        };
+        (adapter, quote!(#private::QueryFn::Async(__lakeflow_query)))
+    } else {
+        let adapter = quote_spanned! {ret_span=>
+            fn __lakeflow_query() -> #private::Plan {
+                #callee()
+            }
+        };
+        (adapter, quote!(#private::QueryFn::Sync(__lakeflow_query)))
+    };
+
+    // A `#[cfg]` below the attribute may remove the function; the record must go with it.
+    let cfgs = func.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+
+    quote! {
+        #(#cfgs)*
+        const _: () = {
+            #adapter
+            #private::inventory::submit! {
+                #private::DatasetRecord {
+                    name: #name,
+                    kind: #private::DatasetKind::#kind,
+                    comment: #comment,
+                    partition_cols: &[#(#partition_cols),*],
+                    table_properties: &[#((#keys, #values)),*],
+                    location: #private::SourceLocation {
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                        column: ::core::column!(),
+                    },
+                    query: #query,
+                }
+            }
+        };
+    }
+}
+
+/// `item` as written, followed by every error as a `compile_error!`.
+fn with_errors(item: TokenStream, errors: Vec<Error>) -> TokenStream {
+    let mut tokens = item;
+    if let Some(error) = errors.into_iter().reduce(|mut all, next| {
+        all.combine(next);
+        all
+    }) {
+        error.to_compile_error().to_tokens(&mut tokens);
+    }
+    tokens
+}
+
+/// "a struct", "an `impl` block", ... for the non-function error.
+fn describe(item: &Item) -> Option<&'static str> {
+    Some(match item {
+        Item::Const(_) => "a const",
+        Item::Enum(_) => "an enum",
+        Item::ExternCrate(_) => "an `extern crate`",
+        Item::ForeignMod(_) => "an `extern` block",
+        Item::Impl(_) => "an `impl` block",
+        Item::Macro(_) => "a macro invocation",
+        Item::Mod(_) => "a module",
+        Item::Static(_) => "a static",
+        Item::Struct(_) => "a struct",
+        Item::Trait(_) | Item::TraitAlias(_) => "a trait",
+        Item::Type(_) => "a type alias",
+        Item::Union(_) => "a union",
+        Item::Use(_) => "a `use`",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expansion as a string with the spaces of `TokenStream::to_string` removed, so
+    /// that assertions read like the code.
+    fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> String {
+        dataset(kind, args, item).to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn sync_function_with_defaults_goes_through_an_adapter() {
+        let item = quote!(
+            /// Orders.
+            #[allow(clippy::all)]
+            fn silver() -> Plan {
+                Ok(read("bronze")?)
+            }
+        );
+        let out = expand(Kind::Table, quote!(), item.clone());
+        let item = item.to_string().replace(' ', "");
+        assert!(
+            out.starts_with(&item),
+            "the function is emitted untouched: {out}"
+        );
+        let record = &out[item.len()..];
+        assert_eq!(
+            record,
+            "const_:()={\
+             fn__lakeflow_query()->::lakeflow::__private::Plan{silver()}\
+             ::lakeflow::__private::inventory::submit!{\
+             ::lakeflow::__private::DatasetRecord{\
+             name:\"silver\",\
+             kind:::lakeflow::__private::DatasetKind::Table,\
+             comment:::core::option::Option::None,\
+             partition_cols:&[],\
+             table_properties:&[],\
+             location:::lakeflow::__private::SourceLocation{file:::core::file!(),line:::core::line!(),column:::core::column!(),},\
+             query:::lakeflow::__private::QueryFn::Sync(__lakeflow_query),\
+             }}};"
+        );
+    }
+
+    #[test]
+    fn every_option_reaches_the_record() {
+        let out = expand(
+            Kind::MaterializedView,
+            quote!(
+                name = "gold",
+                comment = "Daily_revenue",
+                partition_cols = ["day", "country"],
+                table_properties = {"delta.appendOnly": "true", "k": "v"}
+            ),
+            quote!(
+                pub fn r#gold_daily() -> Plan {
+                    sql("SELECT 1")
+                }
+            ),
+        );
+        for expected in [
+            "name:\"gold\"",
+            "kind:::lakeflow::__private::DatasetKind::MaterializedView",
+            "comment:::core::option::Option::Some(\"Daily_revenue\")",
+            "partition_cols:&[\"day\",\"country\"]",
+            "table_properties:&[(\"delta.appendOnly\",\"true\"),(\"k\",\"v\")]",
+            "fn__lakeflow_query()->::lakeflow::__private::Plan{r#gold_daily()}",
+            "query:::lakeflow::__private::QueryFn::Sync(__lakeflow_query)",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+    }
+
+    #[test]
+    fn raw_function_name_is_unraw_as_dataset_name() {
+        let out = expand(
+            Kind::TemporaryView,
+            quote!(),
+            quote!(
+                fn r#match() -> Plan {
+                    todo!()
+                }
+            ),
+        );
+        assert!(out.contains("name:\"match\""), "{out}");
+        assert!(out.contains("DatasetKind::TemporaryView"), "{out}");
+    }
+
+    #[test]
+    fn async_function_goes_through_an_adapter() {
+        let out = expand(
+            Kind::StreamingTable,
+            quote!(),
+            quote!(
+                async fn bronze() -> Plan {
+                    read("x")
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                "const_:()={fn__lakeflow_query()->::lakeflow::__private::PlanFuture{\
+                 ::std::boxed::Box::pin(bronze())}"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("query:::lakeflow::__private::QueryFn::Async(__lakeflow_query)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn cfg_attributes_are_copied_to_the_record() {
+        let out = expand(
+            Kind::Table,
+            quote!(),
+            quote!(
+                #[cfg(feature = "x")]
+                #[allow(unused)]
+                fn silver() -> Plan {
+                    todo!()
+                }
+            ),
+        );
+        assert!(out.contains("#[cfg(feature=\"x\")]const_:()="), "{out}");
+        assert!(!out.contains("#[allow(unused)]const_"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item_and_are_all_reported() {
+        let item = quote!(
+            fn silver(x: i32) -> Plan {
+                todo!()
+            }
+        );
+        let out = expand(Kind::Table, quote!(nme = "x"), item.clone());
+        assert!(out.starts_with(&item.to_string().replace(' ', "")), "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
+        assert!(!out.contains("submit!"), "{out}");
+    }
+
+    #[test]
+    fn non_functions_are_refused() {
+        let item = quote!(
+            struct Silver;
+        );
+        let out = dataset(Kind::Table, quote!(), item.clone()).to_string();
+        assert!(out.starts_with(&item.to_string()), "{out}");
+        assert!(
+            out.contains(
+                "`#[table]` must be placed on a function returning `Plan`, not on a struct"
+            ),
+            "{out}"
+        );
+        let out = dataset(Kind::StreamingTable, quote!(), quote!(impl Silver {})).to_string();
+        assert!(
+            out.contains(
+                "`#[streaming_table]` must be placed on a function returning `Plan`, not on an `impl` block"
+            ),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! # lakeflow
+//!
+//! Declarative data pipelines for Rust. Declare *what tables should exist* as functions that
+//! return Apache DataFusion plans; lakeflow finds the dependency graph, runs it on DataFusion
+//! and stores every table as a plain Delta Lake table.
+//!
+//! ```no_run
+//! use lakeflow::prelude::*;
+//!
+//! #[materialized_view(comment = "Customer master")]
+//! fn customers() -> Plan {
+//!     read_parquet("data/customers.parquet")
+//! }
+//!
+//! #[table]
+//! fn big_customers() -> Plan {
+//!     Ok(read("customers")?.filter(col("orders").gt(lit(10)))?)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> lakeflow::Result<()> {
+//!     let report = Pipeline::from_registry().storage("lakeflow-data").run().await?;
+//!     println!("{report}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! - Datasets: [`table`], [`materialized_view`], [`streaming_table`], [`temporary_view`], or
+//!   the builder [`Pipeline::builder`].
+//! - Reading: [`read`], [`read_stream`], [`sql`], and external files with [`read_parquet`],
+//!   [`read_csv`], [`read_json`], [`read_delta`], [`read_files`].
+//! - Running: [`Pipeline::run`], [`Pipeline::dry_run`]; testing: [`testing`].
+#![warn(missing_docs)]
+
+mod pipeline;
+pub mod testing;
+
+pub use lakeflow_core::{
+    CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
+    ExternalTable, FileFormat, FlowStatus, MemoryStorage, Plan, Result, RunReport, SourceSpec,
+    Storage, csv, json, parquet, read, read_csv, read_delta, read_files, read_json, read_parquet,
+    read_stream, sql,
+};
+pub use lakeflow_delta::DeltaStorage;
+pub use lakeflow_macros::{materialized_view, streaming_table, table, temporary_view};
+pub use pipeline::{DEFAULT_STORAGE, Dataset, Pipeline};
+
+/// DataFusion, as lakeflow uses it: build plans with its `DataFrame` and expression API.
+pub use datafusion;
+
+/// What a pipeline file needs: the macros, the readers, `Plan`, `Pipeline`, and DataFusion's
+/// expression helpers (`col`, `lit`, functions).
+pub mod prelude {
+    pub use crate::{
+        Dataset, DatasetKind, Pipeline, Plan, SourceSpec, csv, json, materialized_view, parquet,
+        read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
+        streaming_table, table, temporary_view,
+    };
+    pub use datafusion::dataframe::DataFrame;
+    pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+    pub use datafusion::prelude::{Expr, col, lit};
+}
+
+/// Used by generated code; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Used by generated code: the registry the macros submit to.
+    pub use inventory;
+    /// Used by generated code: the record and its parts.
+    pub use lakeflow_core::dataset::{
+        DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
+    };
+}

@@ -1,0 +1,331 @@
+//! The user-facing pipeline: definitions (from the registry or the builder), where tables are
+//! stored, what engine runs the flows, and the verbs `dry_run` and `run`.
+//!
+//! This module ties the crates together: it turns a storage location into Delta storage and
+//! hands the rest to `lakeflow-core`. It holds no runtime logic of its own.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use lakeflow_core::dataset::{DatasetDef, DatasetKind, Plan, PlanFuture, Query, SourceLocation};
+use lakeflow_core::{
+    DataFusionEngine, DatasetGraph, Engine, ExternalTable, PipelineDef, Result, RunOptions,
+    RunReport, Storage,
+};
+use lakeflow_delta::DeltaStorage;
+
+/// Where pipeline tables are stored unless [`Pipeline::storage`] says otherwise.
+pub const DEFAULT_STORAGE: &str = "lakeflow-data";
+
+/// A pipeline: its datasets, its storage and its engine.
+///
+/// ```no_run
+/// # async fn example() -> lakeflow::Result<()> {
+/// use lakeflow::prelude::*;
+///
+/// let report = Pipeline::from_registry().storage("lakeflow-data").run().await?;
+/// println!("{report}");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    def: PipelineDef,
+    storage: StorageChoice,
+    engine: Arc<dyn Engine>,
+    options: RunOptions,
+}
+
+#[derive(Clone)]
+enum StorageChoice {
+    Location(String),
+    Backend(Arc<dyn Storage>),
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let storage = match &self.storage {
+            StorageChoice::Location(l) => l.clone(),
+            StorageChoice::Backend(b) => format!("{b:?}"),
+        };
+        f.debug_struct("Pipeline")
+            .field("datasets", &self.def.datasets.len())
+            .field("storage", &storage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline of every dataset defined with the attribute macros in this program.
+    pub fn from_registry() -> Self {
+        Pipeline::with_def(PipelineDef::from_registry())
+    }
+
+    /// An empty pipeline to add datasets to with [`Pipeline::table`] and friends — the same
+    /// definitions the macros make, for tests and for pipelines generated in a loop.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .materialized_view("numbers", || sql("SELECT 1 AS n UNION ALL SELECT 2"))
+    ///     .materialized_view("total", || sql("SELECT sum(n) AS total FROM numbers"));
+    /// assert_eq!(pipeline.dataset_names(), ["numbers", "total"]);
+    /// ```
+    pub fn builder() -> Self {
+        Pipeline::with_def(PipelineDef::default())
+    }
+
+    fn with_def(def: PipelineDef) -> Self {
+        Pipeline {
+            def,
+            storage: StorageChoice::Location(DEFAULT_STORAGE.to_string()),
+            engine: Arc::new(DataFusionEngine::default()),
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Adds a `#[table]`: a streaming table if its query reads a stream, else a materialized view.
+    #[track_caller]
+    pub fn table<F>(self, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        self.dataset(Dataset::new(DatasetKind::Table, name, query))
+    }
+
+    /// Adds a materialized view.
+    #[track_caller]
+    pub fn materialized_view<F>(self, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        self.dataset(Dataset::new(DatasetKind::MaterializedView, name, query))
+    }
+
+    /// Adds a streaming table.
+    #[track_caller]
+    pub fn streaming_table<F>(self, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        self.dataset(Dataset::new(DatasetKind::StreamingTable, name, query))
+    }
+
+    /// Adds a temporary view: never stored, inlined into the queries that read it.
+    #[track_caller]
+    pub fn temporary_view<F>(self, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        self.dataset(Dataset::new(DatasetKind::TemporaryView, name, query))
+    }
+
+    /// Adds a dataset with options (comment, partition columns, table properties, async query).
+    pub fn dataset(mut self, dataset: Dataset) -> Self {
+        self.def.datasets.push(dataset.def);
+        self
+    }
+
+    /// Registers a table outside the pipeline that `read(name)` and `sql(...)` can read.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .external_table("raw_orders", SourceSpec::csv("data/orders.csv"))
+    ///     .materialized_view("orders", || sql("SELECT * FROM raw_orders"));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn external_table(
+        mut self,
+        name: impl Into<String>,
+        table: impl Into<ExternalTable>,
+    ) -> Self {
+        self.def.externals.insert(name.into(), table.into());
+        self
+    }
+
+    /// Stores tables under `location`: a directory path or a URL. Default: `./lakeflow-data`.
+    pub fn storage(mut self, location: impl Into<String>) -> Self {
+        self.storage = StorageChoice::Location(location.into());
+        self
+    }
+
+    /// Stores tables in a storage backend of your own (see [`lakeflow_core::MemoryStorage`]).
+    pub fn storage_backend(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = StorageChoice::Backend(storage);
+        self
+    }
+
+    /// Runs flows on another engine (default: DataFusion in this process).
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Runs at most `n` flows at the same time (default: the number of cores, at least 2).
+    pub fn max_concurrent_flows(mut self, n: usize) -> Self {
+        self.options.max_concurrent_flows = n.max(1);
+        self
+    }
+
+    /// The names of the defined datasets, in definition order.
+    pub fn dataset_names(&self) -> Vec<&str> {
+        self.def.datasets.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    /// The definitions, for tools that transform a pipeline (such as `lakeflow::testing`).
+    pub fn definition(&self) -> &PipelineDef {
+        &self.def
+    }
+
+    /// Replaces the definitions, keeping storage and engine settings.
+    pub fn with_definition(mut self, def: PipelineDef) -> Self {
+        self.def = def;
+        self
+    }
+
+    fn open_storage(&self) -> Result<Arc<dyn Storage>> {
+        match &self.storage {
+            StorageChoice::Location(location) => Ok(Arc::new(DeltaStorage::open(location)?)),
+            StorageChoice::Backend(storage) => Ok(storage.clone()),
+        }
+    }
+
+    /// Resolves every query and builds the dependency graph without reading or writing data:
+    /// cycles, missing or duplicate datasets and columns that do not exist are all reported.
+    pub async fn dry_run(&self) -> Result<DatasetGraph> {
+        self.def
+            .plan(self.engine.as_ref(), self.open_storage()?)
+            .await
+    }
+
+    /// Plans the pipeline and runs every flow, independent ones at the same time.
+    ///
+    /// When a flow fails its table is left as it was, its downstream datasets are SKIPPED, the
+    /// rest still runs, and the result is [`crate::Error::RunFailed`] with the full report.
+    pub async fn run(&self) -> Result<RunReport> {
+        self.def
+            .run(self.engine.as_ref(), self.open_storage()?, &self.options)
+            .await
+    }
+}
+
+/// One dataset for [`Pipeline::dataset`], with options.
+///
+/// ```
+/// use lakeflow::prelude::*;
+///
+/// let orders = Dataset::materialized_view("orders", || sql("SELECT 1 AS id, 'FR' AS country"))
+///     .comment("All orders")
+///     .partition_cols(["country"])
+///     .table_property("delta.appendOnly", "false");
+/// let pipeline = Pipeline::builder().dataset(orders);
+/// # let _ = pipeline;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    def: DatasetDef,
+}
+
+impl Dataset {
+    /// A dataset of `kind` with a plain query function.
+    #[track_caller]
+    pub fn new<F>(kind: DatasetKind, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        // The call happens when the future is first polled, inside lakeflow's planning scope.
+        let query = Arc::new(query);
+        let query: Query = Arc::new(move || {
+            let query = query.clone();
+            Box::pin(async move { query() }) as PlanFuture
+        });
+        Dataset::with_query(kind, name.into(), query, SourceLocation::caller())
+    }
+
+    /// A dataset of `kind` with an `async` query function.
+    #[track_caller]
+    pub fn new_async<F, Fut>(kind: DatasetKind, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Plan> + Send + 'static,
+    {
+        let query: Query = Arc::new(move || Box::pin(query()) as PlanFuture);
+        Dataset::with_query(kind, name.into(), query, SourceLocation::caller())
+    }
+
+    /// A `#[table]`.
+    #[track_caller]
+    pub fn table<F>(name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        Dataset::new(DatasetKind::Table, name, query)
+    }
+
+    /// A materialized view.
+    #[track_caller]
+    pub fn materialized_view<F>(name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        Dataset::new(DatasetKind::MaterializedView, name, query)
+    }
+
+    /// A streaming table.
+    #[track_caller]
+    pub fn streaming_table<F>(name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        Dataset::new(DatasetKind::StreamingTable, name, query)
+    }
+
+    /// A temporary view.
+    #[track_caller]
+    pub fn temporary_view<F>(name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        Dataset::new(DatasetKind::TemporaryView, name, query)
+    }
+
+    fn with_query(kind: DatasetKind, name: String, query: Query, location: SourceLocation) -> Self {
+        Dataset {
+            def: DatasetDef {
+                name,
+                kind,
+                comment: None,
+                partition_cols: Vec::new(),
+                table_properties: BTreeMap::new(),
+                location,
+                query,
+            },
+        }
+    }
+
+    /// A description stored with the table.
+    pub fn comment(mut self, comment: impl Into<String>) -> Self {
+        self.def.comment = Some(comment.into());
+        self
+    }
+
+    /// Columns to partition the stored table by.
+    pub fn partition_cols<I, S>(mut self, cols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.def.partition_cols = cols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A property stored in the table's metadata.
+    pub fn table_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.def.table_properties.insert(key.into(), value.into());
+        self
+    }
+}

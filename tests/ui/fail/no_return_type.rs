@@ -1,0 +1,8 @@
+use lakeflow::prelude::*;
+
+#[table]
+fn silver() {
+    let _ = read("bronze");
+}
+
+fn main() {}

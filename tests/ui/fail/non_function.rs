@@ -1,0 +1,6 @@
+use lakeflow::prelude::*;
+
+#[table]
+struct Silver;
+
+fn main() {}

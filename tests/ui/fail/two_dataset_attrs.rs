@@ -1,0 +1,9 @@
+use lakeflow::prelude::*;
+
+#[table]
+#[materialized_view]
+fn silver() -> Plan {
+    read("bronze")
+}
+
+fn main() {}
