@@ -3,15 +3,19 @@
 //!
 //! ```
 //! use lakeflow::prelude::*;
-//! use lakeflow::testing::TestRun;
-//! use lakeflow::datafusion::arrow::array::record_batch;
+//! use lakeflow::testing::{TestRun, batch};
+//! use lakeflow::datafusion::arrow::array::Int64Array;
+//! use std::sync::Arc;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> lakeflow::Result<()> {
 //! let pipeline = Pipeline::builder().materialized_view("big_orders", || {
 //!     Ok(read("orders")?.filter(col("amount").gt(lit(10)))?)
 //! });
-//! let orders = record_batch!(("id", Int64, [1, 2, 3]), ("amount", Int64, [5, 20, 30])).unwrap();
+//! let orders = batch([
+//!     ("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as _),
+//!     ("amount", Arc::new(Int64Array::from(vec![5, 20, 30])) as _),
+//! ])?;
 //! let output = TestRun::new(pipeline).input("orders", orders).run().await?;
 //! assert_eq!(output.row_count("big_orders")?, 2);
 //! assert_eq!(
@@ -30,12 +34,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use lakeflow_core::{Error, ExternalTable, MemoryStorage, Result, RunReport};
 
 use crate::Pipeline;
+
+/// A record batch from named columns, for test inputs.
+pub fn batch<'a>(columns: impl IntoIterator<Item = (&'a str, ArrayRef)>) -> Result<RecordBatch> {
+    RecordBatch::try_from_iter(columns).map_err(|e| Error::DataFusion(e.into()))
+}
 
 /// A pipeline prepared to run in memory with given inputs.
 #[derive(Debug)]
