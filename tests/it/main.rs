@@ -8,3 +8,8 @@ mod sources;
 mod support;
 mod testing;
 mod ui;
+
+/// Every accepted form of the macros; its datasets join the registry of this binary.
+#[path = "../ui/pass/all_forms.rs"]
+#[allow(dead_code)]
+mod all_forms;

@@ -1,10 +1,11 @@
 //! Datasets defined with the attribute macros, collected by `Pipeline::from_registry()`.
-//! This is the only module of the test binary that uses the macros, so the registry holds
-//! exactly these.
+//! The registry of this binary holds these and the datasets of `tests/ui/pass/all_forms.rs`.
 
 use std::sync::Arc;
 
+use lakeflow::datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use lakeflow::prelude::*;
+use lakeflow::testing::{TestRun, batch};
 
 #[materialized_view(comment = "Numbers one to five")]
 fn registry_numbers() -> Plan {
@@ -26,26 +27,90 @@ fn registry_result() -> Plan {
     read("registry_big")
 }
 
+fn text(values: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(values.to_vec()))
+}
+
 #[tokio::test]
 async fn macros_register_and_run() {
     let pipeline = Pipeline::from_registry();
     assert_eq!(
         pipeline.dataset_names(),
-        ["registry_big", "registry_numbers", "registry_odd", "registry_result"]
+        [
+            // tests/ui/pass/all_forms.rs
+            "bronze_orders",
+            "customers",
+            "eu_orders",
+            "gold_daily_revenue",
+            "match",
+            "plain_table",
+            "private_stream",
+            // this module
+            "registry_big",
+            "registry_numbers",
+            "registry_odd",
+            "registry_result",
+            "silver_orders",
+        ]
     );
-    let storage = Arc::new(lakeflow::MemoryStorage::new());
-    let report = pipeline.storage_backend(storage.clone()).run().await.unwrap();
+    let landing = batch([
+        ("order_date", text(&["2026-01-01", "2026-01-01", "2026-01-02"])),
+        ("country", text(&["FR", "FR", "DE"])),
+        ("status", text(&["ok", "test", "ok"])),
+        ("region", text(&["EU", "EU", "EU"])),
+        ("amount", Arc::new(Int64Array::from(vec![10, 20, 30])) as ArrayRef),
+    ])
+    .unwrap();
+    let customers = batch([("id", text(&["c1"]))]).unwrap();
+    let output = TestRun::new(pipeline)
+        .input("landing_orders", landing)
+        .input("raw_customers", customers)
+        .run()
+        .await
+        .unwrap();
+    let report = output.report();
+    assert!(report.succeeded(), "{report}");
     assert_eq!(report.dataset("registry_odd").unwrap().rows_written, Some(3));
     assert_eq!(report.dataset("registry_result").unwrap().rows_written, Some(2));
+    assert_eq!(report.dataset("silver_orders").unwrap().rows_written, Some(2));
+    assert_eq!(report.dataset("gold_daily_revenue").unwrap().rows_written, Some(2));
+    assert_eq!(report.dataset("private_stream").unwrap().rows_written, Some(3));
     assert_eq!(
         report.dataset("registry_odd").unwrap().kind,
         DatasetKind::MaterializedView
     );
-    let graph = Pipeline::from_registry().dry_run().await.unwrap();
-    let numbers = graph.get("registry_numbers").unwrap();
-    assert_eq!(numbers.def.comment.as_deref(), Some("Numbers one to five"));
-    assert!(numbers.def.location.file.ends_with("tests/it/registry.rs"));
-    let result = graph.get("registry_result").unwrap();
-    assert_eq!(result.def.partition_cols, ["n"]);
-    assert_eq!(result.def.table_properties.get("quality").map(String::as_str), Some("gold"));
+    assert_eq!(
+        report.dataset("private_stream").unwrap().kind,
+        DatasetKind::StreamingTable
+    );
+    assert!(report.dataset("eu_orders").is_none(), "temporary views are not stored");
+
+    let error = Pipeline::from_registry()
+        .external_table("landing_orders", SourceSpec::csv("unused.csv"))
+        .dataset(Dataset::materialized_view("raw_customers", || sql("SELECT 1 AS id")))
+        .dry_run()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("cannot open source `unused.csv`"),
+        "sources open at dry run: {error}"
+    );
+}
+
+#[tokio::test]
+async fn macro_options_reach_the_definition() {
+    let def = Pipeline::from_registry().definition().clone();
+    let find = |name: &str| def.datasets.iter().find(|d| d.name == name).unwrap().clone();
+    let numbers = find("registry_numbers");
+    assert_eq!(numbers.comment.as_deref(), Some("Numbers one to five"));
+    assert_eq!(numbers.kind, DatasetKind::MaterializedView);
+    assert!(numbers.location.file.ends_with("tests/it/registry.rs"));
+    let result = find("registry_result");
+    assert_eq!(result.partition_cols, ["n"]);
+    assert_eq!(result.table_properties.get("quality").map(String::as_str), Some("gold"));
+    let silver = find("silver_orders");
+    assert_eq!(silver.kind, DatasetKind::Table);
+    assert_eq!(silver.partition_cols, ["order_date", "country"]);
+    assert_eq!(silver.table_properties.len(), 2);
+    assert_eq!(find("registry_big").kind, DatasetKind::TemporaryView);
 }
