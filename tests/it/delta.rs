@@ -37,7 +37,10 @@ async fn tables_land_in_delta_and_read_back() {
     assert!(report.succeeded(), "{report}");
     assert_eq!(report.dataset("orders").unwrap().rows_written, Some(4));
     assert_eq!(report.dataset("revenue").unwrap().rows_written, Some(2));
-    assert!(report.dataset("valid_orders").is_none(), "views are not flows");
+    assert!(
+        report.dataset("valid_orders").is_none(),
+        "views are not flows"
+    );
 
     let revenue = delta_rows(&dir.path().join("revenue")).await;
     assert_eq!(
@@ -70,7 +73,10 @@ async fn table_options_are_stored_in_delta_metadata() {
     assert_eq!(metadata.partition_columns(), &["country".to_string()]);
     assert_eq!(metadata.description(), Some("Revenue per country"));
     assert_eq!(
-        metadata.configuration().get("delta.appendOnly").map(String::as_str),
+        metadata
+            .configuration()
+            .get("delta.appendOnly")
+            .map(String::as_str),
         Some("false")
     );
     // Partitioned on disk as Delta does it.
@@ -116,7 +122,10 @@ async fn report_prints_a_table() {
     let text = report.to_string();
     assert!(text.starts_with("run COMPLETED in "), "{text}");
     assert!(text.contains("2 completed, 0 failed, 0 skipped"), "{text}");
-    let orders_line = text.lines().find(|l| l.trim_start().starts_with("orders ")).unwrap();
+    let orders_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("orders "))
+        .unwrap();
     assert!(orders_line.contains("materialized view"), "{orders_line}");
     assert!(orders_line.contains("COMPLETED"), "{orders_line}");
     assert!(orders_line.contains(" 4 "), "{orders_line}");

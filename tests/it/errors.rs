@@ -1,7 +1,7 @@
 //! Graph errors found by `dry_run`, with the text a user sees.
 
-use lakeflow::prelude::*;
 use lakeflow::Error;
+use lakeflow::prelude::*;
 
 async fn dry_run_error(pipeline: Pipeline) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -33,13 +33,19 @@ async fn a_cycle_prints_the_cycle() {
     );
     assert!(text.contains(") -> c (tests/it/errors.rs:"), "{text}");
     assert!(text.contains(") -> b (tests/it/errors.rs:"), "{text}");
-    assert!(text.ends_with(") -> a; break the cycle by removing one of these reads"), "{text}");
+    assert!(
+        text.ends_with(") -> a; break the cycle by removing one of these reads"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn a_dataset_reading_itself_is_a_cycle() {
     let text = dry_run_error(Pipeline::builder().materialized_view("me", || read("me"))).await;
-    assert!(text.starts_with("datasets depend on each other in a cycle: me ("), "{text}");
+    assert!(
+        text.starts_with("datasets depend on each other in a cycle: me ("),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -55,7 +61,9 @@ async fn a_missing_dataset_suggests_the_nearest_name() {
         "{text}"
     );
     assert!(
-        text.ends_with("reads `customer`, which is not defined in this pipeline; did you mean `customers`?"),
+        text.ends_with(
+            "reads `customer`, which is not defined in this pipeline; did you mean `customers`?"
+        ),
         "{text}"
     );
 }
@@ -63,7 +71,8 @@ async fn a_missing_dataset_suggests_the_nearest_name() {
 #[tokio::test]
 async fn a_missing_dataset_without_a_near_name_says_how_to_define_it() {
     let text =
-        dry_run_error(Pipeline::builder().materialized_view("report", || read("zzz_unknown"))).await;
+        dry_run_error(Pipeline::builder().materialized_view("report", || read("zzz_unknown")))
+            .await;
     assert!(
         text.ends_with("define it, or register it as an external table with `Pipeline::builder().external_table(..)`"),
         "{text}"
@@ -83,8 +92,14 @@ async fn a_duplicate_name_shows_both_locations() {
         text.starts_with("dataset `twice` is defined twice: at tests/it/errors.rs:"),
         "{text}"
     );
-    assert!(text.contains(&format!("tests/it/errors.rs:{}:", line - 4)), "{text}");
-    assert!(text.contains(&format!("and at tests/it/errors.rs:{}:", line - 3)), "{text}");
+    assert!(
+        text.contains(&format!("tests/it/errors.rs:{}:", line - 4)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("and at tests/it/errors.rs:{}:", line - 3)),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -92,13 +107,21 @@ async fn a_column_that_does_not_exist_names_the_dataset_and_the_column() {
     let text = dry_run_error(
         Pipeline::builder()
             .materialized_view("orders", || sql("SELECT 1 AS id, 2 AS amount"))
-            .materialized_view("big", || Ok(read("orders")?.filter(col("amont").gt(lit(1)))?)),
+            .materialized_view("big", || {
+                Ok(read("orders")?.filter(col("amont").gt(lit(1)))?)
+            }),
     )
     .await;
-    assert!(text.starts_with("dataset `big` (tests/it/errors.rs:"), "{text}");
+    assert!(
+        text.starts_with("dataset `big` (tests/it/errors.rs:"),
+        "{text}"
+    );
     assert!(text.contains("has an invalid query"), "{text}");
     assert!(text.contains("amont"), "{text}");
-    assert!(text.contains("orders.amount"), "valid fields are listed: {text}");
+    assert!(
+        text.contains("orders.amount"),
+        "valid fields are listed: {text}"
+    );
 }
 
 #[tokio::test]
@@ -129,18 +152,25 @@ async fn every_problem_is_reported_at_once() {
     let Error::Many(errors) = &error else {
         panic!("expected several errors, got {error}");
     };
-    assert_eq!(errors.len(), 2, "the cycle and the missing name; `e` only inherits: {error}");
+    assert_eq!(
+        errors.len(),
+        2,
+        "the cycle and the missing name; `e` only inherits: {error}"
+    );
     assert!(matches!(errors[0], Error::Cycle { .. }));
     assert!(matches!(errors[1], Error::UnknownDataset { .. }));
-    assert!(error.to_string().starts_with("2 problems found in the pipeline definition:"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("2 problems found in the pipeline definition:")
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_builder_name_is_an_error_not_a_panic() {
-    let text = dry_run_error(
-        Pipeline::builder().materialized_view("bad-name", || sql("SELECT 1 AS x")),
-    )
-    .await;
+    let text =
+        dry_run_error(Pipeline::builder().materialized_view("bad-name", || sql("SELECT 1 AS x")))
+            .await;
     assert!(
         text.starts_with("dataset `bad-name`: `bad-name` is not a valid dataset name"),
         "{text}"
@@ -157,7 +187,9 @@ async fn duplicate_output_columns_are_a_definition_error() {
     )
     .await;
     assert!(
-        text.contains("the query produces two columns named `id`; select one or rename with an alias"),
+        text.contains(
+            "the query produces two columns named `id`; select one or rename with an alias"
+        ),
         "{text}"
     );
 }

@@ -56,7 +56,10 @@ async fn a_failed_flow_keeps_its_table_skips_downstream_and_fails_the_run() {
         Some("upstream `parsed` did not complete")
     );
     let text = error.to_string();
-    assert!(text.starts_with("pipeline run failed\nrun FAILED"), "{text}");
+    assert!(
+        text.starts_with("pipeline run failed\nrun FAILED"),
+        "{text}"
+    );
 
     // The failed flow committed nothing: same version, same rows.
     let after = open_delta(&dir.path().join("parsed")).await.version();
@@ -108,15 +111,23 @@ async fn independent_flows_run_at_the_same_time() {
 async fn async_query_functions_are_planned_and_run() {
     let storage = Arc::new(lakeflow::MemoryStorage::new());
     let report = Pipeline::builder()
-        .dataset(Dataset::new_async(DatasetKind::MaterializedView, "numbers", || async {
-            tokio::task::yield_now().await;
-            sql("SELECT * FROM (VALUES (1), (2), (3)) AS t(n)")
-        }))
-        .dataset(Dataset::new_async(DatasetKind::Table, "doubled", || async {
-            let numbers = read("numbers")?;
-            tokio::task::yield_now().await;
-            Ok(numbers.select(vec![(col("n") * lit(2)).alias("n2")])?)
-        }))
+        .dataset(Dataset::new_async(
+            DatasetKind::MaterializedView,
+            "numbers",
+            || async {
+                tokio::task::yield_now().await;
+                sql("SELECT * FROM (VALUES (1), (2), (3)) AS t(n)")
+            },
+        ))
+        .dataset(Dataset::new_async(
+            DatasetKind::Table,
+            "doubled",
+            || async {
+                let numbers = read("numbers")?;
+                tokio::task::yield_now().await;
+                Ok(numbers.select(vec![(col("n") * lit(2)).alias("n2")])?)
+            },
+        ))
         .storage_backend(storage.clone())
         .run()
         .await
@@ -144,7 +155,9 @@ async fn a_table_reading_a_stream_is_a_streaming_table() {
 async fn readers_outside_a_query_function_say_where_they_work() {
     let error = read("anything").unwrap_err();
     assert!(
-        error.to_string().starts_with("`read` was called outside a query function"),
+        error
+            .to_string()
+            .starts_with("`read` was called outside a query function"),
         "{error}"
     );
 }

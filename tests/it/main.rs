@@ -11,5 +11,5 @@ mod ui;
 
 /// Every accepted form of the macros; its datasets join the registry of this binary.
 #[path = "../ui/pass/all_forms.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_question_mark)]
 mod all_forms;

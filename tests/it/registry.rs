@@ -54,11 +54,17 @@ async fn macros_register_and_run() {
         ]
     );
     let landing = batch([
-        ("order_date", text(&["2026-01-01", "2026-01-01", "2026-01-02"])),
+        (
+            "order_date",
+            text(&["2026-01-01", "2026-01-01", "2026-01-02"]),
+        ),
         ("country", text(&["FR", "FR", "DE"])),
         ("status", text(&["ok", "test", "ok"])),
         ("region", text(&["EU", "EU", "EU"])),
-        ("amount", Arc::new(Int64Array::from(vec![10, 20, 30])) as ArrayRef),
+        (
+            "amount",
+            Arc::new(Int64Array::from(vec![10, 20, 30])) as ArrayRef,
+        ),
     ])
     .unwrap();
     let customers = batch([("id", text(&["c1"]))]).unwrap();
@@ -70,11 +76,26 @@ async fn macros_register_and_run() {
         .unwrap();
     let report = output.report();
     assert!(report.succeeded(), "{report}");
-    assert_eq!(report.dataset("registry_odd").unwrap().rows_written, Some(3));
-    assert_eq!(report.dataset("registry_result").unwrap().rows_written, Some(2));
-    assert_eq!(report.dataset("silver_orders").unwrap().rows_written, Some(2));
-    assert_eq!(report.dataset("gold_daily_revenue").unwrap().rows_written, Some(2));
-    assert_eq!(report.dataset("private_stream").unwrap().rows_written, Some(3));
+    assert_eq!(
+        report.dataset("registry_odd").unwrap().rows_written,
+        Some(3)
+    );
+    assert_eq!(
+        report.dataset("registry_result").unwrap().rows_written,
+        Some(2)
+    );
+    assert_eq!(
+        report.dataset("silver_orders").unwrap().rows_written,
+        Some(2)
+    );
+    assert_eq!(
+        report.dataset("gold_daily_revenue").unwrap().rows_written,
+        Some(2)
+    );
+    assert_eq!(
+        report.dataset("private_stream").unwrap().rows_written,
+        Some(3)
+    );
     assert_eq!(
         report.dataset("registry_odd").unwrap().kind,
         DatasetKind::MaterializedView
@@ -83,16 +104,23 @@ async fn macros_register_and_run() {
         report.dataset("private_stream").unwrap().kind,
         DatasetKind::StreamingTable
     );
-    assert!(report.dataset("eu_orders").is_none(), "temporary views are not stored");
+    assert!(
+        report.dataset("eu_orders").is_none(),
+        "temporary views are not stored"
+    );
 
     let error = Pipeline::from_registry()
         .external_table("landing_orders", SourceSpec::csv("unused.csv"))
-        .dataset(Dataset::materialized_view("raw_customers", || sql("SELECT 1 AS id")))
+        .dataset(Dataset::materialized_view("raw_customers", || {
+            sql("SELECT 1 AS id")
+        }))
         .dry_run()
         .await
         .unwrap_err();
     assert!(
-        error.to_string().contains("cannot open source `unused.csv`"),
+        error
+            .to_string()
+            .contains("cannot open source `unused.csv`"),
         "sources open at dry run: {error}"
     );
 }
@@ -100,14 +128,23 @@ async fn macros_register_and_run() {
 #[tokio::test]
 async fn macro_options_reach_the_definition() {
     let def = Pipeline::from_registry().definition().clone();
-    let find = |name: &str| def.datasets.iter().find(|d| d.name == name).unwrap().clone();
+    let find = |name: &str| {
+        def.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .clone()
+    };
     let numbers = find("registry_numbers");
     assert_eq!(numbers.comment.as_deref(), Some("Numbers one to five"));
     assert_eq!(numbers.kind, DatasetKind::MaterializedView);
     assert!(numbers.location.file.ends_with("tests/it/registry.rs"));
     let result = find("registry_result");
     assert_eq!(result.partition_cols, ["n"]);
-    assert_eq!(result.table_properties.get("quality").map(String::as_str), Some("gold"));
+    assert_eq!(
+        result.table_properties.get("quality").map(String::as_str),
+        Some("gold")
+    );
     let silver = find("silver_orders");
     assert_eq!(silver.kind, DatasetKind::Table);
     assert_eq!(silver.partition_cols, ["order_date", "country"]);

@@ -45,25 +45,38 @@ async fn parquet_csv_and_json_paths_are_read() {
         .materialized_view("from_csv", move || read_csv(c.as_str()))
         .materialized_view("from_json", move || read_json(j.as_str()))
         .materialized_view("all_ids", || {
-            sql("SELECT id FROM from_parquet UNION ALL SELECT id FROM from_csv
-                 UNION ALL SELECT id FROM from_json")
+            sql(
+                "SELECT id FROM from_parquet UNION ALL SELECT id FROM from_csv
+                 UNION ALL SELECT id FROM from_json",
+            )
         })
         .storage_backend(storage.clone())
         .run()
         .await
         .unwrap();
     for name in ["from_parquet", "from_csv", "from_json"] {
-        assert_eq!(report.dataset(name).unwrap().rows_written, Some(3), "{name}");
+        assert_eq!(
+            report.dataset(name).unwrap().rows_written,
+            Some(3),
+            "{name}"
+        );
     }
     assert_eq!(report.dataset("all_ids").unwrap().rows_written, Some(9));
     let graph = Pipeline::builder()
-        .materialized_view("x", move || read_files(format!("{base}/people.csv"), csv().delimiter(b',')))
+        .materialized_view("x", move || {
+            read_files(format!("{base}/people.csv"), csv().delimiter(b','))
+        })
         .storage_backend(storage)
         .dry_run()
         .await
         .unwrap();
     assert!(
-        graph.get("x").unwrap().sources.iter().any(|s| s.contains("people.csv")),
+        graph
+            .get("x")
+            .unwrap()
+            .sources
+            .iter()
+            .any(|s| s.contains("people.csv")),
         "sources are recorded for lineage"
     );
 }
@@ -73,7 +86,9 @@ async fn a_delta_path_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = dir.path().join("upstream");
     Pipeline::builder()
-        .materialized_view("numbers", || sql("SELECT * FROM (VALUES (1), (2), (3), (4)) AS t(n)"))
+        .materialized_view("numbers", || {
+            sql("SELECT * FROM (VALUES (1), (2), (3), (4)) AS t(n)")
+        })
         .storage(upstream.to_str().unwrap())
         .run()
         .await
@@ -97,7 +112,9 @@ async fn registered_external_tables_resolve_in_sql() {
     let csv_path = dir.path().join("people.csv").display().to_string();
     let report = Pipeline::builder()
         .external_table("raw_people", SourceSpec::csv(csv_path))
-        .materialized_view("names", || sql("SELECT upper(name) AS name FROM RAW_PEOPLE"))
+        .materialized_view("names", || {
+            sql("SELECT upper(name) AS name FROM RAW_PEOPLE")
+        })
         .storage_backend(Arc::new(MemoryStorage::new()))
         .run()
         .await
@@ -115,7 +132,10 @@ async fn a_missing_file_names_the_dataset_and_the_path() {
         .unwrap_err();
     assert!(matches!(error, Error::Definition { .. }), "{error}");
     let text = error.to_string();
-    assert!(text.starts_with("dataset `orders` (tests/it/sources.rs:"), "{text}");
+    assert!(
+        text.starts_with("dataset `orders` (tests/it/sources.rs:"),
+        "{text}"
+    );
     assert!(
         text.contains("cannot open source `/nonexistent/orders.parquet`"),
         "{text}"

@@ -21,12 +21,21 @@ pub async fn delta_rows(dir: &Path) -> Vec<RecordBatch> {
     let ctx = SessionContext::new();
     let provider = table.table_provider().await.unwrap();
     ctx.register_table("t", provider).unwrap();
-    ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap()
+    ctx.sql("SELECT * FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 /// The row count of the Delta table at `dir`.
 pub async fn delta_count(dir: &Path) -> usize {
-    delta_rows(dir).await.iter().map(RecordBatch::num_rows).sum()
+    delta_rows(dir)
+        .await
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum()
 }
 
 /// Rows as text lines, sorted, header first: comparable regardless of file order.

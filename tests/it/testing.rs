@@ -16,8 +16,12 @@ fn ints(values: &[i64]) -> ArrayRef {
 
 fn pipeline() -> Pipeline {
     Pipeline::builder()
-        .materialized_view("orders", || read_parquet("/data/that/does/not/exist.parquet"))
-        .table("paid", || Ok(read("orders")?.filter(col("status").eq(lit("paid")))?))
+        .materialized_view("orders", || {
+            read_parquet("/data/that/does/not/exist.parquet")
+        })
+        .table("paid", || {
+            Ok(read("orders")?.filter(col("status").eq(lit("paid")))?)
+        })
         .materialized_view("totals", || {
             sql("SELECT customer, sum(amount) AS total FROM paid GROUP BY customer")
         })
@@ -50,7 +54,11 @@ async fn inputs_replace_upstream_datasets_and_results_come_back() {
 
 #[tokio::test]
 async fn only_runs_the_named_datasets() {
-    let paid = batch([("customer", text(&["ann", "ann"])), ("amount", ints(&[1, 2]))]).unwrap();
+    let paid = batch([
+        ("customer", text(&["ann", "ann"])),
+        ("amount", ints(&[1, 2])),
+    ])
+    .unwrap();
     let output = TestRun::new(pipeline())
         .input("paid", paid)
         .only(["totals"])
