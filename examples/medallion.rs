@@ -25,6 +25,7 @@ fn data(file: &str) -> String {
 }
 
 #[materialized_view(comment = "Customer master, from the CRM export")]
+#[expect_unique_or_fail("customer_pk", ["customer_id"])]
 fn customers() -> Plan {
     read_csv(data("customers.csv"))
 }
@@ -34,11 +35,16 @@ fn bronze_orders() -> Plan {
     read_files(data("landing"), csv())
 }
 
-#[table(comment = "Orders without test traffic or refunds", partition_cols = ["country"])]
+#[table(
+    comment = "Orders without test traffic or refunds",
+    partition_cols = ["country"],
+    quarantine = true
+)]
+#[lakeflow::expect("not_cancelled", "status <> 'cancelled'")]
+#[expect_or_drop("positive_amount", "amount > 0")]
+#[expect_or_fail("has_order_date", "order_date IS NOT NULL")]
 fn silver_orders() -> Plan {
-    let orders = read_stream("bronze_orders")?
-        .filter(col("status").not_eq(lit("test")))?
-        .filter(col("amount").gt(lit(0.0)))?;
+    let orders = read_stream("bronze_orders")?.filter(col("status").not_eq(lit("test")))?;
     let customers = read("customers")?.select_columns(&["customer_id", "country", "segment"])?;
     Ok(orders
         .join_on(

@@ -35,14 +35,20 @@
 mod pipeline;
 pub mod testing;
 
+pub use lakeflow_core::event_log::{Event, FlowState, Observer};
+pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
-    ExternalTable, FileFormat, FlowStatus, MemoryStorage, Plan, Result, RunReport, SourceSpec,
-    Storage, csv, json, parquet, read, read_csv, read_delta, read_files, read_json, read_parquet,
-    read_stream, sql,
+    ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
+    MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, csv, json, parquet, read,
+    read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
 };
 pub use lakeflow_delta::DeltaStorage;
-pub use lakeflow_macros::{materialized_view, streaming_table, table, temporary_view};
+pub use lakeflow_macros::{
+    expect, expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop, expect_or_fail,
+    expect_or_warn, expect_unique, expect_unique_or_drop, expect_unique_or_fail, materialized_view,
+    streaming_table, table, temporary_view,
+};
 pub use pipeline::{DEFAULT_STORAGE, Dataset, Pipeline};
 
 /// DataFusion, as lakeflow uses it: build plans with its `DataFrame` and expression API.
@@ -51,10 +57,16 @@ pub use datafusion;
 /// What a pipeline file needs: the macros, the readers, `Plan`, `Pipeline`, and DataFusion's
 /// expression helpers (`col`, `lit`, functions).
 pub mod prelude {
+    // `expect` is left out on purpose: it is also the name of Rust's built-in lint attribute
+    // (`#[expect(dead_code)]`), which the compiler checks before macros run, and importing a
+    // macro of that name would make every lint `#[expect]` in the module ambiguous. Write
+    // `#[lakeflow::expect(..)]` or `#[expect_or_warn(..)]`.
     pub use crate::{
-        Dataset, DatasetKind, Pipeline, Plan, SourceSpec, csv, json, materialized_view, parquet,
-        read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
-        streaming_table, table, temporary_view,
+        Dataset, DatasetKind, ExpectAction, Pipeline, Plan, ProgressMode, SourceSpec, csv,
+        expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop, expect_or_fail,
+        expect_or_warn, expect_unique, expect_unique_or_drop, expect_unique_or_fail, json,
+        materialized_view, parquet, read, read_csv, read_delta, read_files, read_json,
+        read_parquet, read_stream, sql, streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
@@ -70,4 +82,6 @@ pub mod __private {
     pub use lakeflow_core::dataset::{
         DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
     };
+    /// Used by generated code: expectation records.
+    pub use lakeflow_core::expectations::{ExpectAction, ExpectationRecord, RuleRecord};
 }

@@ -8,10 +8,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::dataframe::DataFrame;
 use lakeflow_core::dataset::{DatasetDef, DatasetKind, Plan, PlanFuture, Query, SourceLocation};
+use lakeflow_core::event_log::{EVENT_LOG_TABLE, Observer};
+use lakeflow_core::progress::ProgressMode;
 use lakeflow_core::{
-    DataFusionEngine, DatasetGraph, Engine, ExternalTable, PipelineDef, Result, RunOptions,
-    RunReport, Storage,
+    DataFusionEngine, DatasetGraph, Engine, Error, ExpectAction, Expectation, ExternalTable,
+    PipelineDef, Result, RunOptions, RunReport, Storage,
 };
 use lakeflow_delta::DeltaStorage;
 
@@ -35,6 +38,7 @@ pub struct Pipeline {
     storage: StorageChoice,
     engine: Arc<dyn Engine>,
     options: RunOptions,
+    progress: ProgressMode,
 }
 
 #[derive(Clone)]
@@ -83,6 +87,7 @@ impl Pipeline {
             storage: StorageChoice::Location(DEFAULT_STORAGE.to_string()),
             engine: Arc::new(DataFusionEngine::default()),
             options: RunOptions::default(),
+            progress: ProgressMode::Auto,
         }
     }
 
@@ -171,6 +176,24 @@ impl Pipeline {
         self
     }
 
+    /// Names the pipeline in its event log (default `pipeline`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.pipeline_name = name.into();
+        self
+    }
+
+    /// How the run shows progress (default: bars on a terminal, timestamped lines otherwise).
+    pub fn progress(mut self, mode: ProgressMode) -> Self {
+        self.progress = mode;
+        self
+    }
+
+    /// Tells `observer` about every event of each run as it happens.
+    pub fn observe(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.options.observers.push(observer);
+        self
+    }
+
     /// The names of the defined datasets, in definition order.
     pub fn dataset_names(&self) -> Vec<&str> {
         self.def.datasets.iter().map(|d| d.name.as_str()).collect()
@@ -207,9 +230,42 @@ impl Pipeline {
     /// When a flow fails its table is left as it was, its downstream datasets are SKIPPED, the
     /// rest still runs, and the result is [`crate::Error::RunFailed`] with the full report.
     pub async fn run(&self) -> Result<RunReport> {
+        let mut options = self.options.clone();
+        options.observers.extend(self.progress.observer());
         self.def
-            .run(self.engine.as_ref(), self.open_storage()?, &self.options)
+            .run(self.engine.as_ref(), self.open_storage()?, &options)
             .await
+    }
+
+    /// The event log of every run so far, as a DataFrame: one row per event, newest last.
+    /// See [`lakeflow_core::event_log`] for the columns.
+    pub async fn event_log(&self) -> Result<DataFrame> {
+        let storage = self.open_storage()?;
+        let table = storage
+            .table(EVENT_LOG_TABLE)
+            .await?
+            .ok_or_else(|| Error::Storage {
+                location: storage.table_location(EVENT_LOG_TABLE),
+                message: "there is no event log yet: run the pipeline first".into(),
+                source: None,
+            })?;
+        Ok(self.engine.session().read_table(table)?)
+    }
+
+    /// Runs a SQL query over the event log, which it names `event_log`.
+    ///
+    /// The expectation results of the last run:
+    ///
+    /// ```sql
+    /// SELECT e.dataset, e.name, e.action, e.passed_records, e.failed_records
+    /// FROM (SELECT unnest(expectations) AS e FROM event_log
+    ///       WHERE origin.run_id = (SELECT max(origin.run_id) FROM event_log))
+    /// ```
+    pub async fn event_log_sql(&self, query: &str) -> Result<DataFrame> {
+        let log = self.event_log().await?;
+        let ctx = self.engine.session();
+        ctx.register_table("event_log", log.into_view())?;
+        Ok(ctx.sql(query).await?)
     }
 }
 
@@ -301,6 +357,8 @@ impl Dataset {
                 comment: None,
                 partition_cols: Vec::new(),
                 table_properties: BTreeMap::new(),
+                expectations: Vec::new(),
+                quarantine: None,
                 location,
                 query,
             },
@@ -320,6 +378,55 @@ impl Dataset {
         S: Into<String>,
     {
         self.def.partition_cols = cols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A rule that keeps violating rows and counts them (`#[expect]`). The rule passes only
+    /// when `expr` is TRUE; NULL is a violation.
+    pub fn expect(self, name: impl Into<String>, expr: impl Into<String>) -> Self {
+        self.expectation(Expectation::sql(name, expr, ExpectAction::Warn))
+    }
+
+    /// A rule that drops violating rows and counts them (`#[expect_or_drop]`).
+    pub fn expect_or_drop(self, name: impl Into<String>, expr: impl Into<String>) -> Self {
+        self.expectation(Expectation::sql(name, expr, ExpectAction::Drop))
+    }
+
+    /// A rule that stops the flow on the first violating row (`#[expect_or_fail]`).
+    pub fn expect_or_fail(self, name: impl Into<String>, expr: impl Into<String>) -> Self {
+        self.expectation(Expectation::sql(name, expr, ExpectAction::Fail))
+    }
+
+    /// A uniqueness rule over `columns` with the given action (`#[expect_unique*]`).
+    pub fn expect_unique<I, S>(
+        self,
+        name: impl Into<String>,
+        columns: I,
+        action: ExpectAction,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.expectation(Expectation::unique(name, columns, action))
+    }
+
+    /// Adds any expectation.
+    pub fn expectation(mut self, expectation: Expectation) -> Self {
+        self.def.expectations.push(expectation);
+        self
+    }
+
+    /// Writes the rows drop rules remove to table `<name>_quarantine`, with a
+    /// `failed_expectations` column listing the rules each row failed.
+    pub fn quarantine(mut self) -> Self {
+        self.def.quarantine = Some(format!("{}_quarantine", self.def.name));
+        self
+    }
+
+    /// Like [`Dataset::quarantine`], into a table of the given name.
+    pub fn quarantine_to(mut self, table: impl Into<String>) -> Self {
+        self.def.quarantine = Some(table.into());
         self
     }
 

@@ -38,6 +38,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
+use lakeflow_core::progress::ProgressMode;
 use lakeflow_core::{Error, ExternalTable, MemoryStorage, Result, RunReport};
 
 use crate::Pipeline;
@@ -105,6 +106,7 @@ impl TestRun {
             .pipeline
             .with_definition(def)
             .storage_backend(storage.clone())
+            .progress(ProgressMode::Off)
             .run()
             .await?;
         Ok(TestOutput { storage, report })

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use datafusion::dataframe::DataFrame;
 
 use crate::error::Result;
+use crate::expectations::{ExpectAction, Expectation, ExpectationRecord, Rule};
 
 /// What a query function returns: a DataFusion [`DataFrame`] describing the dataset's rows.
 ///
@@ -118,6 +119,10 @@ pub struct DatasetRecord {
     pub partition_cols: &'static [&'static str],
     /// The `table_properties = {...}` option.
     pub table_properties: &'static [(&'static str, &'static str)],
+    /// The expectations stacked under the dataset attribute, top to bottom.
+    pub expectations: &'static [ExpectationRecord],
+    /// The quarantine table for rows drop rules remove, if any.
+    pub quarantine: Option<&'static str>,
     /// Where the definition is.
     pub location: SourceLocation,
     /// The query function.
@@ -142,6 +147,10 @@ pub struct DatasetDef {
     pub partition_cols: Vec<String>,
     /// Properties stored in the table's metadata.
     pub table_properties: BTreeMap<String, String>,
+    /// Data-quality rules checked as the dataset is written.
+    pub expectations: Vec<Expectation>,
+    /// The table that receives rows removed by drop rules, if any.
+    pub quarantine: Option<String>,
     /// Where the definition is.
     pub location: SourceLocation,
     /// The query function.
@@ -179,6 +188,12 @@ impl DatasetDef {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            expectations: record
+                .expectations
+                .iter()
+                .map(Expectation::from_record)
+                .collect(),
+            quarantine: record.quarantine.map(str::to_string),
             location: record.location,
             query,
         }
@@ -209,6 +224,49 @@ impl DatasetDef {
         for col in &self.partition_cols {
             if !seen.insert(col) {
                 return invalid(format!("partition column `{col}` is listed twice"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for e in &self.expectations {
+            if !is_valid_name(&e.name) {
+                return invalid(format!(
+                    "`{}` is not a valid expectation name: use letters, digits and `_`",
+                    e.name
+                ));
+            }
+            if !names.insert(&e.name) {
+                return invalid(format!(
+                    "two expectations are named `{}`; rename one",
+                    e.name
+                ));
+            }
+            if self.kind == DatasetKind::TemporaryView {
+                return invalid(format!(
+                    "expectation `{}`: a temporary view is never materialized, so its rules would never be counted; put them on the table that reads the view",
+                    e.name
+                ));
+            }
+            if let Rule::Unique(cols) = &e.rule
+                && cols.is_empty()
+            {
+                return invalid(format!("uniqueness rule `{}` names no columns", e.name));
+            }
+        }
+        if let Some(quarantine) = &self.quarantine {
+            if !self
+                .expectations
+                .iter()
+                .any(|e| e.action == ExpectAction::Drop)
+            {
+                return invalid(format!(
+                    "quarantine table `{quarantine}` keeps the rows drop rules remove, but `{}` has no drop rule; add one or remove the quarantine",
+                    self.name
+                ));
+            }
+            if !is_valid_name(quarantine) {
+                return invalid(format!(
+                    "`{quarantine}` is not a valid quarantine table name"
+                ));
             }
         }
         Ok(())

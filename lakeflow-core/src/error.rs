@@ -76,6 +76,32 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// An expectation does not fit its dataset (a column that does not exist, not a boolean).
+    #[error("expectation `{expectation}` of dataset `{dataset}` ({location}): {message}")]
+    Expectation {
+        /// The dataset.
+        dataset: String,
+        /// The expectation.
+        expectation: String,
+        /// Where the dataset is defined.
+        location: SourceLocation,
+        /// What is wrong.
+        message: String,
+    },
+    /// A row violated an `expect_or_fail` rule; the flow committed nothing.
+    #[error(
+        "expectation `{expectation}` of dataset `{dataset}` failed: `{rule}` is not true for the row {row}"
+    )]
+    ExpectationFailed {
+        /// The dataset.
+        dataset: String,
+        /// The expectation.
+        expectation: String,
+        /// The rule's text.
+        rule: String,
+        /// One violating row, as `column=value, ...`.
+        row: String,
+    },
     /// `read`, `sql` or another reader was called outside a query function.
     #[error(
         "`{function}` was called outside a query function; it only works inside a function registered with `#[table]`, `#[materialized_view]`, `#[streaming_table]`, `#[temporary_view]` or the pipeline builder"

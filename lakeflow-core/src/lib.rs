@@ -9,11 +9,14 @@
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod event_log;
+pub mod expectations;
 mod flow;
 pub mod graph;
 pub mod pipeline;
 mod placeholder;
 pub mod planner;
+pub mod progress;
 pub mod query;
 pub mod report;
 pub mod resolve;
@@ -26,6 +29,7 @@ pub use dataset::{
 };
 pub use engine::{DataFusionEngine, Engine};
 pub use error::{Error, Result};
+pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;
 pub use pipeline::PipelineDef;
 pub use query::{

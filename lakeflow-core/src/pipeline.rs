@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::dataset::{DatasetDef, DatasetRecord};
+use serde_json::json;
+
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::event_log::{EventLog, Level};
 use crate::graph::DatasetGraph;
 use crate::report::RunReport;
 use crate::resolve::Resolver;
@@ -95,8 +98,45 @@ impl PipelineDef {
         storage: Arc<dyn Storage>,
         options: &RunOptions,
     ) -> Result<RunReport> {
-        let graph = self.plan(engine, storage.clone()).await?;
-        let report = run_graph(&graph, engine, storage.as_ref(), options).await;
+        let log = EventLog::new(&options.pipeline_name, options.observers.clone());
+        let names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+        log.emit(
+            Level::Info,
+            "create_update",
+            None,
+            None,
+            format!(
+                "Run {} of pipeline '{}' created.",
+                log.run_id(),
+                options.pipeline_name
+            ),
+            json!({ "create_update": {
+                "storage": storage.location(),
+                "max_concurrent_flows": options.max_concurrent_flows,
+                "datasets": names,
+            }}),
+            None,
+            Vec::new(),
+        );
+        let graph = match self.plan(engine, storage.clone()).await {
+            Ok(graph) => graph,
+            Err(e) => {
+                update_progress(&log, "FAILED", Some(e.to_string()));
+                log.flush(storage.as_ref()).await;
+                return Err(e);
+            }
+        };
+        definitions(&log, &graph);
+        update_progress(&log, "RUNNING", None);
+        log.flush(storage.as_ref()).await;
+        let report = run_graph(&graph, engine, storage.as_ref(), options, &log).await;
+        let state = if report.succeeded() {
+            "COMPLETED"
+        } else {
+            "FAILED"
+        };
+        update_progress(&log, state, None);
+        log.flush(storage.as_ref()).await;
         if report.succeeded() {
             Ok(report)
         } else {
@@ -104,5 +144,82 @@ impl PipelineDef {
                 report: Box::new(report),
             })
         }
+    }
+}
+
+fn update_progress(log: &EventLog, state: &str, error: Option<String>) {
+    let level = if state == "FAILED" {
+        Level::Error
+    } else {
+        Level::Info
+    };
+    log.emit(
+        level,
+        "update_progress",
+        None,
+        None,
+        format!("Run is {state}."),
+        json!({ "update_progress": { "state": state } }),
+        error,
+        Vec::new(),
+    );
+}
+
+/// `dataset_definition` and `flow_definition` events: what each dataset is and reads.
+fn definitions(log: &EventLog, graph: &DatasetGraph) {
+    for dataset in graph.in_order() {
+        let def = &dataset.def;
+        let schema: Vec<_> = dataset
+            .read_schema
+            .fields()
+            .iter()
+            .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+            .collect();
+        let expectations: Vec<_> = def
+            .expectations
+            .iter()
+            .map(|e| json!({ "name": e.name, "rule": e.rule.to_string(), "action": e.action.to_string() }))
+            .collect();
+        log.emit(
+            Level::Info,
+            "dataset_definition",
+            Some(&def.name),
+            None,
+            format!("Dataset '{}' is a {}.", def.name, dataset.kind),
+            json!({ "dataset_definition": {
+                "kind": dataset.kind.to_string(),
+                "schema": schema,
+                "comment": def.comment,
+                "partition_cols": def.partition_cols,
+                "table_properties": def.table_properties,
+                "expectations": expectations,
+                "quarantine": def.quarantine,
+                "location": def.location.to_string(),
+            }}),
+            None,
+            Vec::new(),
+        );
+        if dataset.kind == crate::dataset::DatasetKind::TemporaryView {
+            continue;
+        }
+        let inputs: Vec<_> = dataset
+            .inputs
+            .iter()
+            .map(|(name, mode)| json!({ "name": name, "streaming": *mode == crate::resolve::ReadMode::Stream }))
+            .collect();
+        log.emit(
+            Level::Info,
+            "flow_definition",
+            Some(&def.name),
+            None,
+            format!("Flow '{}' defined.", def.name),
+            json!({ "flow_definition": {
+                "target": def.name,
+                "inputs": inputs,
+                "sources": dataset.sources,
+            }}),
+            None,
+            Vec::new(),
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::dataset::DatasetKind;
+use crate::expectations::ExpectationResult;
 
 /// The outcome of one dataset's flow in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +48,10 @@ pub struct DatasetReport {
     pub duration: Duration,
     /// Where the table is stored.
     pub location: String,
+    /// How each expectation did, in definition order.
+    pub expectations: Vec<ExpectationResult>,
+    /// Rows removed by drop rules.
+    pub dropped_rows: Option<u64>,
     /// Why the flow failed or was skipped.
     pub reason: Option<String>,
 }
@@ -120,6 +125,37 @@ impl fmt::Display for RunReport {
                 d.duration.as_secs_f64()
             )?;
         }
+        let checked: Vec<&DatasetReport> = self
+            .datasets
+            .iter()
+            .filter(|d| !d.expectations.is_empty())
+            .collect();
+        if !checked.is_empty() {
+            let name_width = checked
+                .iter()
+                .flat_map(|d| d.expectations.iter().map(|e| e.name.len()))
+                .chain([11])
+                .max()
+                .unwrap_or(11);
+            writeln!(
+                f,
+                "  {:<width$}  {:<name_width$}  {:<6}  {:>12}  {:>12}",
+                "dataset", "expectation", "action", "passed", "failed"
+            )?;
+            for d in checked {
+                for e in &d.expectations {
+                    writeln!(
+                        f,
+                        "  {:<width$}  {:<name_width$}  {:<6}  {:>12}  {:>12}",
+                        d.name,
+                        e.name,
+                        e.action,
+                        group_digits(e.passed),
+                        group_digits(e.failed)
+                    )?;
+                }
+            }
+        }
         for d in &self.datasets {
             if let Some(reason) = &d.reason {
                 writeln!(f, "  {} {}: {reason}", d.name, d.status)?;
@@ -164,6 +200,8 @@ mod tests {
                 version: None,
                 duration: Duration::from_millis(1500),
                 location: "x".into(),
+                expectations: Vec::new(),
+                dropped_rows: None,
                 reason: Some("boom".into()),
             }],
             duration: Duration::from_secs(2),

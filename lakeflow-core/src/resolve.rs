@@ -231,6 +231,7 @@ impl Resolver {
                         // These already name the dataset and its definition site.
                         e @ (Error::Cycle { .. }
                         | Error::UnknownDataset { .. }
+                        | Error::Expectation { .. }
                         | Error::InvalidDefinition { .. }) => e,
                         e => Error::Definition {
                             dataset: name.to_string(),
@@ -319,6 +320,7 @@ impl Resolver {
     }
 
     fn finish(&self, def: &DatasetDef, df: DataFrame, call: Call) -> Result<Resolved> {
+        crate::expectations::validate(&def.name, def.location, &def.expectations, &df)?;
         let plan = df.into_unoptimized_plan();
         if matches!(
             plan,

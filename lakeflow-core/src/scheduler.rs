@@ -10,36 +10,58 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use std::sync::Arc;
+
+use serde_json::json;
+
 use crate::dataset::DatasetKind;
 use crate::engine::Engine;
-use crate::flow::run_flow;
+use crate::event_log::{EventLog, FlowState, Level, Observer};
+use crate::flow::{FlowOutcome, run_flow};
 use crate::graph::DatasetGraph;
 use crate::planner::stored_inputs;
 use crate::report::{DatasetReport, FlowStatus, RunReport};
 use crate::storage::Storage;
 
 /// Options of one run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
+    /// The pipeline's name, in the event log.
+    pub pipeline_name: String,
     /// At most this many flows run at the same time.
     pub max_concurrent_flows: usize,
+    /// Who is told about each event as it happens (the progress display).
+    pub observers: Vec<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("pipeline_name", &self.pipeline_name)
+            .field("max_concurrent_flows", &self.max_concurrent_flows)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         RunOptions {
+            pipeline_name: "pipeline".into(),
             max_concurrent_flows: cores.max(2),
+            observers: Vec::new(),
         }
     }
 }
 
 /// Runs every stored dataset's flow in dependency order and reports what happened.
-pub async fn run_graph(
+pub(crate) async fn run_graph(
     graph: &DatasetGraph,
     engine: &dyn Engine,
     storage: &dyn Storage,
     options: &RunOptions,
+    log: &EventLog,
 ) -> RunReport {
     let started = Instant::now();
     let flows: Vec<&str> = graph
@@ -54,6 +76,9 @@ pub async fn run_graph(
     let mut reports: BTreeMap<&str, DatasetReport> = BTreeMap::new();
     let mut waiting: Vec<&str> = flows.clone();
     let mut running = FuturesUnordered::new();
+    for name in &flows {
+        log.flow(name, FlowState::Queued, serde_json::Value::Null);
+    }
 
     loop {
         // Settle what can be settled: skip flows with a failed input, start ready ones.
@@ -67,6 +92,11 @@ pub async fn run_graph(
             });
             if let Some(upstream) = blocked_by {
                 let reason = format!("upstream `{upstream}` did not complete");
+                log.flow(
+                    name,
+                    FlowState::Skipped,
+                    json!({ "flow_progress": { "reason": reason } }),
+                );
                 reports.insert(
                     name,
                     report(graph, storage, name, FlowStatus::Skipped, Some(reason)),
@@ -77,7 +107,7 @@ pub async fn run_graph(
             if ready && running.len() < options.max_concurrent_flows {
                 running.push(async move {
                     let start = Instant::now();
-                    let outcome = run_flow(graph, name, engine, storage).await;
+                    let outcome = run_flow(graph, name, engine, storage, log).await;
                     (name, outcome, start.elapsed())
                 });
             } else {
@@ -86,22 +116,46 @@ pub async fn run_graph(
         }
         waiting = still_waiting;
         let Some((name, outcome, elapsed)) = running.next().await else {
+            // Nothing runs and nothing can start: only possible if a flow waits on a dataset
+            // that is not a flow, which the graph rules out. Report rather than hang.
+            for name in waiting.drain(..) {
+                let reason = "its inputs never completed".to_string();
+                reports.insert(
+                    name,
+                    report(graph, storage, name, FlowStatus::Skipped, Some(reason)),
+                );
+            }
             break;
         };
         let mut row = match outcome {
             Ok(done) => {
+                completed(log, name, &done);
                 let mut row = report(graph, storage, name, FlowStatus::Completed, None);
                 row.rows_written = Some(done.rows_written);
                 row.version = Some(done.version);
+                row.dropped_rows = Some(done.dropped_rows);
+                row.expectations = done.expectations;
                 row
             }
-            Err(e) => report(
-                graph,
-                storage,
-                name,
-                FlowStatus::Failed,
-                Some(e.to_string()),
-            ),
+            Err(e) => {
+                log.emit(
+                    Level::Error,
+                    "flow_progress",
+                    Some(name),
+                    Some(FlowState::Failed),
+                    format!("Flow '{name}' is FAILED."),
+                    json!({ "flow_progress": { "status": "FAILED" } }),
+                    Some(e.to_string()),
+                    Vec::new(),
+                );
+                report(
+                    graph,
+                    storage,
+                    name,
+                    FlowStatus::Failed,
+                    Some(e.to_string()),
+                )
+            }
         };
         row.duration = elapsed;
         reports.insert(name, row);
@@ -114,6 +168,37 @@ pub async fn run_graph(
         duration: started.elapsed(),
         storage: storage.location(),
     }
+}
+
+/// The final `flow_progress` event of a completed flow, with its metrics and data quality.
+fn completed(log: &EventLog, name: &str, done: &FlowOutcome) {
+    let expectations: Vec<_> = done
+        .expectations
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "dataset": name,
+                "action": e.action.to_string(),
+                "passed_records": e.passed,
+                "failed_records": e.failed,
+            })
+        })
+        .collect();
+    log.emit(
+        Level::Info,
+        "flow_progress",
+        Some(name),
+        Some(FlowState::Completed),
+        format!("Flow '{name}' is COMPLETED."),
+        json!({ "flow_progress": {
+            "status": "COMPLETED",
+            "metrics": { "num_output_rows": done.rows_written, "version": done.version },
+            "data_quality": { "dropped_records": done.dropped_rows, "expectations": expectations },
+        }}),
+        None,
+        done.expectations.clone(),
+    );
 }
 
 fn report(
@@ -132,6 +217,8 @@ fn report(
         version: None,
         duration: Duration::ZERO,
         location: storage.table_location(name),
+        expectations: Vec::new(),
+        dropped_rows: None,
         reason,
     }
 }

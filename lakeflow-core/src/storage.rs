@@ -61,6 +61,10 @@ pub trait Storage: Debug + Send + Sync {
     /// table if needed. On error nothing is visible and the table is as it was.
     async fn replace(&self, write: TableWrite) -> Result<Committed>;
 
+    /// Appends the written rows to the table in one commit, creating it if needed (the event
+    /// log). The schema must match the table's.
+    async fn append(&self, write: TableWrite) -> Result<Committed>;
+
     /// Opens a table of this storage's format at an arbitrary path or URL (an external source).
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>>;
 }
@@ -111,6 +115,29 @@ impl MemoryStorage {
         );
     }
 
+    async fn commit(&self, write: TableWrite, append: bool) -> Result<Committed> {
+        let mut batches = Vec::new();
+        for stream in write.streams {
+            let part: Vec<RecordBatch> = stream.try_collect().await?;
+            batches.extend(part.into_iter().filter(|b| b.num_rows() > 0));
+        }
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = tables.remove(&write.name);
+        let version = previous.as_ref().map_or(0, |t| t.version + 1);
+        if append && let Some(previous) = previous {
+            batches.splice(0..0, previous.batches);
+        }
+        tables.insert(
+            write.name,
+            MemoryTable {
+                schema: write.schema,
+                batches,
+                version,
+            },
+        );
+        Ok(Committed { version })
+    }
+
     /// The rows of a table, if it exists.
     pub fn batches(&self, name: &str) -> Option<Vec<RecordBatch>> {
         let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
@@ -143,22 +170,11 @@ impl Storage for MemoryStorage {
     }
 
     async fn replace(&self, write: TableWrite) -> Result<Committed> {
-        let mut batches = Vec::new();
-        for stream in write.streams {
-            let part: Vec<RecordBatch> = stream.try_collect().await?;
-            batches.extend(part.into_iter().filter(|b| b.num_rows() > 0));
-        }
-        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        let version = tables.get(&write.name).map_or(0, |t| t.version + 1);
-        tables.insert(
-            write.name,
-            MemoryTable {
-                schema: write.schema,
-                batches,
-                version,
-            },
-        );
-        Ok(Committed { version })
+        self.commit(write, false).await
+    }
+
+    async fn append(&self, write: TableWrite) -> Result<Committed> {
+        self.commit(write, true).await
     }
 
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {

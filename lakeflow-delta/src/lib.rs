@@ -157,6 +157,36 @@ impl Storage for DeltaStorage {
     }
 
     async fn replace(&self, write: TableWrite) -> Result<Committed> {
+        self.commit(write, SaveMode::Overwrite).await
+    }
+
+    async fn append(&self, write: TableWrite) -> Result<Committed> {
+        self.commit(write, SaveMode::Append).await
+    }
+
+    async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
+        let url = if path.contains("://") {
+            Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
+        } else {
+            let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
+            Url::from_directory_path(canonical)
+                .map_err(|_| Error::InvalidStorage(path.to_string()))?
+        };
+        let mut table = DeltaTableBuilder::from_url(url)
+            .map_err(|e| delta_error(path, e))?
+            .build()
+            .map_err(|e| delta_error(path, e))?;
+        table.load().await.map_err(|e| delta_error(path, e))?;
+        table
+            .table_provider()
+            .await
+            .map_err(|e| Error::storage(path, e))
+    }
+}
+
+impl DeltaStorage {
+    /// One commit of `write` in `mode`: the streams go through delta-rs's writer unbuffered.
+    async fn commit(&self, write: TableWrite, mode: SaveMode) -> Result<Committed> {
         let location = self.table_location(&write.name);
         let table = self.load(&write.name, true).await?.ok_or_else(|| {
             Error::Internal(format!(
@@ -178,10 +208,12 @@ impl Storage for DeltaStorage {
         let mut builder = table
             .write(Vec::new())
             .with_input_plan(plan)
-            .with_save_mode(SaveMode::Overwrite)
-            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_save_mode(mode)
             .with_table_name(write.name.clone())
             .with_configuration(configuration);
+        if mode == SaveMode::Overwrite {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
+        }
         if !write.partition_cols.is_empty() {
             builder = builder.with_partition_columns(write.partition_cols);
         }
@@ -197,24 +229,5 @@ impl Storage for DeltaStorage {
         Ok(Committed {
             version: version as u64,
         })
-    }
-
-    async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
-        let url = if path.contains("://") {
-            Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
-        } else {
-            let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
-            Url::from_directory_path(canonical)
-                .map_err(|_| Error::InvalidStorage(path.to_string()))?
-        };
-        let mut table = DeltaTableBuilder::from_url(url)
-            .map_err(|e| delta_error(path, e))?
-            .build()
-            .map_err(|e| delta_error(path, e))?;
-        table.load().await.map_err(|e| delta_error(path, e))?;
-        table
-            .table_provider()
-            .await
-            .map_err(|e| Error::storage(path, e))
     }
 }

@@ -1,24 +1,27 @@
-//! Code generation: the user's function, untouched, plus one const `DatasetRecord` submitted
-//! with `inventory`.
+//! Code generation: the user's function plus one const `DatasetRecord` submitted with
+//! `inventory`.
 //!
-//! The generated code names only `::lakeflow::__private::…` items, so a user needs nothing
-//! but `lakeflow` in Cargo.toml. The record lives in a `const _: () = { ... };` block: it
-//! adds no name to the user's module, and it sees the function even when it is private.
-//! On any error the function is still emitted, unchanged, next to the `compile_error!`s, so
-//! the IDE keeps resolving it (tokio's `token_stream_with_error`).
+//! The function is emitted as written, less the expectation attributes below the dataset
+//! attribute, which move into the record. The generated code names only
+//! `::lakeflow::__private::…` items, so a user needs nothing but `lakeflow` in Cargo.toml.
+//! The record lives in a `const _: () = { ... };` block: it adds no name to the user's
+//! module, and it sees the function even when it is private. On any error the function is
+//! still emitted next to the `compile_error!`s, so the IDE keeps resolving it (tokio's
+//! `token_stream_with_error`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::{ParseStream, Parser as _};
 use syn::spanned::Spanned as _;
-use syn::{Error, Item, ItemFn, ReturnType};
+use syn::{Attribute, Error, Item, ItemFn, ReturnType};
 
-use crate::attr::{self, Kind, Options};
+use crate::attr::{self, Action, ExpectKind, Expectation, Kind, Options, Rule};
 use crate::valid;
 
 /// Expands `#[kind(args)] item`.
 pub fn dataset(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let (options, mut errors) = attr::parse(kind, args);
-    let func = match syn::parse2::<Item>(item.clone()) {
+    let mut func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
         parsed => {
             let found = parsed
@@ -32,22 +35,60 @@ pub fn dataset(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream 
                     kind.attr_name()
                 ),
             ));
-            return with_errors(item, errors);
+            // The expectations go too: left in, each would add "needs a dataset attribute".
+            return with_errors(without_expectations(item), errors);
         }
     };
+
+    let taken = attr::take_expectations(&mut func.attrs);
+    let mut expectations = Vec::new();
+    for (expect, attr) in &taken {
+        if written_above(attr, &func) {
+            errors.push(valid::written_above(kind, *expect, attr));
+        }
+        match attr::parse_expectation(*expect, attr) {
+            Ok(rules) => expectations.extend(rules),
+            Err(error) => errors.push(error),
+        }
+    }
     errors.extend(valid::check(kind, &func, &options));
+    let name = valid::dataset_name(&func, options.name.as_ref()).value();
+    errors.extend(valid::check_expectations(
+        kind,
+        &name,
+        &expectations,
+        options.quarantine.as_ref(),
+    ));
+
+    let item = if taken.is_empty() {
+        item
+    } else {
+        func.to_token_stream()
+    };
     if !errors.is_empty() {
         return with_errors(item, errors);
     }
-    let record = record(kind, &func, &options);
+    let record = record(kind, &func, &options, &expectations);
     quote! {
         #item
         #record
     }
 }
 
+/// Expands an expectation attribute that the compiler reached itself: it is above its
+/// dataset attribute, or has none. Emits the item unchanged with the error.
+pub fn misplaced(expect: ExpectKind, item: TokenStream) -> TokenStream {
+    let attrs = split_attrs(item.clone()).map_or_else(|_| Vec::new(), |(attrs, _)| attrs);
+    with_errors(item, vec![valid::misplaced(expect, &attrs)])
+}
+
 /// The `const _: () = { inventory::submit! { DatasetRecord { ... } } };` block.
-fn record(kind: Kind, func: &ItemFn, options: &Options) -> TokenStream {
+fn record(
+    kind: Kind,
+    func: &ItemFn,
+    options: &Options,
+    expectations: &[Expectation],
+) -> TokenStream {
     let private = quote!(::lakeflow::__private);
     let ident = &func.sig.ident;
     let name = valid::dataset_name(func, options.name.as_ref());
@@ -64,6 +105,29 @@ fn record(kind: Kind, func: &ItemFn, options: &Options) -> TokenStream {
     let partition_cols = options.partition_cols.iter().flatten();
     let (keys, values): (Vec<_>, Vec<_>) =
         options.table_properties.iter().flatten().cloned().unzip();
+    let expectations = expectations.iter().map(|expectation| {
+        let name = &expectation.name;
+        let rule = match &expectation.rule {
+            Rule::Sql(sql) => quote!(#private::RuleRecord::Sql(#sql)),
+            Rule::Unique { columns, .. } => quote!(#private::RuleRecord::Unique(&[#(#columns),*])),
+        };
+        let action = match expectation.kind.action {
+            Action::Warn => quote!(Warn),
+            Action::Drop => quote!(Drop),
+            Action::Fail => quote!(Fail),
+        };
+        quote! {
+            #private::ExpectationRecord {
+                name: #name,
+                rule: #rule,
+                action: #private::ExpectAction::#action,
+            }
+        }
+    });
+    let quarantine = match valid::quarantine_table(&name.value(), options.quarantine.as_ref()) {
+        Some(table) => quote!(::core::option::Option::Some(#table)),
+        None => quote!(::core::option::Option::None),
+    };
 
     // The record holds a small adapter rather than the user's fn, so that a function not
     // returning `Plan` fails with "expected `Result<DataFrame, Error>`, found `String`" on
@@ -104,6 +168,8 @@ fn record(kind: Kind, func: &ItemFn, options: &Options) -> TokenStream {
                     comment: #comment,
                     partition_cols: &[#(#partition_cols),*],
                     table_properties: &[#((#keys, #values)),*],
+                    expectations: &[#(#expectations),*],
+                    quarantine: #quarantine,
                     location: #private::SourceLocation {
                         file: ::core::file!(),
                         line: ::core::line!(),
@@ -126,6 +192,45 @@ fn with_errors(item: TokenStream, errors: Vec<Error>) -> TokenStream {
         error.to_compile_error().to_tokens(&mut tokens);
     }
     tokens
+}
+
+/// Whether `attr` was written above the dataset attribute being expanded. rustc expands the
+/// first attribute that is not one of its own, and `expect` is its lint attribute's name, so
+/// `#[expect(..)] #[table]` reaches `#[table]` with `#[expect]` in the item just like
+/// `#[table] #[expect(..)]` does; only the source position tells them apart. True only when
+/// the dataset attribute sits between `attr` and the `fn` keyword in the same file, so an
+/// item put together by a `macro_rules!` is never misjudged. False outside a compiler
+/// session (unit tests).
+fn written_above(attr: &Attribute, func: &ItemFn) -> bool {
+    if !proc_macro::is_available() {
+        return false;
+    }
+    let position = |span: proc_macro::Span| (span.file(), span.line(), span.column());
+    let attr = position(attr.pound_token.span.unwrap());
+    let dataset = position(proc_macro::Span::call_site());
+    let body = position(func.sig.fn_token.span.unwrap());
+    attr.0 == dataset.0 && dataset.0 == body.0 && attr < dataset && dataset < body
+}
+
+/// The outer attributes of an item, and the rest of its tokens.
+fn split_attrs(item: TokenStream) -> syn::Result<(Vec<Attribute>, TokenStream)> {
+    let split = |input: ParseStream| {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let rest: TokenStream = input.parse()?;
+        Ok((attrs, rest))
+    };
+    split.parse2(item)
+}
+
+/// `item` without its expectation attributes, for an item that is not a function.
+fn without_expectations(item: TokenStream) -> TokenStream {
+    match split_attrs(item.clone()) {
+        Ok((mut attrs, rest)) => {
+            attr::take_expectations(&mut attrs);
+            quote!(#(#attrs)* #rest)
+        }
+        Err(_) => item,
+    }
 }
 
 /// "a struct", "an `impl` block", ... for the non-function error.
@@ -185,6 +290,8 @@ mod tests {
              comment:::core::option::Option::None,\
              partition_cols:&[],\
              table_properties:&[],\
+             expectations:&[],\
+             quarantine:::core::option::Option::None,\
              location:::lakeflow::__private::SourceLocation{file:::core::file!(),line:::core::line!(),column:::core::column!(),},\
              query:::lakeflow::__private::QueryFn::Sync(__lakeflow_query),\
              }}};"
@@ -307,6 +414,160 @@ mod tests {
             out.contains(
                 "`#[streaming_table]` must be placed on a function returning `Plan`, not on an `impl` block"
             ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn expectations_move_from_the_function_into_the_record() {
+        let out = expand(
+            Kind::Table,
+            quote!(quarantine = true),
+            quote!(
+                /// Orders.
+                #[expect_or_drop("valid_customer", "customer_id IS NOT NULL")]
+                #[allow(unused)]
+                #[lakeflow::expect("positive_amount", "amount > 0")]
+                #[expect(dead_code)]
+                #[expect_all_or_fail({"b": "b > 0", "a": "a > 0"})]
+                #[expect_unique_or_drop("pk", ["order_id", "line"])]
+                fn silver() -> Plan {
+                    read("bronze")
+                }
+            ),
+        );
+        let expected_fn = quote!(
+            /// Orders.
+            #[allow(unused)]
+            #[expect(dead_code)]
+            fn silver() -> Plan {
+                read("bronze")
+            }
+        )
+        .to_string()
+        .replace(' ', "");
+        assert!(out.starts_with(&expected_fn), "{out}");
+        let record = |name: &str, rule: &str, action: &str| {
+            format!(
+                "::lakeflow::__private::ExpectationRecord{{name:\"{name}\",\
+                 rule:::lakeflow::__private::RuleRecord::{rule},\
+                 action:::lakeflow::__private::ExpectAction::{action},}}"
+            )
+        };
+        let expectations = [
+            record("valid_customer", "Sql(\"customer_id IS NOT NULL\")", "Drop"),
+            record("positive_amount", "Sql(\"amount > 0\")", "Warn"),
+            record("b", "Sql(\"b > 0\")", "Fail"),
+            record("a", "Sql(\"a > 0\")", "Fail"),
+            record("pk", "Unique(&[\"order_id\",\"line\"])", "Drop"),
+        ]
+        .join(",")
+        .replace(' ', "");
+        assert!(
+            out.contains(&format!("expectations:&[{expectations}],")),
+            "{out}"
+        );
+        assert!(
+            out.contains("quarantine:::core::option::Option::Some(\"silver_quarantine\"),"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_named_quarantine_reaches_the_record() {
+        let out = expand(
+            Kind::StreamingTable,
+            quote!(name = "bronze", quarantine = "bronze_rejects"),
+            quote!(
+                #[expect_unique_or_drop("pk", ["id"])]
+                fn b() -> Plan {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            out.contains("quarantine:::core::option::Option::Some(\"bronze_rejects\"),"),
+            "{out}"
+        );
+        let out = expand(
+            Kind::Table,
+            quote!(quarantine = false),
+            quote!(
+                fn b() -> Plan {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            out.contains("expectations:&[],quarantine:::core::option::Option::None,"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn expectation_errors_keep_the_function_without_them() {
+        let out = expand(
+            Kind::TemporaryView,
+            quote!(),
+            quote!(
+                #[expect("valid_amount", "amount >")]
+                #[expect_unique("pk", ["id"])]
+                #[expect_or_drop("valid_amount", "amount > 0")]
+                #[expect_or_fail(only_name)]
+                fn v() -> Plan {
+                    todo!()
+                }
+            ),
+        );
+        assert!(out.starts_with("fnv()->Plan{todo!()}"), "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 4, "{out}");
+        assert!(!out.contains("submit!"), "{out}");
+    }
+
+    #[test]
+    fn a_non_function_loses_its_expectations_too() {
+        let out = dataset(
+            Kind::Table,
+            quote!(),
+            quote!(
+                #[expect_or_drop("a", "a > 0")]
+                #[derive(Debug)]
+                struct Silver;
+            ),
+        )
+        .to_string();
+        assert!(
+            out.starts_with("# [derive (Debug)] struct Silver ;"),
+            "{out}"
+        );
+        assert_eq!(out.matches("compile_error !").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn a_misplaced_expectation_keeps_the_item_and_says_where_it_goes() {
+        let item = quote!(
+            #[expect("a", "a > 0")]
+            #[table(name = "x")]
+            fn silver() -> Plan {
+                todo!()
+            }
+        );
+        let drop = ExpectKind::new(crate::attr::Form::One, Action::Drop);
+        let out = misplaced(drop, item.clone()).to_string();
+        assert!(out.starts_with(&item.to_string()), "{out}");
+        assert!(
+            out.contains("`#[expect_or_drop]` must come below `#[table]`"),
+            "{out}"
+        );
+        let out = misplaced(
+            drop,
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("`#[expect_or_drop]` needs a dataset attribute above it"),
             "{out}"
         );
     }

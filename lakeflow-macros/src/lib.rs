@@ -1,21 +1,39 @@
-//! The attribute macros of lakeflow: `#[table]`, `#[materialized_view]`,
-//! `#[streaming_table]` and `#[temporary_view]`. Use them through `lakeflow::prelude`.
+//! The attribute macros of lakeflow: the dataset attributes `#[table]`,
+//! `#[materialized_view]`, `#[streaming_table]` and `#[temporary_view]`, and the data-quality
+//! expectations written below them: `#[expect]`, `#[expect_all]` and `#[expect_unique]`,
+//! each also as `_or_drop` and `_or_fail`. Use them through `lakeflow::prelude`.
 //!
-//! Each macro turns a query function — a free function with no parameters that returns
-//! `Plan` — into a dataset definition: it emits the function untouched and one const record
-//! (name, kind, options, source location, fn pointer) submitted with `inventory`, which
-//! `Pipeline::from_registry()` collects at run time. The macros only parse (`attr.rs`),
-//! check (`valid.rs`) and generate (`expand.rs`); all behaviour lives in `lakeflow-core`.
-//! The generated code names only `::lakeflow::__private` items.
+//! Each dataset macro turns a query function — a free function with no parameters that
+//! returns `Plan` — into a dataset definition: it emits the function and one const record
+//! (name, kind, options, expectations, source location, fn pointer) submitted with
+//! `inventory`, which `Pipeline::from_registry()` collects at run time. The expectation
+//! attributes below it are read by the dataset macro, removed from the function and put in
+//! the record; an expectation macro that expands by itself is misplaced and says so. The
+//! macros only parse (`attr.rs`), check (`valid.rs`) and generate (`expand.rs`); all
+//! behaviour lives in `lakeflow-core`. The generated code names only `::lakeflow::__private`
+//! items.
+//!
+//! ```ignore
+//! use lakeflow::prelude::*;
+//!
+//! #[table(quarantine = true)]                 // dropped rows go to `silver_orders_quarantine`
+//! #[expect_or_drop("valid_customer", "customer_id IS NOT NULL")]
+//! #[expect("positive_amount", "amount > 0")]
+//! #[expect_unique_or_fail("pk", ["order_id"])]
+//! fn silver_orders() -> Plan {
+//!     read_stream("bronze_orders")
+//! }
+//! ```
 //!
 //! This crate must not depend on `lakeflow-core`, DataFusion or anything beyond
-//! `syn`/`quote`/`proc-macro2`: it runs in the compiler.
+//! `syn`/`quote`/`proc-macro2` and `sqlparser` (to check expectation SQL at compile time):
+//! it runs in the compiler.
 
 #![warn(missing_docs)]
 
 use proc_macro::TokenStream;
 
-use crate::attr::Kind;
+use crate::attr::{Action, ExpectKind, Form, Kind};
 
 mod attr;
 mod expand;
@@ -40,6 +58,17 @@ mod valid;
 ///   distinct, each a name like the dataset name.
 /// - `table_properties = {"delta.appendOnly": "true"}`: properties of the Delta table,
 ///   string keys and values.
+/// - `quarantine = true`: keep the rows that drop rules (`#[expect_or_drop]`,
+///   `#[expect_all_or_drop]`, `#[expect_unique_or_drop]`) remove, in a companion table named
+///   `<dataset>_quarantine`; `quarantine = "orders_rejected"` names the table (a name like
+///   the dataset name); `quarantine = false` keeps none, as when left out. It needs at least
+///   one drop rule.
+///
+/// # Expectations
+///
+/// Data-quality rules go below the attribute, in any number: [`macro@expect`],
+/// [`macro@expect_all`] and [`macro@expect_unique`], each also as `_or_drop` and `_or_fail`.
+/// Their names are distinct within the dataset.
 ///
 /// # Example
 ///
@@ -70,7 +99,9 @@ pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The same as [`macro@table`], all optional, in any order: `name = "..."`,
 /// `comment = "..."`, `partition_cols = ["a", "b"]`,
-/// `table_properties = {"key": "value"}`.
+/// `table_properties = {"key": "value"}`, `quarantine = true` (or a table name).
+///
+/// Expectations go below the attribute, as on [`macro@table`].
 ///
 /// # Example
 ///
@@ -97,7 +128,9 @@ pub fn materialized_view(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The same as [`macro@table`], all optional, in any order: `name = "..."`,
 /// `comment = "..."`, `partition_cols = ["a", "b"]`,
-/// `table_properties = {"key": "value"}`.
+/// `table_properties = {"key": "value"}`, `quarantine = true` (or a table name).
+///
+/// Expectations go below the attribute, as on [`macro@table`].
 ///
 /// # Example
 ///
@@ -124,7 +157,11 @@ pub fn streaming_table(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// All optional, in any order: `name = "..."` (default: the function's name) and
 /// `comment = "..."`. The storage options of [`macro@table`] (`partition_cols`,
-/// `table_properties`) are a compile error here, since nothing is stored.
+/// `table_properties`, `quarantine`) are a compile error here, since nothing is stored.
+///
+/// [`macro@expect`] and [`macro@expect_all`] rules may go below the attribute; they are
+/// checked where the view is read. [`macro@expect_unique`] may not: put it on the table that
+/// reads the view.
 ///
 /// # Example
 ///
@@ -139,4 +176,235 @@ pub fn streaming_table(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn temporary_view(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::dataset(Kind::TemporaryView, args.into(), item.into()).into()
+}
+
+/// Checks each row of the dataset against a SQL condition and records how many rows break
+/// it; the rows are kept.
+///
+/// Written `#[lakeflow::expect("name", "sql expression")]` below a dataset attribute
+/// (`#[table]`, `#[materialized_view]`, `#[streaming_table]` or `#[temporary_view]`), which
+/// reads it — as Spark's `@dp.expect`. The name matches `[A-Za-z_][A-Za-z0-9_]*` and is
+/// distinct among the dataset's expectations; the expression is one SQL expression, checked
+/// at compile time, true for a good row.
+///
+/// The bare name `expect` is Rust's own lint attribute (`#[expect(dead_code)]`), which the
+/// compiler checks before any macro runs, so write the path `lakeflow::expect`, or
+/// [`macro@expect_or_warn`], which the prelude exports.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table]
+/// #[lakeflow::expect("positive_amount", "amount > 0")]
+/// fn silver_orders() -> Plan {
+///     read_stream("bronze_orders")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::One, Action::Warn, item)
+}
+
+/// Keeps the rows that break a SQL condition and counts them: [`macro@expect`] under a
+/// name that does not collide with Rust's `#[expect]` lint attribute.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table]
+/// #[expect_or_warn("positive_amount", "amount > 0")]
+/// fn silver_orders() -> Plan {
+///     read_stream("bronze_orders")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_or_warn(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::One, Action::Warn, item)
+}
+
+/// Leaves the rows that break a SQL condition out of the dataset, and counts them.
+///
+/// Written `#[expect_or_drop("name", "sql expression")]` below a dataset attribute, like
+/// [`macro@expect`]. With `quarantine = true` on the dataset attribute the dropped rows are
+/// kept in a companion table.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table(quarantine = true)]
+/// #[expect_or_drop("valid_customer", "customer_id IS NOT NULL")]
+/// fn silver_orders() -> Plan {
+///     read_stream("bronze_orders")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_or_drop(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::One, Action::Drop, item)
+}
+
+/// Stops the flow, writing nothing, when a row breaks a SQL condition.
+///
+/// Written `#[expect_or_fail("name", "sql expression")]` below a dataset attribute, like
+/// [`macro@expect`].
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[materialized_view]
+/// #[expect_or_fail("known_currency", "currency IN ('EUR', 'USD')")]
+/// fn gold_revenue() -> Plan {
+///     sql("SELECT currency, sum(amount) AS revenue FROM silver_orders GROUP BY currency")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_or_fail(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::One, Action::Fail, item)
+}
+
+/// Several [`macro@expect`] rules in one attribute: each row is checked against each
+/// condition, and kept.
+///
+/// Written `#[expect_all({"name": "sql expression", ...})]` below a dataset attribute: string
+/// names and expressions in braces, as in `table_properties`. The rules keep their written
+/// order.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table]
+/// #[expect_all({"positive_amount": "amount > 0", "has_date": "order_date IS NOT NULL"})]
+/// fn silver_orders() -> Plan {
+///     read_stream("bronze_orders")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_all(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::All, Action::Warn, item)
+}
+
+/// Several [`macro@expect_or_drop`] rules in one attribute: a row that breaks any of them is
+/// left out.
+///
+/// Written `#[expect_all_or_drop({"name": "sql expression", ...})]` below a dataset
+/// attribute, like [`macro@expect_all`].
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table]
+/// #[expect_all_or_drop({"has_id": "order_id IS NOT NULL", "positive_amount": "amount > 0"})]
+/// fn silver_orders() -> Plan {
+///     read_stream("bronze_orders")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_all_or_drop(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::All, Action::Drop, item)
+}
+
+/// Several [`macro@expect_or_fail`] rules in one attribute: a row that breaks any of them
+/// stops the flow.
+///
+/// Written `#[expect_all_or_fail({"name": "sql expression", ...})]` below a dataset
+/// attribute, like [`macro@expect_all`].
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[materialized_view]
+/// #[expect_all_or_fail({"has_country": "country IS NOT NULL", "has_day": "day IS NOT NULL"})]
+/// fn gold_revenue() -> Plan {
+///     sql("SELECT day, country, sum(amount) AS revenue FROM silver_orders GROUP BY 1, 2")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_all_or_fail(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::All, Action::Fail, item)
+}
+
+/// A key rule: no two rows of the dataset share the values of these columns. Rows that do
+/// are counted, and kept.
+///
+/// Written `#[expect_unique("name", ["column", ...])]` below `#[table]`,
+/// `#[materialized_view]` or `#[streaming_table]` (not `#[temporary_view]`: a view is never
+/// stored). At least one column, each named like a dataset, each once. The name shares the
+/// namespace of the dataset's other expectations.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[table]
+/// #[expect_unique("pk", ["order_id", "line"])]
+/// fn order_lines() -> Plan {
+///     read("bronze_order_lines")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_unique(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::Unique, Action::Warn, item)
+}
+
+/// A key rule whose duplicate rows are left out of the dataset.
+///
+/// Written `#[expect_unique_or_drop("name", ["column", ...])]` below a stored dataset's
+/// attribute, like [`macro@expect_unique`]. With `quarantine = true` the dropped rows are
+/// kept in a companion table.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[streaming_table(quarantine = "orders_duplicates")]
+/// #[expect_unique_or_drop("pk", ["order_id"])]
+/// fn bronze_orders() -> Plan {
+///     read_stream_files("data/landing/orders", csv())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_unique_or_drop(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::Unique, Action::Drop, item)
+}
+
+/// A key rule that stops the flow when two rows share the values of these columns.
+///
+/// Written `#[expect_unique_or_fail("name", ["column", ...])]` below a stored dataset's
+/// attribute, like [`macro@expect_unique`].
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// #[materialized_view]
+/// #[expect_unique_or_fail("one_row_per_customer", ["customer_id"])]
+/// fn customers() -> Plan {
+///     read_parquet("data/customers.parquet")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn expect_unique_or_fail(_args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced(Form::Unique, Action::Fail, item)
+}
+
+/// An expectation attribute only expands by itself when no dataset attribute above it read
+/// it first: report where it belongs.
+fn misplaced(form: Form, action: Action, item: TokenStream) -> TokenStream {
+    expand::misplaced(ExpectKind::new(form, action), item.into()).into()
 }

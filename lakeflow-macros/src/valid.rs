@@ -4,14 +4,24 @@
 //! returns `Plan`; it carries one dataset attribute. Whether the return type really is
 //! `Plan` is left to the type checker (the expansion points its error at the return type);
 //! everything else is checked here, on the syntax, with the error on the offending token.
-//! Depends on `attr.rs` for the parsed options, and on nothing in the runtime.
+//!
+//! Expectations are checked here too: names, duplicate names, unique columns, and that each
+//! SQL rule parses as one expression with `sqlparser`, the parser DataFusion uses, so a typo
+//! in a rule fails the build instead of the run. Whether the columns it names exist is only
+//! known at dry-run time. Depends on `attr.rs` for the parsed attributes, and on nothing in
+//! the runtime.
 
-use proc_macro2::TokenStream;
-use quote::ToTokens;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
 use syn::ext::IdentExt as _;
-use syn::{Attribute, Error, FnArg, ItemFn, LitStr, ReturnType};
+use syn::{Attribute, Error, FnArg, ItemFn, LitStr, Path, ReturnType};
 
-use crate::attr::{Kind, Options};
+use crate::attr::{
+    Action, ExpectKind, Expectation, Kind, Options, Quarantine, QuarantineValue, Rule,
+};
 
 /// The longest dataset name lakeflow accepts (a common limit of catalogs and file systems).
 const MAX_NAME_LEN: usize = 255;
@@ -54,7 +64,7 @@ fn check_attrs(kind: Kind, attrs: &[Attribute], errors: &mut Vec<Error>) {
         if Kind::from_attr_name(&last.ident.to_string()).is_none() {
             continue;
         }
-        let written = path.to_token_stream().to_string().replace(' ', "");
+        let written = path_as_written(path);
         let ours = kind.attr_name();
         let message = if written == ours {
             format!("a function defines one dataset: remove the repeated `#[{ours}]`")
@@ -187,6 +197,229 @@ fn check_table_properties(properties: &[(LitStr, LitStr)], errors: &mut Vec<Erro
             ));
         }
     }
+}
+
+/// Every problem with the expectations of dataset `dataset` (its resolved name) and with its
+/// `quarantine` option, in source order.
+pub fn check_expectations(
+    kind: Kind,
+    dataset: &str,
+    expectations: &[Expectation],
+    quarantine: Option<&Quarantine>,
+) -> Vec<Error> {
+    let mut errors = Vec::new();
+    for (i, expectation) in expectations.iter().enumerate() {
+        let name = expectation.name.value();
+        if let Some(problem) = identifier_problem(&name) {
+            errors.push(Error::new_spanned(
+                &expectation.name,
+                format!("invalid expectation name {name:?}: it {problem}"),
+            ));
+        } else if expectations[..i]
+            .iter()
+            .any(|earlier| earlier.name.value() == name)
+        {
+            errors.push(Error::new_spanned(
+                &expectation.name,
+                format!(
+                    "expectation `{name}` is defined twice on `{dataset}`: \
+                     give each expectation its own name"
+                ),
+            ));
+        }
+        match &expectation.rule {
+            Rule::Sql(sql) => check_sql(&name, sql, &mut errors),
+            Rule::Unique { columns, list } => {
+                if kind == Kind::TemporaryView {
+                    errors.push(Error::new_spanned(
+                        &expectation.attr,
+                        format!(
+                            "`#[{}]` is not allowed on `#[temporary_view]`: a view is never \
+                             stored; put the rule on the table that reads it",
+                            expectation.kind.attr_name()
+                        ),
+                    ));
+                }
+                check_unique_columns(&name, columns, *list, &mut errors);
+            }
+        }
+    }
+    if let Some(quarantine) = quarantine {
+        check_quarantine(dataset, expectations, quarantine, &mut errors);
+    }
+    errors
+}
+
+/// The companion table the rows drop rules remove go to: `<dataset>_quarantine` for
+/// `quarantine = true`, the given name for `quarantine = "..."`, none when not set or `false`.
+pub fn quarantine_table(dataset: &str, quarantine: Option<&Quarantine>) -> Option<LitStr> {
+    match &quarantine?.value {
+        QuarantineValue::Flag(flag) if flag.value => {
+            Some(LitStr::new(&format!("{dataset}_quarantine"), flag.span))
+        }
+        QuarantineValue::Flag(_) => None,
+        QuarantineValue::Table(table) => Some(table.clone()),
+    }
+}
+
+fn check_sql(name: &str, sql: &LitStr, errors: &mut Vec<Error>) {
+    let text = sql.value();
+    let message = if text.trim().is_empty() {
+        format!(
+            "expectation `{name}` has an empty SQL expression: write the condition each row \
+             must meet, such as \"amount > 0\""
+        )
+    } else if let Some(problem) = sql_problem(&text) {
+        format!("expectation `{name}`: `{text}` is not a valid SQL expression: {problem}")
+    } else {
+        return;
+    };
+    errors.push(Error::new_spanned(sql, message));
+}
+
+/// Why `sql` is not exactly one SQL expression, in the words of the parser DataFusion uses,
+/// or `None` when it is one.
+pub fn sql_problem(sql: &str) -> Option<String> {
+    let dialect = GenericDialect {};
+    let parsed = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .and_then(|mut parser| {
+            parser.parse_expr()?;
+            let next = parser.peek_token();
+            if next.token == Token::EOF {
+                Ok(())
+            } else {
+                parser.expected("end of expression", next)
+            }
+        });
+    match parsed {
+        Ok(()) => None,
+        Err(ParserError::TokenizerError(message) | ParserError::ParserError(message)) => {
+            Some(message)
+        }
+        Err(ParserError::RecursionLimitExceeded) => {
+            Some("it is nested too deeply; split it into several expectations".to_owned())
+        }
+    }
+}
+
+fn check_unique_columns(name: &str, columns: &[LitStr], list: Span, errors: &mut Vec<Error>) {
+    if columns.is_empty() {
+        errors.push(Error::new(
+            list,
+            format!(
+                "uniqueness rule `{name}` needs at least one column: \
+                 list the columns that identify a row, such as [\"order_id\"]"
+            ),
+        ));
+    }
+    for (i, column) in columns.iter().enumerate() {
+        let value = column.value();
+        if let Some(problem) = identifier_problem(&value) {
+            errors.push(Error::new_spanned(
+                column,
+                format!("invalid column {value:?} in uniqueness rule `{name}`: it {problem}"),
+            ));
+        } else if columns[..i].iter().any(|earlier| earlier.value() == value) {
+            errors.push(Error::new_spanned(
+                column,
+                format!("column {value:?} is listed twice in uniqueness rule `{name}`: remove one"),
+            ));
+        }
+    }
+}
+
+fn check_quarantine(
+    dataset: &str,
+    expectations: &[Expectation],
+    quarantine: &Quarantine,
+    errors: &mut Vec<Error>,
+) {
+    let Quarantine { key, value } = quarantine;
+    let whole = quote!(#key = #value);
+    let table = match value {
+        QuarantineValue::Flag(flag) if !flag.value => return,
+        QuarantineValue::Flag(_) => format!("{dataset}_quarantine"),
+        QuarantineValue::Table(table) => {
+            let value = table.value();
+            if let Some(problem) = identifier_problem(&value) {
+                errors.push(Error::new_spanned(
+                    table,
+                    format!("invalid quarantine table name {value:?}: it {problem}"),
+                ));
+                return;
+            }
+            if value == dataset {
+                errors.push(Error::new_spanned(
+                    table,
+                    format!(
+                        "the quarantine table needs a name of its own, not `{dataset}`: \
+                         write `quarantine = true` for `{dataset}_quarantine`"
+                    ),
+                ));
+                return;
+            }
+            value
+        }
+    };
+    if !expectations.iter().any(|e| e.kind.action == Action::Drop) {
+        errors.push(Error::new_spanned(
+            &whole,
+            format!(
+                "quarantine keeps the rows drop rules remove, but `{dataset}` has no \
+                 `#[expect_or_drop]`; add one or remove `quarantine`"
+            ),
+        ));
+    } else if identifier_problem(dataset).is_none()
+        && let Some(problem) = identifier_problem(&table)
+    {
+        // Only `quarantine = true` gets here: a long dataset name plus `_quarantine`.
+        errors.push(Error::new_spanned(
+            &whole,
+            format!(
+                "the quarantine table `{table}` is not a valid name: it {problem}; \
+                 name it with `quarantine = \"...\"`"
+            ),
+        ));
+    }
+}
+
+/// The error of an expectation attribute that expanded itself: the dataset attribute that
+/// should have read it is below it in `attrs`, or missing.
+pub fn misplaced(expect: ExpectKind, attrs: &[Attribute]) -> Error {
+    let ours = expect.attr_name();
+    let dataset = attrs.iter().map(Attribute::path).find(|path| {
+        path.segments
+            .last()
+            .is_some_and(|last| Kind::from_attr_name(&last.ident.to_string()).is_some())
+    });
+    let message = match dataset {
+        Some(path) => format!("`#[{ours}]` must come below `#[{}]`", path_as_written(path)),
+        None => format!(
+            "`#[{ours}]` needs a dataset attribute above it: add `#[table]`, \
+             `#[materialized_view]`, `#[streaming_table]` or `#[temporary_view]`"
+        ),
+    };
+    Error::new(Span::call_site(), message)
+}
+
+/// The error of an expectation attribute written above the dataset attribute `kind` but read
+/// by it: only a bare `#[expect]` gets there, since rustc leaves the names of its own
+/// attributes (`expect` is its lint attribute) for last.
+pub fn written_above(kind: Kind, expect: ExpectKind, attr: &Attribute) -> Error {
+    Error::new_spanned(
+        attr,
+        format!(
+            "`#[{}]` must come below `#[{}]`",
+            expect.attr_name(),
+            kind.attr_name()
+        ),
+    )
+}
+
+/// A path as written, without spaces: `lakeflow::table`.
+fn path_as_written(path: &Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
 }
 
 /// Why `name` is not a valid dataset or column name, completing "it ...", or `None` when it
@@ -547,5 +780,276 @@ mod tests {
         assert_eq!(dataset_name(&item, None).value(), "type");
         let name = LitStr::new("gold", Span::call_site());
         assert_eq!(dataset_name(&item, Some(&name)).value(), "gold");
+    }
+
+    /// The errors of `check_expectations` for dataset `silver` of `kind` with these options
+    /// and expectation attributes; the attributes must parse.
+    fn check_rules(kind: Kind, options: TokenStream, attrs: Vec<Attribute>) -> Vec<String> {
+        let (options, errors) = crate::attr::parse(kind, options);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut expectations = Vec::new();
+        for attr in &attrs {
+            let expect = crate::attr::expectation_kind(attr).expect("an expectation");
+            expectations.extend(crate::attr::parse_expectation(expect, attr).unwrap());
+        }
+        check_expectations(kind, "silver", &expectations, options.quarantine.as_ref())
+            .iter()
+            .map(Error::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn sql_rules_must_be_one_expression() {
+        for ok in [
+            "amount > 0",
+            "customer_id IS NOT NULL",
+            "status IN ('a', 'b') AND qty BETWEEN 1 AND 10",
+            "CASE WHEN a > 0 THEN true ELSE false END",
+            "length(name) > 0 OR name LIKE 'x%'",
+            "CAST(x AS INT) <> 0 -- a comment",
+            "\"quoted col\" > 0",
+            "EXISTS (SELECT 1 FROM t)",
+        ] {
+            assert_eq!(sql_problem(ok), None, "{ok}");
+        }
+        assert_eq!(
+            sql_problem("amount >").unwrap(),
+            "Expected: an expression, found: EOF"
+        );
+        assert_eq!(
+            sql_problem("amount > 0 amount").unwrap(),
+            "Expected: end of expression, found: amount at Line: 1, Column: 12"
+        );
+        assert_eq!(
+            sql_problem("a > 0; DROP TABLE x").unwrap(),
+            "Expected: end of expression, found: ; at Line: 1, Column: 6"
+        );
+        assert_eq!(
+            sql_problem("a > 0, b > 0").unwrap(),
+            "Expected: end of expression, found: , at Line: 1, Column: 6"
+        );
+        assert_eq!(
+            sql_problem("status = 'ok").unwrap(),
+            "Unterminated string literal at Line: 1, Column: 10"
+        );
+        assert_eq!(
+            sql_problem(&"(".repeat(100)).unwrap(),
+            "it is nested too deeply; split it into several expectations"
+        );
+    }
+
+    #[test]
+    fn bad_sql_names_the_expectation() {
+        assert_eq!(
+            check_rules(
+                Kind::Table,
+                quote!(),
+                vec![
+                    syn::parse_quote!(#[expect("valid_amount", "amount >")]),
+                    syn::parse_quote!(#[expect_all_or_fail({"ok": "a > 0", "blank": "  "})]),
+                ]
+            ),
+            [
+                "expectation `valid_amount`: `amount >` is not a valid SQL expression: \
+                 Expected: an expression, found: EOF",
+                "expectation `blank` has an empty SQL expression: write the condition each row \
+                 must meet, such as \"amount > 0\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn expectation_names_are_valid_and_distinct_across_all_rules() {
+        assert_eq!(
+            check_rules(
+                Kind::StreamingTable,
+                quote!(),
+                vec![
+                    syn::parse_quote!(#[expect("valid amount", "amount > 0")]),
+                    syn::parse_quote!(#[expect_or_drop("pk", "id IS NOT NULL")]),
+                    syn::parse_quote!(#[expect_all({"a": "a > 0", "pk": "b > 0"})]),
+                    syn::parse_quote!(#[expect_unique_or_fail("a", ["id"])]),
+                    syn::parse_quote!(#[expect("", "x > 0")]),
+                ]
+            ),
+            [
+                "invalid expectation name \"valid amount\": it contains ' '; names have only \
+                 ASCII letters, digits and `_`, as in \"silver_orders\"",
+                "expectation `pk` is defined twice on `silver`: give each expectation its own name",
+                "expectation `a` is defined twice on `silver`: give each expectation its own name",
+                "invalid expectation name \"\": it is empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn unique_columns() {
+        assert_eq!(
+            check_rules(
+                Kind::MaterializedView,
+                quote!(),
+                vec![
+                    syn::parse_quote!(#[expect_unique("pk", [])]),
+                    syn::parse_quote!(#[expect_unique_or_drop("key", ["id", "line no", "id"])]),
+                    syn::parse_quote!(#[expect_unique_or_fail("ok", ["id", "line"])]),
+                ]
+            ),
+            [
+                "uniqueness rule `pk` needs at least one column: list the columns that identify \
+                 a row, such as [\"order_id\"]",
+                "invalid column \"line no\" in uniqueness rule `key`: it contains ' '; names have \
+                 only ASCII letters, digits and `_`, as in \"silver_orders\"",
+                "column \"id\" is listed twice in uniqueness rule `key`: remove one",
+            ]
+        );
+    }
+
+    #[test]
+    fn temporary_views_take_sql_rules_but_no_unique_rules() {
+        assert_eq!(
+            check_rules(
+                Kind::TemporaryView,
+                quote!(),
+                vec![
+                    syn::parse_quote!(#[expect("a", "a > 0")]),
+                    syn::parse_quote!(#[expect_all_or_drop({"b": "b > 0"})]),
+                    syn::parse_quote!(#[expect_all_or_fail({"c": "c > 0"})]),
+                ]
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            check_rules(
+                Kind::TemporaryView,
+                quote!(),
+                vec![syn::parse_quote!(#[expect_unique_or_drop("pk", ["id"])])]
+            ),
+            [
+                "`#[expect_unique_or_drop]` is not allowed on `#[temporary_view]`: a view is never \
+                 stored; put the rule on the table that reads it"
+            ]
+        );
+    }
+
+    #[test]
+    fn quarantine_needs_a_drop_rule() {
+        let message = "quarantine keeps the rows drop rules remove, but `silver` has no \
+                       `#[expect_or_drop]`; add one or remove `quarantine`";
+        assert_eq!(
+            check_rules(
+                Kind::Table,
+                quote!(quarantine = true),
+                vec![
+                    syn::parse_quote!(#[expect("a", "a > 0")]),
+                    syn::parse_quote!(#[expect_or_fail("b", "b > 0")]),
+                    syn::parse_quote!(#[expect_all_or_drop({})]),
+                ]
+            ),
+            [message]
+        );
+        assert_eq!(
+            check_rules(Kind::Table, quote!(quarantine = "rejects"), vec![]),
+            [message]
+        );
+        for drop in [
+            syn::parse_quote!(#[expect_or_drop("a", "a > 0")]),
+            syn::parse_quote!(#[expect_all_or_drop({"a": "a > 0"})]),
+            syn::parse_quote!(#[expect_unique_or_drop("a", ["id"])]),
+        ] {
+            assert_eq!(
+                check_rules(Kind::StreamingTable, quote!(quarantine = true), vec![drop]),
+                Vec::<String>::new()
+            );
+        }
+        assert_eq!(
+            check_rules(Kind::Table, quote!(quarantine = false), vec![]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn quarantine_table_names() {
+        let drop: Vec<Attribute> = vec![syn::parse_quote!(#[expect_or_drop("a", "a > 0")])];
+        assert_eq!(
+            check_rules(
+                Kind::Table,
+                quote!(quarantine = "silver-rejects"),
+                drop.clone()
+            ),
+            [
+                "invalid quarantine table name \"silver-rejects\": it contains '-'; names have \
+                 only ASCII letters, digits and `_`, as in \"silver_orders\""
+            ]
+        );
+        assert_eq!(
+            check_rules(Kind::Table, quote!(quarantine = "silver"), drop.clone()),
+            [
+                "the quarantine table needs a name of its own, not `silver`: \
+                 write `quarantine = true` for `silver_quarantine`"
+            ]
+        );
+
+        let (options, _) = crate::attr::parse(Kind::Table, quote!(quarantine = true));
+        let expect = crate::attr::parse_expectation(
+            crate::attr::expectation_kind(&drop[0]).unwrap(),
+            &drop[0],
+        )
+        .unwrap();
+        let long = "a".repeat(250);
+        let errors: Vec<String> =
+            check_expectations(Kind::Table, &long, &expect, options.quarantine.as_ref())
+                .iter()
+                .map(Error::to_string)
+                .collect();
+        assert_eq!(
+            errors,
+            [format!(
+                "the quarantine table `{long}_quarantine` is not a valid name: it is 261 \
+                 characters long; names have at most 255; name it with `quarantine = \"...\"`"
+            )]
+        );
+    }
+
+    #[test]
+    fn quarantine_table_resolution() {
+        let resolve = |args: TokenStream| {
+            let (options, _) = crate::attr::parse(Kind::Table, args);
+            quarantine_table("silver", options.quarantine.as_ref()).map(|lit| lit.value())
+        };
+        assert_eq!(resolve(quote!()), None);
+        assert_eq!(resolve(quote!(quarantine = false)), None);
+        assert_eq!(
+            resolve(quote!(quarantine = true)).as_deref(),
+            Some("silver_quarantine")
+        );
+        assert_eq!(
+            resolve(quote!(quarantine = "rejects")).as_deref(),
+            Some("rejects")
+        );
+    }
+
+    #[test]
+    fn misplaced_expectations_say_where_they_go() {
+        let attrs: Vec<Attribute> = vec![
+            syn::parse_quote!(#[doc = "x"]),
+            syn::parse_quote!(#[lakeflow::materialized_view(name = "gold")]),
+        ];
+        let drop = ExpectKind::new(crate::attr::Form::One, Action::Drop);
+        assert_eq!(
+            misplaced(drop, &attrs).to_string(),
+            "`#[expect_or_drop]` must come below `#[lakeflow::materialized_view]`"
+        );
+        let all = ExpectKind::new(crate::attr::Form::All, Action::Warn);
+        assert_eq!(
+            misplaced(all, &attrs[..1]).to_string(),
+            "`#[expect_all]` needs a dataset attribute above it: add `#[table]`, \
+             `#[materialized_view]`, `#[streaming_table]` or `#[temporary_view]`"
+        );
+        let attr: Attribute = syn::parse_quote!(#[expect("a", "b")]);
+        let warn = ExpectKind::new(crate::attr::Form::One, Action::Warn);
+        assert_eq!(
+            written_above(Kind::StreamingTable, warn, &attr).to_string(),
+            "`#[expect]` must come below `#[streaming_table]`"
+        );
     }
 }

@@ -3,6 +3,7 @@
 mod delta;
 mod errors;
 mod execution;
+mod quality;
 mod registry;
 mod sources;
 mod support;

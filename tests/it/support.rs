@@ -50,3 +50,14 @@ pub fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
     body.sort();
     std::iter::once(header).chain(body).collect()
 }
+
+/// The values of a string column of any string type (Delta reads strings as views).
+pub fn strings(column: &dyn datafusion::arrow::array::Array) -> Vec<String> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::DataType;
+    let utf8 = datafusion::arrow::compute::cast(column, &DataType::Utf8).unwrap();
+    utf8.as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap_or("NULL").to_string())
+        .collect()
+}

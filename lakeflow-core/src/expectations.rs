@@ -1,0 +1,528 @@
+//! Expectations: data-quality rules on a dataset, checked in the same pass that writes it.
+//!
+//! A SQL rule becomes a boolean column appended to the flow's plan; [`Checker`] reads those
+//! columns from each batch as it streams to storage, counts passes and failures, drops rows
+//! (`Drop`), stops the flow (`Fail`), and strips the columns again. A uniqueness rule keeps
+//! the keys it has seen in this write and checks each new row against them. The query is
+//! never run a second time to count.
+//!
+//! A rule passes only when it evaluates to TRUE: a NULL result is a violation, so
+//! `amount > 0` fails for a NULL amount. Write `amount IS NULL OR amount > 0` to accept NULLs.
+//!
+//! This module must not depend on storage; it sees batches and plans only.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, ListBuilder, StringBuilder,
+};
+use datafusion::arrow::compute::{and, filter_record_batch, not, prep_null_mask_filter};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{ExprSchemable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{Expr, col};
+
+use crate::dataset::SourceLocation;
+use crate::error::{Error, Result};
+
+/// What happens to a row that violates a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExpectAction {
+    /// Keep the row; count the violation (`#[expect]`).
+    Warn,
+    /// Drop the row; count it (`#[expect_or_drop]`).
+    Drop,
+    /// Stop the flow; nothing is committed (`#[expect_or_fail]`).
+    Fail,
+}
+
+impl fmt::Display for ExpectAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            ExpectAction::Warn => "warn",
+            ExpectAction::Drop => "drop",
+            ExpectAction::Fail => "fail",
+        })
+    }
+}
+
+/// A rule as the macros record it.
+#[derive(Debug, Clone, Copy)]
+pub enum RuleRecord {
+    /// A SQL boolean expression over the dataset's columns.
+    Sql(&'static str),
+    /// These columns together identify a row: no two rows share their values.
+    Unique(&'static [&'static str]),
+}
+
+/// An expectation as the macros record it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectationRecord {
+    /// The expectation name, unique on its dataset.
+    pub name: &'static str,
+    /// The rule.
+    pub rule: RuleRecord,
+    /// What a violation does.
+    pub action: ExpectAction,
+}
+
+/// A rule in owned form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// A SQL boolean expression over the dataset's columns.
+    Sql(String),
+    /// These columns together identify a row.
+    Unique(Vec<String>),
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::Sql(expr) => f.write_str(expr),
+            Rule::Unique(cols) => write!(f, "UNIQUE ({})", cols.join(", ")),
+        }
+    }
+}
+
+/// An expectation on a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// The name, unique on its dataset.
+    pub name: String,
+    /// The rule.
+    pub rule: Rule,
+    /// What a violation does.
+    pub action: ExpectAction,
+}
+
+impl Expectation {
+    /// A SQL rule: `expr` must be TRUE for a row to pass.
+    pub fn sql(name: impl Into<String>, expr: impl Into<String>, action: ExpectAction) -> Self {
+        Expectation {
+            name: name.into(),
+            rule: Rule::Sql(expr.into()),
+            action,
+        }
+    }
+
+    /// A uniqueness rule over `columns`.
+    pub fn unique<I, S>(name: impl Into<String>, columns: I, action: ExpectAction) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Expectation {
+            name: name.into(),
+            rule: Rule::Unique(columns.into_iter().map(Into::into).collect()),
+            action,
+        }
+    }
+
+    /// The owned form of a macro record.
+    pub fn from_record(record: &ExpectationRecord) -> Self {
+        let rule = match record.rule {
+            RuleRecord::Sql(expr) => Rule::Sql(expr.to_string()),
+            RuleRecord::Unique(cols) => Rule::Unique(cols.iter().map(|c| c.to_string()).collect()),
+        };
+        Expectation {
+            name: record.name.to_string(),
+            rule,
+            action: record.action,
+        }
+    }
+}
+
+/// How one expectation did in one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectationResult {
+    /// The expectation name.
+    pub name: String,
+    /// Its action.
+    pub action: ExpectAction,
+    /// Rows that passed.
+    pub passed: u64,
+    /// Rows that violated it.
+    pub failed: u64,
+}
+
+/// Checks at planning time that every rule fits the query's output: SQL rules parse, name
+/// existing columns and are boolean; uniqueness rules name existing columns.
+pub(crate) fn validate(
+    dataset: &str,
+    location: SourceLocation,
+    expectations: &[Expectation],
+    df: &DataFrame,
+) -> Result<()> {
+    let fail = |e: &Expectation, message: String| {
+        Err(Error::Expectation {
+            dataset: dataset.to_string(),
+            expectation: e.name.clone(),
+            location,
+            message,
+        })
+    };
+    let mut names = HashSet::new();
+    for e in expectations {
+        if !names.insert(e.name.as_str()) {
+            return fail(
+                e,
+                "another expectation of this dataset has the same name; rename one".into(),
+            );
+        }
+        match &e.rule {
+            Rule::Sql(sql) => {
+                let expr = match df.parse_sql_expr(sql) {
+                    Ok(expr) => expr,
+                    Err(err) => return fail(e, format!("`{sql}`: {err}")),
+                };
+                match expr.get_type(df.schema()) {
+                    Ok(DataType::Boolean | DataType::Null) => {}
+                    Ok(other) => {
+                        return fail(e, format!("`{sql}` is {other}, not a boolean condition"));
+                    }
+                    Err(err) => return fail(e, format!("`{sql}`: {err}")),
+                }
+            }
+            Rule::Unique(cols) => {
+                if cols.is_empty() {
+                    return fail(e, "a uniqueness rule needs at least one column".into());
+                }
+                for c in cols {
+                    if df.schema().field_with_unqualified_name(c).is_err() {
+                        return fail(
+                            e,
+                            format!(
+                                "column `{c}` does not exist; the columns are {}",
+                                column_names(df.schema().inner())
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn column_names(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The checks of one flow's write, shared by all of its partition streams.
+#[derive(Debug)]
+pub(crate) struct Checker {
+    dataset: String,
+    /// The query's own columns; the SQL rule columns follow them in each batch.
+    data_schema: SchemaRef,
+    checks: Vec<Check>,
+    /// Whether rows removed by drop rules are handed back for a quarantine table.
+    quarantine: bool,
+    dropped: AtomicU64,
+    /// The first `Fail` violation, kept so the flow reports it rather than how the writer
+    /// wrapped it.
+    failure: Mutex<Option<Error>>,
+}
+
+#[derive(Debug)]
+struct Check {
+    name: String,
+    rule: Rule,
+    action: ExpectAction,
+    kind: CheckKind,
+    passed: AtomicU64,
+    failed: AtomicU64,
+}
+
+enum CheckKind {
+    /// The index of the rule's boolean column in each batch.
+    Column(usize),
+    /// Key column indices, and every key seen so far in this write.
+    Unique {
+        columns: Vec<usize>,
+        converter: RowConverter,
+        seen: Mutex<HashSet<Box<[u8]>>>,
+    },
+}
+
+impl fmt::Debug for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckKind::Column(i) => write!(f, "Column({i})"),
+            CheckKind::Unique { columns, .. } => write!(f, "Unique({columns:?})"),
+        }
+    }
+}
+
+/// The name of the quarantine table's extra column.
+pub const FAILED_EXPECTATIONS_COLUMN: &str = "failed_expectations";
+
+/// What [`Checker::check`] made of one batch.
+pub(crate) struct Checked {
+    /// The rows to write, with the query's columns only.
+    pub kept: RecordBatch,
+    /// The rows drop rules removed, with a list of the rules each failed (when quarantining).
+    pub quarantined: Option<RecordBatch>,
+}
+
+impl Checker {
+    /// Appends one boolean column per SQL rule to `plan` and prepares the checks.
+    pub fn new(
+        dataset: &str,
+        expectations: &[Expectation],
+        quarantine: bool,
+        plan: LogicalPlan,
+        state: &SessionState,
+    ) -> Result<(LogicalPlan, Checker)> {
+        let data_schema = Arc::new(plan.schema().as_arrow().clone());
+        let df = DataFrame::new(state.clone(), plan.clone());
+        let mut exprs: Vec<Expr> = plan.schema().columns().into_iter().map(col).collect();
+        let mut checks = Vec::with_capacity(expectations.len());
+        for (i, e) in expectations.iter().enumerate() {
+            let kind = match &e.rule {
+                Rule::Sql(sql) => {
+                    let expr = df.parse_sql_expr(sql)?;
+                    let index = exprs.len();
+                    // A NULL literal rule has type Null; the cast makes every rule column boolean.
+                    let expr = datafusion::logical_expr::cast(expr, DataType::Boolean);
+                    exprs.push(expr.alias(format!("__lakeflow_expectation_{i}")));
+                    CheckKind::Column(index)
+                }
+                Rule::Unique(cols) => {
+                    let mut columns = Vec::with_capacity(cols.len());
+                    let mut fields = Vec::with_capacity(cols.len());
+                    for c in cols {
+                        let index = data_schema.index_of(c).map_err(|_| {
+                            Error::Internal(format!("unique column `{c}` vanished after planning"))
+                        })?;
+                        columns.push(index);
+                        fields.push(SortField::new(data_schema.field(index).data_type().clone()));
+                    }
+                    let converter =
+                        RowConverter::new(fields).map_err(|e| Error::DataFusion(e.into()))?;
+                    CheckKind::Unique {
+                        columns,
+                        converter,
+                        seen: Mutex::new(HashSet::new()),
+                    }
+                }
+            };
+            checks.push(Check {
+                name: e.name.clone(),
+                rule: e.rule.clone(),
+                action: e.action,
+                kind,
+                passed: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+            });
+        }
+        let plan = if exprs.len() > data_schema.fields().len() {
+            LogicalPlanBuilder::from(plan).project(exprs)?.build()?
+        } else {
+            plan
+        };
+        let quarantine = quarantine && expectations.iter().any(|e| e.action == ExpectAction::Drop);
+        Ok((
+            plan,
+            Checker {
+                dataset: dataset.to_string(),
+                data_schema,
+                checks,
+                quarantine,
+                dropped: AtomicU64::new(0),
+                failure: Mutex::new(None),
+            },
+        ))
+    }
+
+    /// The quarantine table's schema: the query's columns and the list of failed rules.
+    pub fn quarantine_schema(data: &Schema) -> Schema {
+        let mut fields: Vec<Field> = data.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(
+            FAILED_EXPECTATIONS_COLUMN,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ));
+        Schema::new(fields)
+    }
+
+    /// Whether dropped rows go to a quarantine table.
+    pub fn quarantines(&self) -> bool {
+        self.quarantine
+    }
+
+    /// Checks one batch: counts, drops, or fails with one violating row.
+    pub fn check(&self, batch: &RecordBatch) -> Result<Checked, DataFusionError> {
+        let rows = batch.num_rows();
+        let data = batch.project(&(0..self.data_schema.fields().len()).collect::<Vec<_>>())?;
+        if self.checks.is_empty() {
+            return Ok(Checked {
+                kept: data,
+                quarantined: None,
+            });
+        }
+        let mut keep: Option<BooleanArray> = None;
+        let mut failures: Vec<(usize, BooleanArray)> = Vec::new();
+        for (i, check) in self.checks.iter().enumerate() {
+            let ok = match &check.kind {
+                CheckKind::Column(index) => {
+                    // NULL is a violation: only TRUE passes.
+                    let result = batch.column(*index).as_boolean();
+                    if result.null_count() == 0 {
+                        result.clone()
+                    } else {
+                        prep_null_mask_filter(result)
+                    }
+                }
+                CheckKind::Unique {
+                    columns,
+                    converter,
+                    seen,
+                } => {
+                    let keys: Vec<ArrayRef> =
+                        columns.iter().map(|c| batch.column(*c).clone()).collect();
+                    let converted = converter.convert_columns(&keys)?;
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut ok = BooleanBufferBuilder::new(rows);
+                    for row in converted.iter() {
+                        ok.append(seen.insert(row.as_ref().into()));
+                    }
+                    BooleanArray::new(ok.finish(), None)
+                }
+            };
+            let passed = ok.true_count();
+            check.passed.fetch_add(passed as u64, Ordering::Relaxed);
+            check
+                .failed
+                .fetch_add((rows - passed) as u64, Ordering::Relaxed);
+            if passed == rows {
+                continue;
+            }
+            match check.action {
+                ExpectAction::Fail => {
+                    let row = ok.iter().position(|v| v != Some(true)).unwrap_or(0);
+                    let failure = Error::ExpectationFailed {
+                        dataset: self.dataset.clone(),
+                        expectation: check.name.clone(),
+                        rule: check.rule.to_string(),
+                        row: format_row(&data, row),
+                    };
+                    let message = failure.to_string();
+                    self.failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(failure);
+                    return Err(DataFusionError::Execution(message));
+                }
+                ExpectAction::Drop => {
+                    keep = Some(match keep {
+                        None => ok.clone(),
+                        Some(k) => and(&k, &ok)?,
+                    });
+                }
+                ExpectAction::Warn => {}
+            }
+            if self.quarantine {
+                failures.push((i, ok));
+            }
+        }
+        let Some(keep) = keep else {
+            return Ok(Checked {
+                kept: data,
+                quarantined: None,
+            });
+        };
+        let kept = filter_record_batch(&data, &keep)?;
+        self.dropped
+            .fetch_add((rows - kept.num_rows()) as u64, Ordering::Relaxed);
+        let quarantined = if self.quarantine {
+            Some(self.quarantine_batch(&data, &keep, &failures)?)
+        } else {
+            None
+        };
+        Ok(Checked { kept, quarantined })
+    }
+
+    fn quarantine_batch(
+        &self,
+        data: &RecordBatch,
+        keep: &BooleanArray,
+        failures: &[(usize, BooleanArray)],
+    ) -> Result<RecordBatch, DataFusionError> {
+        let dropped = not(keep)?;
+        let mut list = ListBuilder::new(StringBuilder::new());
+        for row in 0..data.num_rows() {
+            if !dropped.value(row) {
+                continue;
+            }
+            for (i, ok) in failures {
+                if !ok.value(row) {
+                    list.values().append_value(&self.checks[*i].name);
+                }
+            }
+            list.append(true);
+        }
+        let rows = filter_record_batch(data, &dropped)?;
+        let mut columns: Vec<ArrayRef> = rows.columns().to_vec();
+        columns.push(Arc::new(list.finish()));
+        let schema = Arc::new(Checker::quarantine_schema(&self.data_schema));
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// The counts so far, in definition order.
+    pub fn results(&self) -> Vec<ExpectationResult> {
+        self.checks
+            .iter()
+            .map(|c| ExpectationResult {
+                name: c.name.clone(),
+                action: c.action,
+                passed: c.passed.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// The `Fail` violation that stopped the flow, if one did.
+    pub fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Rows removed by drop rules so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// `col=value, ...` for one row, for error messages.
+fn format_row(batch: &RecordBatch, row: usize) -> String {
+    let options = FormatOptions::default().with_null("NULL");
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let value = ArrayFormatter::try_new(column.as_ref(), &options)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_else(|_| "?".into());
+            format!("{}={value}", field.name())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,12 @@
+use lakeflow::prelude::*;
+
+#[table]
+#[expect("only_name")]
+#[expect(valid_amount, "amount > 0")]
+#[expect_all_or_drop({"valid_id" = "id IS NOT NULL"})]
+#[expect_unique("pk", "order_id")]
+fn silver() -> Plan {
+    read("bronze")
+}
+
+fn main() {}
