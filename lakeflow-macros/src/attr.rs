@@ -393,7 +393,8 @@ impl ExpectKind {
     /// The attribute's name as the user writes it, without `#[]`.
     pub fn attr_name(self) -> &'static str {
         match (self.form, self.action) {
-            (Form::One, Action::Warn) => "expect",
+            // The bare name is Rust's lint attribute; messages show the path that works.
+            (Form::One, Action::Warn) => "lakeflow::expect",
             (Form::One, Action::Drop) => "expect_or_drop",
             (Form::One, Action::Fail) => "expect_or_fail",
             (Form::All, Action::Warn) => "expect_all",
@@ -407,7 +408,7 @@ impl ExpectKind {
 
     /// The attribute whose name is `name`, if any.
     pub fn from_attr_name(name: &str) -> Option<ExpectKind> {
-        if name == "expect_or_warn" {
+        if name == "expect" || name == "expect_or_warn" {
             return Some(ExpectKind::new(Form::One, Action::Warn));
         }
         ExpectKind::ALL
@@ -423,6 +424,7 @@ impl ExpectKind {
             Form::One => format!(
                 r#"`#[{name}]` takes a name and a SQL expression: `#[{name}("valid_amount", "amount > 0")]`"#
             ),
+            // `Form::One` with `Warn` is named `lakeflow::expect` above.
             Form::All => format!(
                 r#"`#[{name}]` takes names and SQL expressions in braces: `#[{name}({{"valid_amount": "amount > 0", "valid_id": "id IS NOT NULL"}})]`"#
             ),
@@ -466,7 +468,7 @@ pub fn expectation_kind(attr: &Attribute) -> Option<ExpectKind> {
     let path = attr.path();
     let kind = ExpectKind::from_attr_name(&path.segments.last()?.ident.to_string())?;
     let bare = path.leading_colon.is_none() && path.segments.len() == 1;
-    if bare && kind.attr_name() == "expect" && is_lint_attr(&attr.meta) {
+    if bare && path.segments[0].ident == "expect" && is_lint_attr(&attr.meta) {
         return None;
     }
     Some(kind)
@@ -865,7 +867,10 @@ mod tests {
     #[test]
     fn expectation_attributes_are_found_by_their_last_segment() {
         for kind in ExpectKind::ALL {
-            let ident = Ident::new(kind.attr_name(), Span::call_site());
+            let ident = Ident::new(
+                kind.attr_name().rsplit("::").next().unwrap(),
+                Span::call_site(),
+            );
             assert_eq!(
                 kind_of(syn::parse_quote!(#[#ident("a", "b")])),
                 Some(kind.attr_name())
@@ -896,20 +901,26 @@ mod tests {
             None
         );
         // Ours when it can't be a lint attribute, so that a malformed rule is reported.
-        assert_eq!(kind_of(syn::parse_quote!(#[expect])), Some("expect"));
-        assert_eq!(kind_of(syn::parse_quote!(#[expect()])), Some("expect"));
+        assert_eq!(
+            kind_of(syn::parse_quote!(#[expect])),
+            Some("lakeflow::expect")
+        );
+        assert_eq!(
+            kind_of(syn::parse_quote!(#[expect()])),
+            Some("lakeflow::expect")
+        );
         assert_eq!(
             kind_of(syn::parse_quote!(#[expect(name, "x")])),
-            Some("expect")
+            Some("lakeflow::expect")
         );
         assert_eq!(
             kind_of(syn::parse_quote!(#[expect("only_name")])),
-            Some("expect")
+            Some("lakeflow::expect")
         );
         // A path always means ours.
         assert_eq!(
             kind_of(syn::parse_quote!(#[lakeflow::expect(dead_code)])),
-            Some("expect")
+            Some("lakeflow::expect")
         );
     }
 
@@ -926,7 +937,7 @@ mod tests {
             .iter()
             .map(|(kind, _)| kind.attr_name())
             .collect();
-        assert_eq!(taken, ["expect_or_drop", "expect"]);
+        assert_eq!(taken, ["expect_or_drop", "lakeflow::expect"]);
         let kept: Vec<String> = attrs
             .iter()
             .map(|attr| attr.to_token_stream().to_string())
@@ -968,7 +979,7 @@ mod tests {
     fn every_expectation_form_parses() {
         assert_eq!(
             rules(syn::parse_quote!(#[expect("valid_amount", "amount > 0")])),
-            owned(&[("expect", "valid_amount", "amount > 0")])
+            owned(&[("lakeflow::expect", "valid_amount", "amount > 0")])
         );
         assert_eq!(
             rules(syn::parse_quote!(#[lakeflow::expect_or_fail("a", r"x = 'y'",)])),
@@ -1002,7 +1013,7 @@ mod tests {
 
     #[test]
     fn wrong_expectation_forms_show_the_right_one() {
-        let one = r#"`#[expect]` takes a name and a SQL expression: `#[expect("valid_amount", "amount > 0")]`"#;
+        let one = r#"`#[lakeflow::expect]` takes a name and a SQL expression: `#[lakeflow::expect("valid_amount", "amount > 0")]`"#;
         for attr in [
             syn::parse_quote!(#[expect("only_name")]),
             syn::parse_quote!(#[expect(name, "x")]),

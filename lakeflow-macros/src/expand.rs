@@ -520,7 +520,7 @@ mod tests {
             ),
         );
         assert!(out.starts_with("fnv()->Plan{todo!()}"), "{out}");
-        assert_eq!(out.matches("compile_error!").count(), 4, "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 6, "{out}");
         assert!(!out.contains("submit!"), "{out}");
     }
 

@@ -227,19 +227,20 @@ pub fn check_expectations(
                 ),
             ));
         }
+        if kind == Kind::TemporaryView {
+            errors.push(Error::new_spanned(
+                &expectation.attr,
+                format!(
+                    "`#[{}]` is not allowed on `#[temporary_view]`: a view is never \
+                     materialized, so its rules would never be counted; put the rule on the \
+                     table that reads it",
+                    expectation.kind.attr_name()
+                ),
+            ));
+        }
         match &expectation.rule {
             Rule::Sql(sql) => check_sql(&name, sql, &mut errors),
             Rule::Unique { columns, list } => {
-                if kind == Kind::TemporaryView {
-                    errors.push(Error::new_spanned(
-                        &expectation.attr,
-                        format!(
-                            "`#[{}]` is not allowed on `#[temporary_view]`: a view is never \
-                             stored; put the rule on the table that reads it",
-                            expectation.kind.attr_name()
-                        ),
-                    ));
-                }
                 check_unique_columns(&name, columns, *list, &mut errors);
             }
         }
@@ -905,28 +906,23 @@ mod tests {
     }
 
     #[test]
-    fn temporary_views_take_sql_rules_but_no_unique_rules() {
+    fn temporary_views_take_no_rules() {
         assert_eq!(
             check_rules(
                 Kind::TemporaryView,
                 quote!(),
                 vec![
-                    syn::parse_quote!(#[expect("a", "a > 0")]),
-                    syn::parse_quote!(#[expect_all_or_drop({"b": "b > 0"})]),
-                    syn::parse_quote!(#[expect_all_or_fail({"c": "c > 0"})]),
+                    syn::parse_quote!(#[expect_or_warn("a", "a > 0")]),
+                    syn::parse_quote!(#[expect_unique_or_drop("pk", ["id"])]),
                 ]
             ),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            check_rules(
-                Kind::TemporaryView,
-                quote!(),
-                vec![syn::parse_quote!(#[expect_unique_or_drop("pk", ["id"])])]
-            ),
             [
-                "`#[expect_unique_or_drop]` is not allowed on `#[temporary_view]`: a view is never \
-                 stored; put the rule on the table that reads it"
+                "`#[lakeflow::expect]` is not allowed on `#[temporary_view]`: a view is never \
+                 materialized, so its rules would never be counted; put the rule on the table \
+                 that reads it",
+                "`#[expect_unique_or_drop]` is not allowed on `#[temporary_view]`: a view is \
+                 never materialized, so its rules would never be counted; put the rule on the \
+                 table that reads it"
             ]
         );
     }
@@ -1049,7 +1045,7 @@ mod tests {
         let warn = ExpectKind::new(crate::attr::Form::One, Action::Warn);
         assert_eq!(
             written_above(Kind::StreamingTable, warn, &attr).to_string(),
-            "`#[expect]` must come below `#[streaming_table]`"
+            "`#[lakeflow::expect]` must come below `#[streaming_table]`"
         );
     }
 }

@@ -14,3 +14,8 @@ mod ui;
 #[path = "../ui/pass/all_forms.rs"]
 #[allow(dead_code, clippy::needless_question_mark)]
 mod all_forms;
+
+/// Every expectation form; its datasets join the registry of this binary too.
+#[path = "../ui/pass/expectations.rs"]
+#[allow(dead_code)]
+mod expectation_forms;

@@ -37,8 +37,10 @@ async fn macros_register_and_run() {
     assert_eq!(
         pipeline.dataset_names(),
         [
-            // tests/ui/pass/all_forms.rs
+            // tests/ui/pass/all_forms.rs and expectations.rs
             "bronze_orders",
+            "checked_orders",
+            "checked_paid",
             "customers",
             "eu_orders",
             "gold_daily_revenue",
@@ -68,9 +70,35 @@ async fn macros_register_and_run() {
     ])
     .unwrap();
     let customers = batch([("id", text(&["c1"]))]).unwrap();
+    let checked = batch([
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2, 2, 3, 4])) as ArrayRef,
+        ),
+        (
+            "amount",
+            Arc::new(Int64Array::from(vec![10, 20, 21, -5, 40])) as ArrayRef,
+        ),
+        (
+            "status",
+            text(&["paid", "paid", "open", "paid", "cancelled"]),
+        ),
+        (
+            "order_date",
+            text(&[
+                "2026-01-02",
+                "2025-12-31",
+                "2026-02-01",
+                "2026-03-01",
+                "2026-03-02",
+            ]),
+        ),
+    ])
+    .unwrap();
     let output = TestRun::new(pipeline)
         .input("landing_orders", landing)
         .input("raw_customers", customers)
+        .input("raw_checked_orders", checked)
         .run()
         .await
         .unwrap();

@@ -12,7 +12,7 @@ fn gold_revenue() -> Plan {
     read("silver")
 }
 
-#[expect("positive_amount", "amount > 0")]
+#[expect_or_warn("positive_amount", "amount > 0")]
 #[streaming_table]
 fn bronze() -> Plan {
     read("landing")

@@ -1,7 +1,7 @@
 use lakeflow::prelude::*;
 
 #[table]
-#[expect("valid_amount", "amount >")]
+#[lakeflow::expect("valid_amount", "amount >")]
 #[expect_all_or_drop({
     "known_status": "status IN ('new', 'paid'",
     "valid_id": "id IS NOT NULL id",

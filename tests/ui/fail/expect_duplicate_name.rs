@@ -1,7 +1,7 @@
 use lakeflow::prelude::*;
 
 #[table]
-#[expect("valid_amount", "amount > 0")]
+#[expect_or_warn("valid_amount", "amount > 0")]
 #[expect_all_or_drop({"valid_id": "id IS NOT NULL", "valid_amount": "amount < 1000000"})]
 #[expect_unique_or_fail("valid_id", ["id"])]
 fn silver() -> Plan {
