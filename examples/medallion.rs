@@ -1,10 +1,12 @@
 //! A medallion pipeline: CSV landing files -> bronze -> silver -> gold.
 //!
 //! Generates a small deterministic orders/customers dataset if it is missing, runs the
-//! pipeline and prints the report.
+//! pipeline and prints the report. The bronze layer ingests the landing directory
+//! incrementally: `--land N` drops one more file of N orders there before the run, and only
+//! that file is read.
 //!
 //! ```text
-//! cargo run --example medallion -- [--storage DIR] [--data DIR] [--rows N]
+//! cargo run --example medallion -- [--storage DIR] [--data DIR] [--rows N] [--land N]
 //! ```
 
 use std::io::{BufWriter, Write};
@@ -30,9 +32,9 @@ fn customers() -> Plan {
     read_csv(data("customers.csv"))
 }
 
-#[streaming_table(comment = "Orders as they land, one CSV file per batch")]
+#[streaming_table(comment = "Orders as they land: each run reads only the new CSV files")]
 fn bronze_orders() -> Plan {
-    read_files(data("landing"), csv())
+    read_stream_files(data("landing"), csv())
 }
 
 #[table(
@@ -89,6 +91,7 @@ struct Args {
     storage: String,
     data: Option<PathBuf>,
     rows: u64,
+    land: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +99,7 @@ fn parse_args() -> Result<Args, String> {
         storage: "lakeflow-data/medallion".into(),
         data: None,
         rows: 100_000,
+        land: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -109,8 +113,18 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--rows takes a whole number".to_string())?
             }
+            "--land" => {
+                args.land = Some(
+                    value()?
+                        .replace('_', "")
+                        .parse()
+                        .map_err(|_| "--land takes a whole number".to_string())?,
+                )
+            }
             "--help" | "-h" => {
-                return Err("usage: medallion [--storage DIR] [--data DIR] [--rows N]".into());
+                return Err(
+                    "usage: medallion [--storage DIR] [--data DIR] [--rows N] [--land N]".into(),
+                );
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
@@ -131,6 +145,9 @@ async fn main() -> lakeflow::Result<()> {
         .data
         .unwrap_or_else(|| PathBuf::from(format!("lakeflow-data/medallion-input-{}", args.rows)));
     generate(&data_dir, args.rows)?;
+    if let Some(rows) = args.land {
+        land_more(&data_dir, args.rows, rows)?;
+    }
     DATA.set(data_dir).expect("set once");
 
     let report = Pipeline::from_registry()
@@ -198,6 +215,32 @@ fn generate(dir: &Path, rows: u64) -> std::io::Result<()> {
         out.flush()?;
     }
     std::fs::write(done, format!("{rows}\n"))
+}
+
+/// Writes one more landing file of `rows` orders, numbered after the files already there.
+fn land_more(dir: &Path, customers_from_rows: u64, rows: u64) -> std::io::Result<()> {
+    let landing = dir.join("landing");
+    let index = std::fs::read_dir(&landing)?.count() as u64;
+    let customers = (customers_from_rows / 50).clamp(10, 100_000);
+    let mut rng = Rng(0x1a4d_0000 + index);
+    let path = landing.join(format!("orders-{index:03}.csv"));
+    let mut out = BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(out, "order_id,customer_id,order_date,amount,status")?;
+    let first = 1_000_000_000 * index;
+    for order_id in first..first + rows {
+        let customer = rng.below(customers);
+        let day = 1 + rng.below(28);
+        let cents = rng.below(50_000);
+        writeln!(
+            out,
+            "{order_id},{customer},2026-12-{day:02},{}.{:02},completed",
+            cents / 100,
+            cents % 100
+        )?;
+    }
+    out.flush()?;
+    eprintln!("landed {} with {rows} orders", path.display());
+    Ok(())
 }
 
 /// xorshift64*: small, fast and the same on every machine.

@@ -41,7 +41,7 @@ pub use lakeflow_core::{
     CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
     MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, csv, json, parquet, read,
-    read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
+    read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_files, sql,
 };
 pub use lakeflow_delta::DeltaStorage;
 pub use lakeflow_macros::{
@@ -66,7 +66,7 @@ pub mod prelude {
         expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop, expect_or_fail,
         expect_or_warn, expect_unique, expect_unique_or_drop, expect_unique_or_fail, json,
         materialized_view, parquet, read, read_csv, read_delta, read_files, read_json,
-        read_parquet, read_stream, sql, streaming_table, table, temporary_view,
+        read_parquet, read_stream, read_stream_files, sql, streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
@@ -84,4 +84,6 @@ pub mod __private {
     };
     /// Used by generated code: expectation records.
     pub use lakeflow_core::expectations::{ExpectAction, ExpectationRecord, RuleRecord};
+    /// Used by crash tests: the line a process prints when it stops at a failpoint.
+    pub use lakeflow_core::failpoint::REACHED as FAILPOINT_REACHED;
 }

@@ -194,6 +194,35 @@ impl Pipeline {
         self
     }
 
+    /// Runs only these datasets (and those given to [`Pipeline::full_refresh`]); the others
+    /// are reported EXCLUDED and keep their tables.
+    pub fn refresh<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options.refresh = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Resets these streaming tables — a new checkpoint, the table replaced by a recompute
+    /// over all input — and runs them. A table with the property
+    /// `pipelines.reset.allowed = false` is not reset.
+    pub fn full_refresh<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options.full_refresh = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Resets every streaming table (see [`Pipeline::full_refresh`]).
+    pub fn full_refresh_all(mut self) -> Self {
+        self.options.full_refresh_all = true;
+        self
+    }
+
     /// The names of the defined datasets, in definition order.
     pub fn dataset_names(&self) -> Vec<&str> {
         self.def.datasets.iter().map(|d| d.name.as_str()).collect()

@@ -131,6 +131,34 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A streaming read met a commit that changed or removed rows instead of appending.
+    #[error(
+        "table `{table}` version {version} is not an append (it updated, deleted or overwrote rows), so it cannot be read as a stream; run a full refresh of the datasets that read it as a stream, or let the flow skip change commits"
+    )]
+    NotAnAppend {
+        /// The table read as a stream.
+        table: String,
+        /// The offending version.
+        version: u64,
+    },
+    /// A streaming flow's checkpoint is damaged.
+    #[error("checkpoint of flow `{flow}`: {message}")]
+    Checkpoint {
+        /// The flow (or the checkpoint file).
+        flow: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A file of a streaming file source could not be read.
+    #[error(
+        "cannot read `{file}`: {message}; fix or remove the file and run again (nothing was committed)"
+    )]
+    SourceFile {
+        /// The file.
+        file: String,
+        /// The reader's message (with the line, where it knows it).
+        message: String,
+    },
     /// The storage location is not a valid path or URL.
     #[error(
         "invalid storage location `{0}`: give a directory path or a URL such as file:///data/lakeflow"

@@ -252,6 +252,7 @@ impl EventLog {
                 partition_cols: Vec::new(),
                 properties: Default::default(),
                 comment: Some("lakeflow event log".into()),
+                txn: None,
             })
             .await?;
         Ok(())

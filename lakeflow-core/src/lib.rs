@@ -6,11 +6,14 @@
 //! `lakeflow-delta`), and execution is behind [`Engine`].
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod event_log;
 pub mod expectations;
+#[doc(hidden)]
+pub mod failpoint;
 mod flow;
 pub mod graph;
 pub mod pipeline;
@@ -33,7 +36,8 @@ pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;
 pub use pipeline::PipelineDef;
 pub use query::{
-    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream, sql,
+    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
+    read_stream_files, sql,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

@@ -98,6 +98,7 @@ impl PipelineDef {
         storage: Arc<dyn Storage>,
         options: &RunOptions,
     ) -> Result<RunReport> {
+        crate::failpoint::hit("run_start");
         let log = EventLog::new(&options.pipeline_name, options.observers.clone());
         let names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
         log.emit(
@@ -126,6 +127,22 @@ impl PipelineDef {
                 return Err(e);
             }
         };
+        let selection = options
+            .refresh
+            .iter()
+            .flatten()
+            .chain(&options.full_refresh);
+        for name in selection {
+            if graph.get(name).is_none() {
+                let e = Error::InvalidDefinition {
+                    dataset: name.clone(),
+                    message: "is not a dataset of this pipeline; refresh and full refresh take the names of its datasets".into(),
+                };
+                update_progress(&log, "FAILED", Some(e.to_string()));
+                log.flush(storage.as_ref()).await;
+                return Err(e);
+            }
+        }
         definitions(&log, &graph);
         update_progress(&log, "RUNNING", None);
         log.flush(storage.as_ref()).await;

@@ -13,11 +13,35 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
 
-/// Stands for pipeline dataset `name` in a plan under construction.
+use crate::source::SourceSpec;
+
+/// What a placeholder scan stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The whole current contents of pipeline dataset `name`.
+    Dataset(String),
+    /// The rows appended to pipeline dataset `name` since the reading flow's checkpoint.
+    Stream(String),
+    /// The files under a path that the reading flow has not processed yet.
+    Files(SourceSpec),
+}
+
+impl Binding {
+    /// The checkpoint key of a streaming input.
+    pub fn stream_key(&self) -> Option<String> {
+        match self {
+            Binding::Dataset(_) => None,
+            Binding::Stream(name) => Some(format!("dataset:{name}")),
+            Binding::Files(spec) => Some(format!("files:{}", spec.path())),
+        }
+    }
+}
+
+/// Stands for a pipeline dataset or a streaming source in a plan under construction.
 #[derive(Debug)]
 pub(crate) struct Placeholder {
-    /// The dataset this scan reads.
-    pub name: String,
+    /// What this scan reads.
+    pub binding: Binding,
     /// The schema readers see (the stored schema for stored datasets).
     pub schema: SchemaRef,
 }
@@ -49,8 +73,8 @@ impl TableProvider for Placeholder {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Err(DataFusionError::Internal(format!(
-            "lakeflow placeholder for `{}` reached execution; the planner should have replaced it",
-            self.name
+            "lakeflow placeholder for {:?} reached execution; the planner should have replaced it",
+            self.binding
         )))
     }
 }

@@ -1,11 +1,11 @@
 //! Plan: turn a resolved query into one that can execute, by swapping every placeholder scan
-//! for what it stands for — the current snapshot of a stored table, or the inlined plan of a
-//! temporary view.
+//! for what it stands for — the current snapshot of a stored table, the rows a streaming
+//! input gained in this batch, or the inlined plan of a temporary view.
 //!
-//! This module only rewrites plans; it does no I/O. The caller fetches the snapshots
-//! ([`stored_inputs`] says which).
+//! This module only rewrites plans; it does no I/O. The caller fetches the sources
+//! ([`reads`] says which).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
@@ -17,50 +17,95 @@ use datafusion::prelude::Expr;
 use crate::dataset::DatasetKind;
 use crate::error::{Error, Result};
 use crate::graph::DatasetGraph;
-use crate::placeholder::Placeholder;
+use crate::placeholder::{Binding, Placeholder};
+use crate::resolve::ReadMode;
+use crate::source::SourceSpec;
 
-/// The stored datasets `name`'s query reads, looking through temporary views.
-pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
+/// A streaming input of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamInput {
+    /// A pipeline dataset's appended rows.
+    Dataset(String),
+    /// New files under a path.
+    Files(SourceSpec),
+}
+
+/// What `name`'s query reads, looking through temporary views: the stored datasets it reads
+/// whole, and its streaming inputs by checkpoint key.
+pub fn reads(
+    graph: &DatasetGraph,
+    name: &str,
+) -> (BTreeSet<String>, BTreeMap<String, StreamInput>) {
+    let mut batch = BTreeSet::new();
+    let mut streams = BTreeMap::new();
     let mut todo = vec![name.to_string()];
     let mut seen = BTreeSet::new();
     while let Some(next) = todo.pop() {
         let Some(dataset) = graph.get(&next) else {
             continue;
         };
-        for input in dataset.inputs.keys() {
-            if !seen.insert(input.clone()) {
-                continue;
-            }
+        for (key, spec) in &dataset.stream_files {
+            streams.insert(key.clone(), StreamInput::Files(spec.clone()));
+        }
+        for (input, mode) in &dataset.inputs {
             match graph.get(input).map(|d| d.kind) {
-                Some(DatasetKind::TemporaryView) => todo.push(input.clone()),
+                Some(DatasetKind::TemporaryView) if seen.insert(input.clone()) => {
+                    todo.push(input.clone());
+                }
+                Some(DatasetKind::TemporaryView) => {}
+                Some(_) if *mode == ReadMode::Stream => {
+                    let key = Binding::Stream(input.clone())
+                        .stream_key()
+                        .expect("a stream has a key");
+                    streams.insert(key, StreamInput::Dataset(input.clone()));
+                }
                 Some(_) => {
-                    found.insert(input.clone());
+                    batch.insert(input.clone());
                 }
                 None => {}
             }
         }
     }
-    found
+    (batch, streams)
 }
 
-/// `name`'s plan with every placeholder replaced; `tables` holds a snapshot of every dataset
-/// [`stored_inputs`] names.
+/// The stored datasets `name`'s query reads, whole or as a stream, looking through
+/// temporary views: the flows that must finish before `name`'s.
+pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
+    let (mut all, streams) = reads(graph, name);
+    all.extend(streams.into_values().filter_map(|s| match s {
+        StreamInput::Dataset(name) => Some(name),
+        StreamInput::Files(_) => None,
+    }));
+    all
+}
+
+/// The sources one execution of a flow reads: snapshots of the tables it reads whole, and
+/// the rows of this batch for each streaming input.
+#[derive(Debug, Default)]
+pub struct FlowInputs {
+    /// Current snapshot per stored dataset read whole.
+    pub tables: HashMap<String, Arc<dyn TableProvider>>,
+    /// This batch's rows per streaming input, by checkpoint key.
+    pub streams: HashMap<String, Arc<dyn TableProvider>>,
+}
+
+/// `name`'s plan with every placeholder replaced by what `inputs` holds for it.
 pub fn executable_plan(
     graph: &DatasetGraph,
     name: &str,
-    tables: &HashMap<String, Arc<dyn TableProvider>>,
+    inputs: &FlowInputs,
 ) -> Result<LogicalPlan> {
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("planning unknown dataset `{name}`")))?;
-    swap_placeholders(dataset.plan.clone(), graph, tables)
+    swap_placeholders(dataset.plan.clone(), graph, inputs)
 }
 
 fn swap_placeholders(
     plan: LogicalPlan,
     graph: &DatasetGraph,
-    tables: &HashMap<String, Arc<dyn TableProvider>>,
+    inputs: &FlowInputs,
 ) -> Result<LogicalPlan> {
     let mut failure = None;
     let swapped = plan.transform_up_with_subqueries(|node| {
@@ -73,7 +118,7 @@ fn swap_placeholders(
         let placeholder = provider
             .downcast_ref::<Placeholder>()
             .expect("Placeholder::of returns placeholders");
-        match replacement(placeholder, &scan.table_name, graph, tables) {
+        match replacement(placeholder, &scan.table_name, graph, inputs) {
             Ok(plan) => Ok(Transformed::yes(plan)),
             Err(e) => {
                 failure = Some(e);
@@ -91,19 +136,32 @@ fn replacement(
     placeholder: &Placeholder,
     table_name: &datafusion::common::TableReference,
     graph: &DatasetGraph,
-    tables: &HashMap<String, Arc<dyn TableProvider>>,
+    inputs: &FlowInputs,
 ) -> Result<LogicalPlan> {
-    let upstream = graph.get(&placeholder.name).ok_or_else(|| {
-        Error::Internal(format!("placeholder for unresolved `{}`", placeholder.name))
-    })?;
-    if upstream.kind == DatasetKind::TemporaryView {
-        let inner = swap_placeholders(upstream.plan.clone(), graph, tables)?;
-        let alias = SubqueryAlias::try_new(Arc::new(inner), table_name.clone())?;
-        return Ok(LogicalPlan::SubqueryAlias(alias));
-    }
-    let provider = tables.get(&placeholder.name).ok_or_else(|| {
-        Error::Internal(format!("no snapshot of `{}` was fetched", placeholder.name))
-    })?;
+    let (label, provider) = match &placeholder.binding {
+        Binding::Dataset(name) => {
+            let upstream = graph
+                .get(name)
+                .ok_or_else(|| Error::Internal(format!("placeholder for unresolved `{name}`")))?;
+            if upstream.kind == DatasetKind::TemporaryView {
+                let inner = swap_placeholders(upstream.plan.clone(), graph, inputs)?;
+                let alias = SubqueryAlias::try_new(Arc::new(inner), table_name.clone())?;
+                return Ok(LogicalPlan::SubqueryAlias(alias));
+            }
+            let provider = inputs
+                .tables
+                .get(name)
+                .ok_or_else(|| Error::Internal(format!("no snapshot of `{name}` was fetched")))?;
+            (name.clone(), provider)
+        }
+        binding => {
+            let key = binding.stream_key().expect("streams have keys");
+            let provider = inputs.streams.get(&key).ok_or_else(|| {
+                Error::Internal(format!("no batch of stream `{key}` was prepared"))
+            })?;
+            (key, provider)
+        }
+    };
     let actual = provider.schema();
     let expected = &placeholder.schema;
     let builder = LogicalPlanBuilder::scan(
@@ -120,17 +178,17 @@ fn replacement(
     if same {
         return Ok(builder.build()?);
     }
-    // The stored table reports other types than planned (a reader's choice of string or
-    // timestamp representation): cast back so the reading plan sees what it was built on.
+    // The source reports other types or another column order than planned (a reader's choice
+    // of string or timestamp representation, partition columns last): cast back by name so
+    // the reading plan sees what it was built on.
     let mut exprs: Vec<Expr> = Vec::with_capacity(expected.fields().len());
     for field in expected.fields() {
         if actual.field_with_name(field.name()).is_err() {
             return Err(Error::Storage {
-                location: placeholder.name.clone(),
+                location: label.clone(),
                 message: format!(
-                    "the stored table has no column `{}`; run a full refresh of `{}` to rebuild it",
+                    "the source has no column `{}` any more; run a full refresh of the datasets that read `{label}`",
                     field.name(),
-                    placeholder.name
                 ),
                 source: None,
             });

@@ -5,7 +5,7 @@
 //! return [`crate::Error::OutsideQueryFunction`].
 
 use crate::dataset::Plan;
-use crate::resolve::{ReadMode, plan_sql, read_dataset, read_source};
+use crate::resolve::{ReadMode, plan_sql, read_dataset, read_source, read_stream_source};
 use crate::source::{FileFormat, SourceSpec};
 
 /// Reads pipeline dataset `name` (or a registered external table) as a whole.
@@ -15,10 +15,12 @@ pub fn read(name: &str) -> Plan {
     read_dataset(name, ReadMode::Batch, "read")
 }
 
-/// Reads pipeline dataset `name` as a stream of appended rows.
+/// Reads pipeline dataset `name` as a stream: each run sees only the rows appended since the
+/// reading flow's last batch.
 ///
-/// A dataset declared with `#[table]` that reads a stream is a streaming table. Until
-/// incremental processing lands, each run reads the whole input, as [`read`] does.
+/// A dataset declared with `#[table]` that reads a stream is a streaming table. The upstream
+/// must only ever be appended to; a commit that changes rows fails the flow (see
+/// [`crate::Error::NotAnAppend`]).
 pub fn read_stream(name: &str) -> Plan {
     read_dataset(name, ReadMode::Stream, "read_stream")
 }
@@ -58,4 +60,15 @@ pub fn read_json(path: impl Into<String>) -> Plan {
 /// Reads the current snapshot of the Delta table at `path`.
 pub fn read_delta(path: impl Into<String>) -> Plan {
     read_source(SourceSpec::Delta { path: path.into() }, "read_delta")
+}
+
+/// Reads the files of `format` under directory `path` as a stream: each run sees only the
+/// files the reading flow has not processed yet. The schema is inferred when the pipeline is
+/// planned; a file that does not parse fails the flow, naming the file, with nothing committed.
+pub fn read_stream_files(path: impl Into<String>, format: impl Into<FileFormat>) -> Plan {
+    let spec = SourceSpec::Files {
+        path: path.into(),
+        format: format.into(),
+    };
+    read_stream_source(spec, "read_stream_files")
 }

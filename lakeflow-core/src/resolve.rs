@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 
 use crate::dataset::{DatasetDef, DatasetKind, Plan, SourceLocation};
 use crate::error::{Error, Result};
-use crate::placeholder::Placeholder;
+use crate::placeholder::{Binding, Placeholder};
 use crate::source::{ExternalTable, SourceSpec};
 use crate::storage::Storage;
 
@@ -40,6 +40,8 @@ pub enum Pending {
     Dataset(String),
     /// An external source not opened yet.
     Source(SourceSpec),
+    /// A file source read as a stream, not opened yet.
+    StreamSource(SourceSpec),
     /// A registered external table not opened yet.
     External(String),
 }
@@ -48,7 +50,7 @@ impl fmt::Display for Pending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Pending::Dataset(name) | Pending::External(name) => f.write_str(name),
-            Pending::Source(spec) => write!(f, "{spec}"),
+            Pending::Source(spec) | Pending::StreamSource(spec) => write!(f, "{spec}"),
         }
     }
 }
@@ -79,7 +81,17 @@ pub struct Resolved {
     pub inputs: BTreeMap<String, ReadMode>,
     /// External sources and tables the query reads, for lineage.
     pub sources: BTreeSet<String>,
+    /// File sources the query reads as streams, by checkpoint key.
+    pub stream_files: BTreeMap<String, SourceSpec>,
     placeholder: Arc<dyn TableProvider>,
+    stream_placeholder: Arc<dyn TableProvider>,
+}
+
+impl Resolved {
+    /// Whether the query reads any stream (a dataset or a file source).
+    pub fn reads_stream(&self) -> bool {
+        !self.stream_files.is_empty() || self.inputs.values().any(|m| *m == ReadMode::Stream)
+    }
 }
 
 /// The resolver: owns the planning session and everything resolved so far.
@@ -96,6 +108,8 @@ pub(crate) struct Resolver {
 struct State {
     resolved: HashMap<String, Arc<Resolved>>,
     sources: HashMap<SourceSpec, Arc<dyn TableProvider>>,
+    /// Per reading dataset and file source: the schema the stream is planned with.
+    stream_sources: HashMap<(String, SourceSpec), SchemaRef>,
     externals: HashMap<String, Arc<dyn TableProvider>>,
 }
 
@@ -111,6 +125,19 @@ struct Call {
     location: SourceLocation,
     inputs: BTreeMap<String, ReadMode>,
     sources: BTreeSet<String>,
+    stream_files: BTreeMap<String, SourceSpec>,
+}
+
+impl Call {
+    fn new(dataset: &str, location: SourceLocation) -> Self {
+        Call {
+            dataset: dataset.to_string(),
+            location,
+            inputs: BTreeMap::new(),
+            sources: BTreeSet::new(),
+            stream_files: BTreeMap::new(),
+        }
+    }
 }
 
 /// The outcome of resolving a whole pipeline: what resolved, and every error found.
@@ -258,12 +285,7 @@ impl Resolver {
         // number of calls is bounded by the reads; the cap only guards against a query that
         // returns a deferral it did not receive.
         for _ in 0..10_000 {
-            let call = Arc::new(Mutex::new(Call {
-                dataset: def.name.clone(),
-                location: def.location,
-                inputs: BTreeMap::new(),
-                sources: BTreeSet::new(),
-            }));
+            let call = Arc::new(Mutex::new(Call::new(&def.name, def.location)));
             let scope = Scope {
                 resolver: self.clone(),
                 call: call.clone(),
@@ -273,12 +295,7 @@ impl Resolver {
                 Ok(df) => {
                     let call = std::mem::replace(
                         &mut *call.lock().unwrap_or_else(|e| e.into_inner()),
-                        Call {
-                            dataset: String::new(),
-                            location: def.location,
-                            inputs: BTreeMap::new(),
-                            sources: BTreeSet::new(),
-                        },
+                        Call::new("", def.location),
                     );
                     return self.finish(def, df, call).map_err(Some);
                 }
@@ -293,6 +310,27 @@ impl Resolver {
                         .await
                         .map_err(Some)?;
                     self.state().sources.insert(spec, provider);
+                }
+                Err(Error::Deferred(Pending::StreamSource(spec))) => {
+                    // A stream's schema is held fixed by its flow's checkpoint once it has one.
+                    let key = Binding::Files(spec.clone())
+                        .stream_key()
+                        .expect("files are a stream");
+                    let held =
+                        crate::checkpoint::fixed_schema(self.storage.as_ref(), &def.name, &key)
+                            .await
+                            .map_err(Some)?;
+                    let schema = match held {
+                        Some(schema) => schema,
+                        None => spec
+                            .open(&self.session, self.storage.as_ref())
+                            .await
+                            .map_err(Some)?
+                            .schema(),
+                    };
+                    self.state()
+                        .stream_sources
+                        .insert((def.name.clone(), spec), schema);
                 }
                 Err(Error::Deferred(Pending::External(name))) => {
                     let (name, spec) = self
@@ -357,19 +395,27 @@ impl Resolver {
                 });
             }
         }
-        let streams = call.inputs.values().any(|m| *m == ReadMode::Stream);
+        let streams =
+            !call.stream_files.is_empty() || call.inputs.values().any(|m| *m == ReadMode::Stream);
         let kind = match def.kind {
             DatasetKind::Table if streams => DatasetKind::StreamingTable,
             DatasetKind::Table => DatasetKind::MaterializedView,
             kind => kind,
         };
+        if streams {
+            check_streaming_plan(def, kind, &plan)?;
+        }
         let read_schema = if kind.is_stored() {
             self.storage.stored_schema(&output_schema)?
         } else {
             output_schema.clone()
         };
         let placeholder: Arc<dyn TableProvider> = Arc::new(Placeholder {
-            name: def.name.clone(),
+            binding: Binding::Dataset(def.name.clone()),
+            schema: read_schema.clone(),
+        });
+        let stream_placeholder: Arc<dyn TableProvider> = Arc::new(Placeholder {
+            binding: Binding::Stream(def.name.clone()),
             schema: read_schema.clone(),
         });
         Ok(Resolved {
@@ -380,7 +426,9 @@ impl Resolver {
             read_schema,
             inputs: call.inputs,
             sources: call.sources,
+            stream_files: call.stream_files,
             placeholder,
+            stream_placeholder,
         })
     }
 
@@ -444,12 +492,24 @@ impl Scope {
                     path: vec![(current.clone(), location), (current, location)],
                 });
             }
-            let placeholder = resolver
+            let resolved = resolver
                 .state()
                 .resolved
                 .get(dataset)
-                .map(|r| r.placeholder.clone())
+                .cloned()
                 .ok_or_else(|| Error::Deferred(Pending::Dataset(dataset.clone())))?;
+            let placeholder = match mode {
+                ReadMode::Batch => resolved.placeholder.clone(),
+                ReadMode::Stream if resolved.kind == DatasetKind::TemporaryView => {
+                    return Err(Error::InvalidDefinition {
+                        dataset: current,
+                        message: format!(
+                            "`{dataset}` is a temporary view, which cannot be read as a stream; read_stream the streaming table it reads, or read(\"{dataset}\") it whole"
+                        ),
+                    });
+                }
+                ReadMode::Stream => resolved.stream_placeholder.clone(),
+            };
             let mut call = self.call();
             let entry = call.inputs.entry(dataset.clone()).or_insert(mode);
             *entry = (*entry).max(mode);
@@ -502,6 +562,94 @@ pub(crate) fn read_source(spec: SourceSpec, function: &'static str) -> Plan {
         scope.call().sources.insert(spec.to_string());
         scope.scan(spec.table_name(), provider)
     })
+}
+
+/// Reads the files under a path that the flow has not processed yet.
+pub(crate) fn read_stream_source(spec: SourceSpec, function: &'static str) -> Plan {
+    Scope::current(function, |scope| {
+        let dataset = scope.call().dataset.clone();
+        let schema = scope
+            .resolver
+            .state()
+            .stream_sources
+            .get(&(dataset, spec.clone()))
+            .cloned()
+            .ok_or_else(|| Error::Deferred(Pending::StreamSource(spec.clone())))?;
+        let binding = Binding::Files(spec.clone());
+        let key = binding.stream_key().expect("files are a stream");
+        {
+            let mut call = scope.call();
+            call.sources.insert(spec.to_string());
+            call.stream_files.insert(key, spec.clone());
+        }
+        let placeholder: Arc<dyn TableProvider> = Arc::new(Placeholder { binding, schema });
+        scope.scan(spec.table_name(), placeholder)
+    })
+}
+
+/// A streaming query must be correct when it sees only new rows: no aggregation, window or
+/// DISTINCT over a stream, and no join of two streams. Materialized views do not read streams.
+fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan) -> Result<()> {
+    let invalid = |message: String| {
+        Err(Error::InvalidDefinition {
+            dataset: def.name.clone(),
+            message,
+        })
+    };
+    if kind == DatasetKind::MaterializedView {
+        return invalid(
+            "a materialized view reads its inputs whole; use read(..) instead of read_stream(..), or declare it #[streaming_table]".into(),
+        );
+    }
+    if kind == DatasetKind::TemporaryView {
+        return Ok(());
+    }
+    let mut problem = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        let streams_below = |n: &LogicalPlan| count_stream_scans(n) > 0;
+        match node {
+            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
+                if streams_below(node) =>
+            {
+                problem = Some(format!(
+                    "it aggregates a stream ({}), which would only see each run's new rows; compute it as a #[materialized_view] that reads the streaming table with read(..)",
+                    node.display()
+                ));
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop)
+            }
+            LogicalPlan::Join(join)
+                if streams_below(&join.left) && streams_below(&join.right) =>
+            {
+                problem = Some(
+                    "it joins two streams, which would miss matches between rows of different runs; join a stream with a table read whole (read(..)) instead".into(),
+                );
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop)
+            }
+            _ => Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue),
+        }
+    });
+    match problem {
+        Some(message) => invalid(format!(
+            "a streaming query cannot be computed incrementally: {message}"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn count_stream_scans(plan: &LogicalPlan) -> usize {
+    let mut count = 0;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Some(provider) = Placeholder::of(&scan.source)
+            && provider
+                .downcast_ref::<Placeholder>()
+                .is_some_and(|p| p.binding.stream_key().is_some())
+        {
+            count += 1;
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    count
 }
 
 /// Plans a SQL query whose table names are pipeline datasets or registered external tables.

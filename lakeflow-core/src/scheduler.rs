@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::dataset::DatasetKind;
 use crate::engine::Engine;
 use crate::event_log::{EventLog, FlowState, Level, Observer};
-use crate::flow::{FlowOutcome, run_flow};
+use crate::flow::{FlowMode, FlowOutcome, run_flow};
 use crate::graph::DatasetGraph;
 use crate::planner::stored_inputs;
 use crate::report::{DatasetReport, FlowStatus, RunReport};
@@ -32,6 +32,34 @@ pub struct RunOptions {
     pub max_concurrent_flows: usize,
     /// Who is told about each event as it happens (the progress display).
     pub observers: Vec<Arc<dyn Observer>>,
+    /// Run only these datasets (with those in `full_refresh`); the others are EXCLUDED.
+    /// `None` runs everything.
+    pub refresh: Option<BTreeSet<String>>,
+    /// Reset these streaming tables: new checkpoint, table replaced by a full recompute.
+    pub full_refresh: BTreeSet<String>,
+    /// Reset every streaming table.
+    pub full_refresh_all: bool,
+}
+
+impl RunOptions {
+    /// Whether the run selects `name`.
+    pub fn selects(&self, name: &str) -> bool {
+        if self.full_refresh_all {
+            return true;
+        }
+        match &self.refresh {
+            None if self.full_refresh.is_empty() => true,
+            refresh => {
+                refresh.as_ref().is_some_and(|r| r.contains(name))
+                    || self.full_refresh.contains(name)
+            }
+        }
+    }
+
+    /// Whether the run asks to reset `name`.
+    pub fn resets(&self, name: &str) -> bool {
+        self.full_refresh_all || self.full_refresh.contains(name)
+    }
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -51,6 +79,9 @@ impl Default for RunOptions {
             pipeline_name: "pipeline".into(),
             max_concurrent_flows: cores.max(2),
             observers: Vec::new(),
+            refresh: None,
+            full_refresh: BTreeSet::new(),
+            full_refresh_all: false,
         }
     }
 }
@@ -77,8 +108,21 @@ pub(crate) async fn run_graph(
     let mut waiting: Vec<&str> = flows.clone();
     let mut running = FuturesUnordered::new();
     for name in &flows {
-        log.flow(name, FlowState::Queued, serde_json::Value::Null);
+        if options.selects(name) {
+            log.flow(name, FlowState::Queued, serde_json::Value::Null);
+        } else {
+            log.flow(
+                name,
+                FlowState::Excluded,
+                json!({ "flow_progress": { "reason": "not selected for this run" } }),
+            );
+            reports.insert(
+                name,
+                report(graph, storage, name, FlowStatus::Excluded, None),
+            );
+        }
     }
+    waiting.retain(|name| options.selects(name));
 
     loop {
         // Settle what can be settled: skip flows with a failed input, start ready ones.
@@ -86,9 +130,9 @@ pub(crate) async fn run_graph(
         for name in waiting {
             let inputs = &deps[name];
             let blocked_by = inputs.iter().find(|i| {
-                reports
-                    .get(i.as_str())
-                    .is_some_and(|r| r.status != FlowStatus::Completed)
+                reports.get(i.as_str()).is_some_and(|r| {
+                    !matches!(r.status, FlowStatus::Completed | FlowStatus::Excluded)
+                })
             });
             if let Some(upstream) = blocked_by {
                 let reason = format!("upstream `{upstream}` did not complete");
@@ -107,7 +151,8 @@ pub(crate) async fn run_graph(
             if ready && running.len() < options.max_concurrent_flows {
                 running.push(async move {
                     let start = Instant::now();
-                    let outcome = run_flow(graph, name, engine, storage, log).await;
+                    let mode = flow_mode(graph, name, options, log);
+                    let outcome = run_flow(graph, name, engine, storage, log, mode).await;
                     (name, outcome, start.elapsed())
                 });
             } else {
@@ -132,7 +177,7 @@ pub(crate) async fn run_graph(
                 completed(log, name, &done);
                 let mut row = report(graph, storage, name, FlowStatus::Completed, None);
                 row.rows_written = Some(done.rows_written);
-                row.version = Some(done.version);
+                row.version = done.version;
                 row.dropped_rows = Some(done.dropped_rows);
                 row.expectations = done.expectations;
                 row
@@ -159,6 +204,7 @@ pub(crate) async fn run_graph(
         };
         row.duration = elapsed;
         reports.insert(name, row);
+        crate::failpoint::hit("flow_done");
     }
     RunReport {
         datasets: flows
@@ -168,6 +214,33 @@ pub(crate) async fn run_graph(
         duration: started.elapsed(),
         storage: storage.location(),
     }
+}
+
+/// Whether the flow starts over; a table with `pipelines.reset.allowed = false` never does.
+fn flow_mode(graph: &DatasetGraph, name: &str, options: &RunOptions, log: &EventLog) -> FlowMode {
+    if !options.resets(name) {
+        return FlowMode::default();
+    }
+    let protected = graph.get(name).is_some_and(|d| {
+        d.def
+            .table_properties
+            .get("pipelines.reset.allowed")
+            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    });
+    if protected {
+        log.emit(
+            Level::Warn,
+            "flow_progress",
+            Some(name),
+            None,
+            format!("Flow '{name}' is not reset: its table sets pipelines.reset.allowed = false; it runs incrementally."),
+            json!({ "flow_progress": { "full_refresh": "refused" } }),
+            None,
+            Vec::new(),
+        );
+        return FlowMode::default();
+    }
+    FlowMode { full_refresh: true }
 }
 
 /// The final `flow_progress` event of a completed flow, with its metrics and data quality.

@@ -9,10 +9,21 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::collections::BTreeSet;
+
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::csv::CsvFormat as DfCsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::TryStreamExt;
 
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -211,6 +222,78 @@ impl ExternalTable {
             ExternalTable::Source(spec) => spec.open(session, storage).await,
             ExternalTable::Provider(provider) => Ok(provider.clone()),
         }
+    }
+}
+
+impl SourceSpec {
+    fn listing_options(&self) -> Option<ListingOptions> {
+        let SourceSpec::Files { format, .. } = self else {
+            return None;
+        };
+        Some(match format {
+            FileFormat::Parquet => ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet"),
+            FileFormat::Csv(c) => ListingOptions::new(Arc::new(
+                DfCsvFormat::default()
+                    .with_has_header(c.has_header)
+                    .with_delimiter(c.delimiter),
+            ))
+            .with_file_extension(".csv"),
+            FileFormat::Json => {
+                ListingOptions::new(Arc::new(JsonFormat::default())).with_file_extension(".json")
+            }
+        })
+    }
+
+    /// Every file of the source, as object-store locations.
+    pub(crate) async fn list_files(&self, session: &SessionContext) -> Result<BTreeSet<String>> {
+        let options = self
+            .listing_options()
+            .ok_or_else(|| Error::Internal(format!("{self} is not a file source")))?;
+        let wrap = |e: datafusion::error::DataFusionError| Error::Source {
+            source_name: self.path().to_string(),
+            cause: Box::new(e.into()),
+        };
+        let url = ListingTableUrl::parse(self.path()).map_err(wrap)?;
+        let state = session.state();
+        let store = state
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(wrap)?;
+        let files: Vec<_> = url
+            .list_all_files(&state, store.as_ref(), &options.file_extension)
+            .await
+            .map_err(wrap)?
+            .try_collect()
+            .await
+            .map_err(wrap)?;
+        Ok(files.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// A table over just `files` (from [`SourceSpec::list_files`]), with `schema`.
+    pub(crate) fn open_files(
+        &self,
+        session: &SessionContext,
+        files: &[String],
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>> {
+        if files.is_empty() {
+            return Ok(Arc::new(MemTable::try_new(schema, vec![Vec::new()])?));
+        }
+        let options = self
+            .listing_options()
+            .ok_or_else(|| Error::Internal(format!("{self} is not a file source")))?;
+        let base = ListingTableUrl::parse(self.path())?;
+        let prefix = base.object_store().as_str().to_string();
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(format!("{prefix}{f}")))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let _ = session;
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config)?))
     }
 }
 

@@ -32,6 +32,18 @@ pub struct TableWrite {
     pub properties: BTreeMap<String, String>,
     /// A description stored with the table.
     pub comment: Option<String>,
+    /// A transaction identifier committed with the data, so that a replayed batch is
+    /// recognised as already written (Delta's `txn` action).
+    pub txn: Option<Txn>,
+}
+
+/// An application transaction: `app_id` wrote batch `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    /// Who writes: one id per streaming flow and checkpoint.
+    pub app_id: String,
+    /// The batch id, increasing.
+    pub version: i64,
 }
 
 /// The result of a commit.
@@ -65,6 +77,30 @@ pub trait Storage: Debug + Send + Sync {
     /// log). The schema must match the table's.
     async fn append(&self, write: TableWrite) -> Result<Committed>;
 
+    /// The current version of dataset `name`'s table, or `None` if it was never written.
+    async fn version(&self, name: &str) -> Result<Option<u64>>;
+
+    /// The last batch `app_id` committed to the table, if any.
+    async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>>;
+
+    /// The rows appended to the table by the commits after version `after` up to and
+    /// including `upto`; with `after` `None` (a stream that starts), the table as of `upto`.
+    /// A commit in the range that is not an append is an error naming the table and the
+    /// version, unless `skip_change_commits` is set, in which case such commits are left out.
+    async fn appended(
+        &self,
+        name: &str,
+        after: Option<u64>,
+        upto: u64,
+        skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>>;
+
+    /// A small document under the storage root (checkpoints), if it exists.
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Writes a small document under the storage root, replacing it atomically.
+    async fn write_state(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+
     /// Opens a table of this storage's format at an arbitrary path or URL (an external source).
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>>;
 }
@@ -85,13 +121,36 @@ pub fn nullable_schema(schema: &Schema) -> Schema {
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     tables: Mutex<HashMap<String, MemoryTable>>,
+    state: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 #[derive(Debug, Clone)]
 struct MemoryTable {
     schema: SchemaRef,
+    /// Every commit, oldest first: its rows and whether it replaced the table.
+    commits: Vec<MemoryCommit>,
+    txns: HashMap<String, i64>,
+}
+
+#[derive(Debug, Clone)]
+struct MemoryCommit {
     batches: Vec<RecordBatch>,
-    version: u64,
+    replaced: bool,
+}
+
+impl MemoryTable {
+    fn version(&self) -> u64 {
+        self.commits.len() as u64 - 1
+    }
+
+    /// The current rows: everything since the last replacing commit.
+    fn batches(&self) -> Vec<RecordBatch> {
+        let start = self.commits.iter().rposition(|c| c.replaced).unwrap_or(0);
+        self.commits[start..]
+            .iter()
+            .flat_map(|c| c.batches.iter().cloned())
+            .collect()
+    }
 }
 
 impl MemoryStorage {
@@ -103,45 +162,51 @@ impl MemoryStorage {
     /// Puts a table in place directly, as if a run had written it (a test input).
     pub fn insert(&self, name: impl Into<String>, schema: SchemaRef, batches: Vec<RecordBatch>) {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        let name = name.into();
-        let version = tables.get(&name).map_or(0, |t| t.version + 1);
-        tables.insert(
-            name,
-            MemoryTable {
-                schema,
-                batches,
-                version,
-            },
-        );
+        let commit = MemoryCommit {
+            batches,
+            replaced: true,
+        };
+        match tables.entry(name.into()) {
+            std::collections::hash_map::Entry::Occupied(mut t) => {
+                t.get_mut().schema = schema;
+                t.get_mut().commits.push(commit);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(MemoryTable {
+                    schema,
+                    commits: vec![commit],
+                    txns: HashMap::new(),
+                });
+            }
+        }
     }
 
-    async fn commit(&self, write: TableWrite, append: bool) -> Result<Committed> {
+    /// The rows of a table, if it exists.
+    pub fn batches(&self, name: &str) -> Option<Vec<RecordBatch>> {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables.get(name).map(MemoryTable::batches)
+    }
+
+    async fn commit(&self, write: TableWrite, replaced: bool) -> Result<Committed> {
         let mut batches = Vec::new();
         for stream in write.streams {
             let part: Vec<RecordBatch> = stream.try_collect().await?;
             batches.extend(part.into_iter().filter(|b| b.num_rows() > 0));
         }
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = tables.remove(&write.name);
-        let version = previous.as_ref().map_or(0, |t| t.version + 1);
-        if append && let Some(previous) = previous {
-            batches.splice(0..0, previous.batches);
+        let table = tables.entry(write.name).or_insert_with(|| MemoryTable {
+            schema: write.schema.clone(),
+            commits: Vec::new(),
+            txns: HashMap::new(),
+        });
+        table.schema = write.schema;
+        table.commits.push(MemoryCommit { batches, replaced });
+        if let Some(txn) = write.txn {
+            table.txns.insert(txn.app_id, txn.version);
         }
-        tables.insert(
-            write.name,
-            MemoryTable {
-                schema: write.schema,
-                batches,
-                version,
-            },
-        );
-        Ok(Committed { version })
-    }
-
-    /// The rows of a table, if it exists.
-    pub fn batches(&self, name: &str) -> Option<Vec<RecordBatch>> {
-        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        tables.get(name).map(|t| t.batches.clone())
+        Ok(Committed {
+            version: table.version(),
+        })
     }
 }
 
@@ -162,19 +227,98 @@ impl Storage for MemoryStorage {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let table = {
             let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-            tables.get(name).cloned()
+            tables.get(name).map(|t| (t.schema.clone(), t.batches()))
         };
-        let Some(table) = table else { return Ok(None) };
-        let provider = MemTable::try_new(table.schema, vec![table.batches])?;
+        let Some((schema, batches)) = table else {
+            return Ok(None);
+        };
+        let provider = MemTable::try_new(schema, vec![batches])?;
         Ok(Some(Arc::new(provider)))
     }
 
     async fn replace(&self, write: TableWrite) -> Result<Committed> {
-        self.commit(write, false).await
+        self.commit(write, true).await
     }
 
     async fn append(&self, write: TableWrite) -> Result<Committed> {
-        self.commit(write, true).await
+        self.commit(write, false).await
+    }
+
+    async fn version(&self, name: &str) -> Result<Option<u64>> {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(tables.get(name).map(MemoryTable::version))
+    }
+
+    async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(tables.get(name).and_then(|t| t.txns.get(app_id).copied()))
+    }
+
+    async fn appended(
+        &self,
+        name: &str,
+        after: Option<u64>,
+        upto: u64,
+        skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let (schema, batches) = {
+            let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            let table = tables.get(name).ok_or_else(|| Error::Storage {
+                location: self.table_location(name),
+                message: "the table does not exist".into(),
+                source: None,
+            })?;
+            let upto = upto.min(table.version()) as usize;
+            let Some(after) = after else {
+                // A stream that starts reads the table as it is at `upto`.
+                let start = table.commits[..=upto]
+                    .iter()
+                    .rposition(|c| c.replaced)
+                    .unwrap_or(0);
+                let batches = table.commits[start..=upto]
+                    .iter()
+                    .flat_map(|c| c.batches.iter().cloned())
+                    .collect::<Vec<_>>();
+                return Ok(Arc::new(MemTable::try_new(
+                    table.schema.clone(),
+                    vec![batches],
+                )?));
+            };
+            let mut batches = Vec::new();
+            for version in (after as usize + 1)..=upto {
+                let version = version as u64;
+                let commit = &table.commits[version as usize];
+                if commit.replaced {
+                    if skip_change_commits {
+                        continue;
+                    }
+                    return Err(Error::NotAnAppend {
+                        table: name.to_string(),
+                        version,
+                    });
+                }
+                batches.extend(commit.batches.iter().cloned());
+            }
+            (table.schema.clone(), batches)
+        };
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+    }
+
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
+    }
+
+    async fn write_state(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), bytes);
+        Ok(())
     }
 
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {

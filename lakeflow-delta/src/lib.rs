@@ -19,15 +19,17 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::object_store::ObjectStoreExt;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::schema::cast::normalize_for_delta;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, Path as StorePath};
 use lakeflow_core::storage::{Committed, Storage, TableWrite, nullable_schema};
 use lakeflow_core::{Error, Result};
 use url::Url;
 
+mod log;
 mod one_shot;
 
 use one_shot::OneShotTable;
@@ -50,6 +52,23 @@ impl DeltaStorage {
     /// The root URL, ending in `/`.
     pub fn root(&self) -> &Url {
         &self.root
+    }
+
+    /// The object store rooted at the storage root, for checkpoints.
+    fn state_store(&self) -> Result<deltalake::logstore::ObjectStoreRef> {
+        let location = display_url(&self.root);
+        if self.root.scheme() == "file" {
+            let path = self
+                .root
+                .to_file_path()
+                .map_err(|_| Error::InvalidStorage(location.clone()))?;
+            std::fs::create_dir_all(&path).map_err(|e| Error::storage(&location, e))?;
+        }
+        let log_store = DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(|e| delta_error(&location, e))?
+            .build_storage()
+            .map_err(|e| delta_error(&location, e))?;
+        Ok(log_store.object_store(None))
     }
 
     fn table_url(&self, name: &str) -> Result<Url> {
@@ -164,6 +183,114 @@ impl Storage for DeltaStorage {
         self.commit(write, SaveMode::Append).await
     }
 
+    async fn version(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.load(name, false).await?.and_then(|t| t.version()))
+    }
+
+    async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {
+        let Some(table) = self.load(name, false).await? else {
+            return Ok(None);
+        };
+        let Ok(state) = table.snapshot() else {
+            return Ok(None);
+        };
+        let location = self.table_location(name);
+        state
+            .snapshot()
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| Error::storage(location, e))
+    }
+
+    async fn appended(
+        &self,
+        name: &str,
+        after: Option<u64>,
+        upto: u64,
+        skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let location = self.table_location(name);
+        let mut table = self
+            .load(name, false)
+            .await?
+            .ok_or_else(|| Error::Storage {
+                location: location.clone(),
+                message: "the table does not exist".into(),
+                source: None,
+            })?;
+        table
+            .load_version(upto)
+            .await
+            .map_err(|e| Error::storage(&location, e))?;
+        let Some(after) = after else {
+            // A stream that starts reads the table as it is at `upto`, then what is appended.
+            return table
+                .table_provider()
+                .await
+                .map_err(|e| Error::storage(location, e));
+        };
+        let first = after + 1;
+        let store = table.log_store().object_store(None);
+        let mut files = Vec::new();
+        for version in first..=upto {
+            let commit = log::read_commit(store.as_ref(), version)
+                .await
+                .map_err(|e| Error::Storage {
+                    location: location.clone(),
+                    message: format!("reading commit {version}: {e}"),
+                    source: Some(e),
+                })?;
+            if commit.changes_rows {
+                if skip_change_commits {
+                    continue;
+                }
+                return Err(Error::NotAnAppend {
+                    table: name.to_string(),
+                    version,
+                });
+            }
+            files.extend(commit.added);
+        }
+        let schema = table
+            .snapshot()
+            .map_err(|e| Error::storage(&location, e))?
+            .snapshot()
+            .arrow_schema();
+        if files.is_empty() {
+            return Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+                schema,
+                vec![Vec::new()],
+            )?));
+        }
+        let selection = deltalake::delta_datafusion::FileSelection::from_file_paths(files);
+        table
+            .table_provider()
+            .with_file_selection(selection)
+            .await
+            .map_err(|e| Error::storage(location, e))
+    }
+
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let store = self.state_store()?;
+        match store.get(&StorePath::from(key)).await {
+            Ok(found) => {
+                let bytes = found.bytes().await.map_err(|e| Error::storage(key, e))?;
+                Ok(Some(bytes.to_vec()))
+            }
+            Err(deltalake::ObjectStoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(key, e)),
+        }
+    }
+
+    async fn write_state(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let store = self.state_store()?;
+        store
+            .put(&StorePath::from(key), bytes.into())
+            .await
+            .map_err(|e| Error::storage(key, e))?;
+        Ok(())
+    }
+
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
         let url = if path.contains("://") {
             Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
@@ -219,6 +346,14 @@ impl DeltaStorage {
         }
         if let Some(comment) = write.comment {
             builder = builder.with_description(comment);
+        }
+        if let Some(txn) = write.txn {
+            let properties = deltalake::kernel::transaction::CommitProperties::default()
+                .with_application_transaction(deltalake::kernel::Transaction::new(
+                    txn.app_id,
+                    txn.version,
+                ));
+            builder = builder.with_commit_properties(properties);
         }
         let table = builder.await.map_err(|e| delta_error(&location, e))?;
         let version = table.version().ok_or_else(|| {

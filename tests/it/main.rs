@@ -1,11 +1,13 @@
 //! The integration tests of the `lakeflow` package, in one binary so linking happens once.
 
+mod crash;
 mod delta;
 mod errors;
 mod execution;
 mod quality;
 mod registry;
 mod sources;
+mod streaming;
 mod support;
 mod testing;
 mod ui;

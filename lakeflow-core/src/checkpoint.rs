@@ -1,0 +1,327 @@
+//! Checkpoints of streaming flows: which input each batch covered, written before the batch
+//! runs, and which batches committed.
+//!
+//! Layout under the pipeline storage:
+//!
+//! ```text
+//! _lakeflow/checkpoints/<flow>/current.json            {"version": N}   the live checkpoint version
+//! _lakeflow/checkpoints/<flow>/v<N>/latest.json        {"planned": b}   the newest planned batch
+//! _lakeflow/checkpoints/<flow>/v<N>/offsets/<b>.json   the inputs' end offsets of batch b
+//! _lakeflow/checkpoints/<flow>/v<N>/commits/<b>.json   batch b committed (table version)
+//! _lakeflow/checkpoints/<flow>/v<N>/schemas.json       the schema of each file source, held fixed
+//! ```
+//!
+//! A full refresh starts version N+1 and leaves older versions in place. The protocol that
+//! makes a batch exactly-once: write its offsets (and `latest`), then commit the data to Delta
+//! with the transaction `(app_id, b)`, then write `commits/<b>`. After a crash or a failure, a
+//! planned batch without a commit marker is checked against the table's transaction version:
+//! committed means only the marker is missing (it is written, and the next batch starts at
+//! b's offsets); not committed means nothing of b is visible anywhere, so b is planned again
+//! from the end of b-1. The checkpoint never runs ahead of the data, and a batch's rows are
+//! in the table once or not at all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// Where one input of a streaming flow has been read up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Offset {
+    /// A table: every commit up to and including this version.
+    Table {
+        /// The last table version read.
+        version: u64,
+    },
+    /// A directory of files: these files (relative to the source path).
+    Files {
+        /// Every file read so far.
+        files: BTreeSet<String>,
+    },
+}
+
+/// The end offsets of one batch, per input (`dataset:<name>` or `files:<path>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offsets {
+    /// The batch id.
+    pub batch: u64,
+    /// End offset per input.
+    pub sources: BTreeMap<String, Offset>,
+}
+
+impl Offsets {
+    /// Whether `self` covers anything `start` does not.
+    pub fn is_ahead_of(&self, start: &Offsets) -> bool {
+        self.sources
+            .iter()
+            .any(|(key, end)| start.sources.get(key) != Some(end))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Current {
+    version: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Latest {
+    planned: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommitMarker {
+    batch: u64,
+    table_version: u64,
+}
+
+/// The checkpoint of one streaming flow, at its live version.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    flow: String,
+    version: u64,
+}
+
+const ROOT: &str = "_lakeflow/checkpoints";
+
+impl Checkpoint {
+    /// The live checkpoint of `flow`; version 1 if it has none.
+    pub async fn open(storage: &dyn Storage, flow: &str) -> Result<Self> {
+        let version =
+            match read_json::<Current>(storage, &format!("{ROOT}/{flow}/current.json")).await? {
+                Some(current) => current.version,
+                None => 1,
+            };
+        Ok(Checkpoint {
+            flow: flow.to_string(),
+            version,
+        })
+    }
+
+    /// Starts a new checkpoint version for a full refresh; older versions stay as history.
+    pub async fn reset(storage: &dyn Storage, flow: &str) -> Result<Self> {
+        let old = Checkpoint::open(storage, flow).await?;
+        let fresh = Checkpoint {
+            flow: flow.to_string(),
+            version: old.version + 1,
+        };
+        write_json(
+            storage,
+            &format!("{ROOT}/{flow}/current.json"),
+            &Current {
+                version: fresh.version,
+            },
+        )
+        .await?;
+        Ok(fresh)
+    }
+
+    /// The id this flow's commits carry as their Delta transaction application id.
+    pub fn app_id(&self) -> String {
+        format!("lakeflow:{}:v{}", self.flow, self.version)
+    }
+
+    /// The checkpoint version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{ROOT}/{}/v{}/{rest}", self.flow, self.version)
+    }
+
+    /// The newest batch whose offsets were written.
+    pub async fn latest_planned(&self, storage: &dyn Storage) -> Result<Option<u64>> {
+        Ok(read_json::<Latest>(storage, &self.key("latest.json"))
+            .await?
+            .map(|l| l.planned))
+    }
+
+    /// The offsets of batch `batch`.
+    pub async fn offsets(&self, storage: &dyn Storage, batch: u64) -> Result<Offsets> {
+        read_json(storage, &self.key(&format!("offsets/{batch:020}.json")))
+            .await?
+            .ok_or_else(|| Error::Checkpoint {
+                flow: self.flow.clone(),
+                message: format!("the offsets of batch {batch} are missing"),
+            })
+    }
+
+    /// Whether batch `batch` has its commit marker.
+    pub async fn is_committed(&self, storage: &dyn Storage, batch: u64) -> Result<bool> {
+        Ok(storage
+            .read_state(&self.key(&format!("commits/{batch:020}.json")))
+            .await?
+            .is_some())
+    }
+
+    /// Writes the offsets of a new batch ahead of running it.
+    pub async fn plan(&self, storage: &dyn Storage, offsets: &Offsets) -> Result<()> {
+        write_json(
+            storage,
+            &self.key(&format!("offsets/{:020}.json", offsets.batch)),
+            offsets,
+        )
+        .await?;
+        write_json(
+            storage,
+            &self.key("latest.json"),
+            &Latest {
+                planned: offsets.batch,
+            },
+        )
+        .await
+    }
+
+    /// Records that batch `batch` committed as table version `table_version`.
+    pub async fn commit(
+        &self,
+        storage: &dyn Storage,
+        batch: u64,
+        table_version: u64,
+    ) -> Result<()> {
+        write_json(
+            storage,
+            &self.key(&format!("commits/{batch:020}.json")),
+            &CommitMarker {
+                batch,
+                table_version,
+            },
+        )
+        .await
+    }
+}
+
+/// The held schema of a file source read by `flow`, if its live checkpoint has one.
+pub async fn fixed_schema(
+    storage: &dyn Storage,
+    flow: &str,
+    key: &str,
+) -> Result<Option<SchemaRef>> {
+    let checkpoint = Checkpoint::open(storage, flow).await?;
+    let schemas: Option<BTreeMap<String, Vec<StoredField>>> =
+        read_json(storage, &checkpoint.key("schemas.json")).await?;
+    let Some(fields) = schemas.and_then(|mut s| s.remove(key)) else {
+        return Ok(None);
+    };
+    let fields = fields
+        .into_iter()
+        .map(|f| {
+            let data_type = DataType::from_str(&f.data_type).map_err(|e| Error::Checkpoint {
+                flow: flow.to_string(),
+                message: format!("the held type of column `{}` does not parse: {e}", f.name),
+            })?;
+            Ok(Field::new(f.name, data_type, f.nullable))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Arc::new(Schema::new(fields))))
+}
+
+/// A column of a held schema.
+#[derive(Serialize, Deserialize)]
+struct StoredField {
+    name: String,
+    data_type: String,
+    nullable: bool,
+}
+
+impl Checkpoint {
+    /// Holds the schemas of the flow's file sources, unless already held.
+    pub async fn hold_schemas(
+        &self,
+        storage: &dyn Storage,
+        schemas: &BTreeMap<String, SchemaRef>,
+    ) -> Result<()> {
+        let key = self.key("schemas.json");
+        if storage.read_state(&key).await?.is_some() || schemas.is_empty() {
+            return Ok(());
+        }
+        let stored: BTreeMap<&String, Vec<StoredField>> = schemas
+            .iter()
+            .map(|(k, schema)| {
+                let fields = schema
+                    .fields()
+                    .iter()
+                    .map(|f| StoredField {
+                        name: f.name().clone(),
+                        data_type: f.data_type().to_string(),
+                        nullable: f.is_nullable(),
+                    })
+                    .collect();
+                (k, fields)
+            })
+            .collect();
+        write_json(storage, &key, &stored).await
+    }
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    storage: &dyn Storage,
+    key: &str,
+) -> Result<Option<T>> {
+    let Some(bytes) = storage.read_state(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Checkpoint {
+            flow: key.to_string(),
+            message: format!("`{key}` is not a valid checkpoint file ({e}); restore it or run a full refresh of the flow"),
+        })
+}
+
+async fn write_json<T: Serialize>(storage: &dyn Storage, key: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Internal(format!("checkpoint `{key}` does not serialize: {e}")))?;
+    storage.write_state(key, bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[tokio::test]
+    async fn plan_commit_and_reset() {
+        let storage = MemoryStorage::new();
+        let ckpt = Checkpoint::open(&storage, "silver").await.unwrap();
+        assert_eq!(ckpt.app_id(), "lakeflow:silver:v1");
+        assert_eq!(ckpt.latest_planned(&storage).await.unwrap(), None);
+        let mut offsets = Offsets {
+            batch: 0,
+            sources: BTreeMap::new(),
+        };
+        offsets
+            .sources
+            .insert("dataset:bronze".into(), Offset::Table { version: 3 });
+        ckpt.plan(&storage, &offsets).await.unwrap();
+        assert_eq!(ckpt.latest_planned(&storage).await.unwrap(), Some(0));
+        assert!(!ckpt.is_committed(&storage, 0).await.unwrap());
+        ckpt.commit(&storage, 0, 7).await.unwrap();
+        assert!(ckpt.is_committed(&storage, 0).await.unwrap());
+        assert_eq!(ckpt.offsets(&storage, 0).await.unwrap(), offsets);
+
+        let fresh = Checkpoint::reset(&storage, "silver").await.unwrap();
+        assert_eq!(fresh.app_id(), "lakeflow:silver:v2");
+        assert_eq!(fresh.latest_planned(&storage).await.unwrap(), None);
+        let reopened = Checkpoint::open(&storage, "silver").await.unwrap();
+        assert_eq!(reopened.version(), 2);
+        // History is kept.
+        assert!(ckpt.is_committed(&storage, 0).await.unwrap());
+    }
+
+    #[test]
+    fn offsets_compare_per_source() {
+        let mut a = Offsets::default();
+        a.sources.insert("x".into(), Offset::Table { version: 1 });
+        let mut b = a.clone();
+        assert!(!b.is_ahead_of(&a));
+        b.sources.insert("x".into(), Offset::Table { version: 2 });
+        assert!(b.is_ahead_of(&a));
+    }
+}

@@ -1,0 +1,132 @@
+//! Exactly once across crashes: the pipeline process is killed with SIGKILL at many moments
+//! of a run, run again, and every table must equal a run that was never interrupted — no row
+//! lost, none repeated.
+//!
+//! The pipeline runs in a child process: this test binary again, running only
+//! `crash::child_pipeline` with the directories in environment variables. A named failpoint
+//! (`LAKEFLOW_FAILPOINT`) makes the child announce the moment on stderr and wait; the parent
+//! then kills it with SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::streaming::{land, pipeline, tables};
+
+/// The moments to crash at: `name` or `name:k` for the k-th time it is reached in one run.
+const FAILPOINTS: &[&str] = &[
+    "run_start",
+    "stream_plan",
+    "before_offsets",
+    "after_offsets",
+    "mid_write",
+    "after_commit",
+    "after_checkpoint",
+    "flow_done",
+    "before_offsets:2",
+    "after_commit:2",
+    "after_checkpoint:2",
+    "flow_done:2",
+    "flow_done:3",
+    "before_event_log",
+];
+
+/// Runs the pipeline in a child process, killing it at `failpoint` if it gets there.
+/// Returns whether it was killed.
+fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "crash::child_pipeline",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LAKEFLOW_CRASH_LANDING", landing)
+        .env("LAKEFLOW_CRASH_STORAGE", storage)
+        .env_remove("LAKEFLOW_FAILPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(point) = failpoint {
+        command.env("LAKEFLOW_FAILPOINT", point);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut killed = false;
+    let mut output = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.starts_with(lakeflow::__private::FAILPOINT_REACHED) {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
+        }
+        output.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed || status.success(),
+        "the child failed without being killed ({failpoint:?}):\n{}",
+        output.join("\n")
+    );
+    killed
+}
+
+#[test]
+fn killed_at_any_moment_a_rerun_equals_an_uninterrupted_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+
+    // The reference: two uninterrupted runs, with a file landing in between.
+    let landing = root.path().join("landing");
+    let reference = root.path().join("reference");
+    land(&landing, 0, 0, 40);
+    land(&landing, 1, 40, 40);
+    assert!(!run_child(&landing, &reference, None));
+    land(&landing, 2, 80, 30);
+    assert!(!run_child(&landing, &reference, None));
+    let expected = runtime.block_on(tables(&reference));
+    assert_eq!(expected[0].len(), 1 + 110, "bronze has every row once");
+
+    let mut kills = 0;
+    for point in FAILPOINTS {
+        let dir = root.path().join(point.replace(':', "_"));
+        let landing = dir.join("landing");
+        let storage = dir.join("store");
+        land(&landing, 0, 0, 40);
+        land(&landing, 1, 40, 40);
+        // First run: crash, then run again to completion.
+        kills += usize::from(run_child(&landing, &storage, Some(point)));
+        assert!(!run_child(&landing, &storage, None));
+        // New input, and the same again.
+        land(&landing, 2, 80, 30);
+        kills += usize::from(run_child(&landing, &storage, Some(point)));
+        assert!(!run_child(&landing, &storage, None));
+        assert_eq!(
+            runtime.block_on(tables(&storage)),
+            expected,
+            "tables differ after a crash at {point}"
+        );
+    }
+    assert!(
+        kills >= 20,
+        "most failpoints were reached twice; only {kills} kills"
+    );
+}
+
+/// The child side of the crash test; does nothing unless the crash test started it.
+#[tokio::test]
+#[ignore = "run by the crash test in a child process"]
+async fn child_pipeline() {
+    let (Some(landing), Some(storage)) = (
+        std::env::var_os("LAKEFLOW_CRASH_LANDING"),
+        std::env::var_os("LAKEFLOW_CRASH_STORAGE"),
+    ) else {
+        panic!("run by the crash test only");
+    };
+    pipeline(Path::new(&landing), Path::new(&storage))
+        .run()
+        .await
+        .unwrap();
+}
