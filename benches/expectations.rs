@@ -61,6 +61,7 @@ fn parse_args() -> (u64, usize) {
 async fn main() -> lakeflow::Result<()> {
     let (rows, runs) = parse_args();
     let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut written = [0u64; 2];
     // Alternate the variants so that machine noise falls on both alike.
     for _ in 0..runs {
         for (i, rules) in [false, true].into_iter().enumerate() {
@@ -71,8 +72,9 @@ async fn main() -> lakeflow::Result<()> {
                 .run()
                 .await?;
             times[i].push(started.elapsed());
-            let written = report.dataset("orders").and_then(|d| d.rows_written);
-            assert!(written.is_some_and(|w| w > 0), "the flow wrote rows");
+            let rows_written = report.dataset("orders").and_then(|d| d.rows_written);
+            assert!(rows_written.is_some_and(|w| w > 0), "the flow wrote rows");
+            written[i] = rows_written.unwrap_or(0);
         }
     }
     let stats = |t: &mut Vec<Duration>| {
@@ -81,7 +83,10 @@ async fn main() -> lakeflow::Result<()> {
     };
     let (none_best, none_median) = stats(&mut times[0]);
     let (five_best, five_median) = stats(&mut times[1]);
-    println!("rows: {rows}, runs per variant: {runs}");
+    println!(
+        "rows: {rows}, runs per variant: {runs}; rows written: {} without rules, {} with (drop rules removed the rest)",
+        written[0], written[1]
+    );
     println!("no expectations:   best {none_best:>8.3?}  median {none_median:>8.3?}");
     println!("five expectations: best {five_best:>8.3?}  median {five_median:>8.3?}");
     let overhead = |a: Duration, b: Duration| (b.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0;

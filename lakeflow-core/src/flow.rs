@@ -38,6 +38,56 @@ pub(crate) struct FlowOutcome {
     pub version: Option<u64>,
     pub expectations: Vec<ExpectationResult>,
     pub dropped_rows: u64,
+    /// The flow was not run: its inputs and definition are as at its last refresh.
+    pub up_to_date: bool,
+}
+
+/// What a recomputed flow's result depends on: its definition (a hash of the plan and the
+/// table options) and the version of every table it reads. `None` when it reads a source
+/// outside the pipeline (files, external tables), whose changes lakeflow cannot see cheaply;
+/// such a flow is always recomputed.
+async fn signature(
+    graph: &DatasetGraph,
+    name: &str,
+    storage: &dyn Storage,
+) -> Result<Option<String>> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut todo = vec![name.to_string()];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(next) = todo.pop() {
+        let Some(dataset) = graph.get(&next) else {
+            continue;
+        };
+        if !dataset.sources.is_empty() || !dataset.stream_files.is_empty() {
+            return Ok(None);
+        }
+        let def = &dataset.def;
+        format!("{}", dataset.plan.display_indent_schema()).hash(&mut hasher);
+        format!(
+            "{:?}{:?}{:?}{:?}",
+            def.expectations, def.partition_cols, def.table_properties, def.quarantine
+        )
+        .hash(&mut hasher);
+        for input in dataset.inputs.keys() {
+            if graph
+                .get(input)
+                .is_some_and(|d| d.kind == DatasetKind::TemporaryView)
+                && seen.insert(input.clone())
+            {
+                todo.push(input.clone());
+            }
+        }
+    }
+    let (tables, _) = reads(graph, name);
+    let mut versions = BTreeMap::new();
+    for table in tables {
+        versions.insert(table.clone(), storage.version(&table).await?);
+    }
+    Ok(Some(
+        serde_json::json!({ "definition": format!("{:016x}", hasher.finish()), "inputs": versions })
+            .to_string(),
+    ))
 }
 
 /// How a run treats one flow.
@@ -76,6 +126,21 @@ pub(crate) async fn run_flow(
         inputs.tables.insert(input, table);
     }
     if dataset.kind != DatasetKind::StreamingTable || stream_reads.is_empty() {
+        let signature = signature(graph, name, storage).await?;
+        let state_key = format!("_lakeflow/state/{name}.json");
+        if let Some(signature) = &signature
+            && !mode.full_refresh
+            && storage.version(name).await?.is_some()
+            && storage.read_state(&state_key).await?.as_deref() == Some(signature.as_bytes())
+        {
+            return Ok(FlowOutcome {
+                rows_written: 0,
+                version: None,
+                expectations: Vec::new(),
+                dropped_rows: 0,
+                up_to_date: true,
+            });
+        }
         let outcome = execute(
             graph,
             name,
@@ -87,6 +152,15 @@ pub(crate) async fn run_flow(
             None,
         )
         .await?;
+        match signature {
+            Some(signature) => {
+                storage
+                    .write_state(&state_key, signature.into_bytes())
+                    .await?
+            }
+            // Once a flow cannot be skipped, drop what an older definition recorded.
+            None => storage.write_state(&state_key, Vec::new()).await?,
+        }
         return Ok(outcome);
     }
     run_stream_batch(
@@ -169,6 +243,7 @@ async fn run_stream_batch(
             version: None,
             expectations: Vec::new(),
             dropped_rows: 0,
+            up_to_date: false,
         });
     }
     let mut schemas = BTreeMap::new();
@@ -484,6 +559,7 @@ async fn execute(
         version: Some(committed.version),
         expectations: checker.results(),
         dropped_rows: checker.dropped(),
+        up_to_date: false,
     })
 }
 

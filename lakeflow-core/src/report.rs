@@ -18,6 +18,8 @@ pub enum FlowStatus {
     Skipped,
     /// The run did not select this dataset.
     Excluded,
+    /// Not recomputed: its inputs and definition are as at its last refresh.
+    UpToDate,
 }
 
 impl fmt::Display for FlowStatus {
@@ -27,6 +29,7 @@ impl fmt::Display for FlowStatus {
             FlowStatus::Failed => "FAILED",
             FlowStatus::Skipped => "SKIPPED",
             FlowStatus::Excluded => "EXCLUDED",
+            FlowStatus::UpToDate => "UP_TO_DATE",
         })
     }
 }
@@ -70,9 +73,12 @@ pub struct RunReport {
 impl RunReport {
     /// Whether every selected flow completed.
     pub fn succeeded(&self) -> bool {
-        self.datasets
-            .iter()
-            .all(|d| matches!(d.status, FlowStatus::Completed | FlowStatus::Excluded))
+        self.datasets.iter().all(|d| {
+            matches!(
+                d.status,
+                FlowStatus::Completed | FlowStatus::Excluded | FlowStatus::UpToDate
+            )
+        })
     }
 
     /// The row of dataset `name`.
@@ -94,11 +100,12 @@ impl fmt::Display for RunReport {
         };
         writeln!(
             f,
-            "run {status} in {:.2}s: {} completed, {} failed, {} skipped ({})",
+            "run {status} in {:.2}s: {} completed, {} failed, {} skipped, {} up to date ({})",
             self.duration.as_secs_f64(),
             self.count(FlowStatus::Completed),
             self.count(FlowStatus::Failed),
             self.count(FlowStatus::Skipped),
+            self.count(FlowStatus::UpToDate),
             self.storage
         )?;
         let width = self
@@ -110,14 +117,14 @@ impl fmt::Display for RunReport {
             .unwrap_or(7);
         writeln!(
             f,
-            "  {:<width$}  {:<17}  {:<9}  {:>12}  {:>8}",
+            "  {:<width$}  {:<17}  {:<10}  {:>12}  {:>8}",
             "dataset", "kind", "status", "rows", "time"
         )?;
         for d in &self.datasets {
             let rows = d.rows_written.map_or_else(|| "-".to_string(), group_digits);
             writeln!(
                 f,
-                "  {:<width$}  {:<17}  {:<9}  {:>12}  {:>7.2}s",
+                "  {:<width$}  {:<17}  {:<10}  {:>12}  {:>7.2}s",
                 d.name,
                 d.kind.to_string(),
                 d.status,

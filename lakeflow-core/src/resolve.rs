@@ -663,7 +663,12 @@ pub(crate) fn plan_sql(query: &str) -> Plan {
                 (None, None) => reference.table().to_string(),
                 _ => reference.to_string(),
             };
-            scope.bind(&name, ReadMode::Batch)?;
+            // Table functions (`generate_series(..)`, `range(..)`) are not datasets.
+            let is_table_function = state.table_functions().contains_key(&name)
+                && scope.resolver.canonical(&name).is_none();
+            if !is_table_function {
+                scope.bind(&name, ReadMode::Batch)?;
+            }
         }
         // Every table the statement names is registered in memory now, so planning finishes
         // without waiting on anything.

@@ -131,7 +131,10 @@ pub(crate) async fn run_graph(
             let inputs = &deps[name];
             let blocked_by = inputs.iter().find(|i| {
                 reports.get(i.as_str()).is_some_and(|r| {
-                    !matches!(r.status, FlowStatus::Completed | FlowStatus::Excluded)
+                    !matches!(
+                        r.status,
+                        FlowStatus::Completed | FlowStatus::Excluded | FlowStatus::UpToDate
+                    )
                 })
             });
             if let Some(upstream) = blocked_by {
@@ -173,6 +176,20 @@ pub(crate) async fn run_graph(
             break;
         };
         let mut row = match outcome {
+            Ok(done) if done.up_to_date => {
+                let reason = "its inputs and its definition are as at its last refresh".to_string();
+                log.emit(
+                    Level::Info,
+                    "flow_progress",
+                    Some(name),
+                    Some(FlowState::Completed),
+                    format!("Flow '{name}' is COMPLETED: up to date, not recomputed."),
+                    json!({ "flow_progress": { "status": "COMPLETED", "skipped": true, "reason": reason } }),
+                    None,
+                    Vec::new(),
+                );
+                report(graph, storage, name, FlowStatus::UpToDate, Some(reason))
+            }
             Ok(done) => {
                 completed(log, name, &done);
                 let mut row = report(graph, storage, name, FlowStatus::Completed, None);

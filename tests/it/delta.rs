@@ -1,6 +1,7 @@
 //! Runs that write Delta tables: contents read back with deltalake itself, metadata, atomic
 //! replacement, temporary views never stored.
 
+use lakeflow::FlowStatus;
 use lakeflow::prelude::*;
 
 use crate::support::{delta_count, delta_rows, open_delta, sorted_lines};
@@ -86,16 +87,40 @@ async fn table_options_are_stored_in_delta_metadata() {
 #[tokio::test]
 async fn each_run_replaces_the_table_in_one_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = orders_pipeline().storage(dir.path().to_str().unwrap());
-    let first = pipeline.run().await.unwrap();
-    let second = pipeline.run().await.unwrap();
+    let first = orders_pipeline()
+        .storage(dir.path().to_str().unwrap())
+        .run()
+        .await
+        .unwrap();
+    // The same definition over the same inputs is up to date: not recomputed.
+    let same = orders_pipeline()
+        .storage(dir.path().to_str().unwrap())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(same.dataset("orders").unwrap().status, FlowStatus::UpToDate);
+    assert_eq!(
+        same.dataset("revenue").unwrap().status,
+        FlowStatus::UpToDate
+    );
+    assert!(same.to_string().contains("2 up to date"), "{same}");
+    // A changed definition is recomputed and replaces the table.
+    let second = Pipeline::builder()
+        .materialized_view("orders", || {
+            sql("SELECT 1 AS id, 'FR' AS country, 2.0 AS amount")
+        })
+        .storage(dir.path().to_str().unwrap())
+        .refresh(["orders"])
+        .run()
+        .await
+        .unwrap();
 
     assert_eq!(first.dataset("orders").unwrap().version, Some(0));
     assert_eq!(second.dataset("orders").unwrap().version, Some(1));
     let table = open_delta(&dir.path().join("orders")).await;
     assert_eq!(table.version(), Some(1));
     // Replaced, not appended.
-    assert_eq!(delta_count(&dir.path().join("orders")).await, 4);
+    assert_eq!(delta_count(&dir.path().join("orders")).await, 1);
 }
 
 #[tokio::test]

@@ -45,10 +45,11 @@ async fn a_failed_flow_keeps_its_table_skips_downstream_and_fails_the_run() {
         panic!("expected RunFailed, got {error}");
     };
     let status = |name: &str| report.dataset(name).unwrap().status;
-    assert_eq!(status("source"), FlowStatus::Completed);
+    // Unchanged definitions over unchanged inputs are not recomputed.
+    assert_eq!(status("source"), FlowStatus::UpToDate);
     assert_eq!(status("parsed"), FlowStatus::Failed);
     assert_eq!(status("downstream"), FlowStatus::Skipped);
-    assert_eq!(status("independent"), FlowStatus::Completed);
+    assert_eq!(status("independent"), FlowStatus::UpToDate);
     let reason = report.dataset("parsed").unwrap().reason.clone().unwrap();
     assert!(reason.contains("Cannot cast string 'x'"), "{reason}");
     assert_eq!(

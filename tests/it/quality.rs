@@ -91,7 +91,7 @@ async fn fail_stops_the_flow_commits_nothing_and_names_the_row() {
     );
     assert_eq!(
         report.dataset("independent").unwrap().status,
-        FlowStatus::Completed
+        FlowStatus::UpToDate
     );
     let reason = report.dataset("orders").unwrap().reason.clone().unwrap();
     assert!(
@@ -230,7 +230,8 @@ async fn the_event_log_records_runs_flows_and_data_quality() {
         .storage(dir.path().to_str().unwrap())
         .progress(ProgressMode::Off);
     pipeline.run().await.unwrap();
-    pipeline.run().await.unwrap();
+    // Recompute everything: an unchanged pipeline would otherwise be up to date.
+    pipeline.clone().full_refresh_all().run().await.unwrap();
 
     let last_run = "origin.run_id = (SELECT max(origin.run_id) FROM event_log)";
     let states: Vec<RecordBatch> = pipeline

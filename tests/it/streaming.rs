@@ -311,3 +311,37 @@ async fn a_file_that_does_not_parse_fails_the_flow_naming_it_and_commits_nothing
     let report = pipeline(&d.landing, &d.storage).run().await.unwrap();
     assert_eq!(report.dataset("bronze").unwrap().rows_written, Some(3));
 }
+
+#[tokio::test]
+async fn a_materialized_view_whose_inputs_did_not_change_is_not_recomputed() {
+    let d = dirs();
+    land(&d.landing, 0, 0, 10);
+    pipeline(&d.landing, &d.storage).run().await.unwrap();
+    let gold = open_delta(&d.storage.join("gold")).await.version();
+
+    let again = pipeline(&d.landing, &d.storage).run().await.unwrap();
+    let row = again.dataset("gold").unwrap();
+    assert_eq!(row.status, FlowStatus::UpToDate);
+    assert_eq!(
+        row.reason.as_deref(),
+        Some("its inputs and its definition are as at its last refresh")
+    );
+    assert_eq!(open_delta(&d.storage.join("gold")).await.version(), gold);
+    let skipped = pipeline(&d.landing, &d.storage)
+        .event_log_sql(
+            "SELECT count(*) FROM event_log WHERE origin.dataset_name = 'gold'
+             AND details LIKE '%\"skipped\":true%'",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(sorted_lines(&skipped)[1], "| 1        |");
+
+    // New input reaches gold through silver's new version: recomputed.
+    land(&d.landing, 1, 10, 5);
+    let third = pipeline(&d.landing, &d.storage).run().await.unwrap();
+    assert_eq!(third.dataset("gold").unwrap().status, FlowStatus::Completed);
+    assert_ne!(open_delta(&d.storage.join("gold")).await.version(), gold);
+}
