@@ -32,16 +32,19 @@
 //! - Running: [`Pipeline::run`], [`Pipeline::dry_run`]; testing: [`testing`].
 #![warn(missing_docs)]
 
+mod continuous;
 mod pipeline;
 pub mod testing;
 
+pub use continuous::{ContinuousSummary, shutdown_signal};
 pub use lakeflow_core::event_log::{Event, FlowState, Observer};
 pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
-    MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, csv, json, parquet, read,
-    read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_files, sql,
+    MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, StreamOptions, csv, json, parquet,
+    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
+    read_stream_files, read_stream_with, sql,
 };
 pub use lakeflow_delta::DeltaStorage;
 pub use lakeflow_macros::{
@@ -62,11 +65,12 @@ pub mod prelude {
     // macro of that name would make every lint `#[expect]` in the module ambiguous. Write
     // `#[lakeflow::expect(..)]` or `#[expect_or_warn(..)]`.
     pub use crate::{
-        Dataset, DatasetKind, ExpectAction, Pipeline, Plan, ProgressMode, SourceSpec, csv,
-        expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop, expect_or_fail,
-        expect_or_warn, expect_unique, expect_unique_or_drop, expect_unique_or_fail, json,
-        materialized_view, parquet, read, read_csv, read_delta, read_files, read_json,
-        read_parquet, read_stream, read_stream_files, sql, streaming_table, table, temporary_view,
+        Dataset, DatasetKind, ExpectAction, Pipeline, Plan, ProgressMode, SourceSpec,
+        StreamOptions, csv, expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop,
+        expect_or_fail, expect_or_warn, expect_unique, expect_unique_or_drop,
+        expect_unique_or_fail, json, materialized_view, parquet, read, read_csv, read_delta,
+        read_files, read_json, read_parquet, read_stream, read_stream_files, read_stream_with, sql,
+        streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};

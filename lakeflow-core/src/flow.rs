@@ -258,7 +258,10 @@ async fn run_stream_batch(
     failpoint::hit("after_offsets");
     for (key, input) in &stream_reads {
         let provider = match input {
-            StreamInput::Dataset(upstream) => {
+            StreamInput::Dataset {
+                name: upstream,
+                skip_change_commits,
+            } => {
                 let upto = match end.sources.get(key) {
                     Some(Offset::Table { version }) => *version,
                     _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
@@ -267,7 +270,9 @@ async fn run_stream_batch(
                     Some(Offset::Table { version }) => Some(*version),
                     _ => None,
                 };
-                storage.appended(upstream, after, upto, false).await?
+                storage
+                    .appended(upstream, after, upto, *skip_change_commits)
+                    .await?
             }
             StreamInput::Files(spec) => {
                 let seen = match start.sources.get(key) {
@@ -342,7 +347,7 @@ async fn current_offsets(
     };
     for (key, input) in stream_reads {
         let offset = match input {
-            StreamInput::Dataset(upstream) => match storage.version(upstream).await? {
+            StreamInput::Dataset { name: upstream, .. } => match storage.version(upstream).await? {
                 Some(version) => Offset::Table { version },
                 None => {
                     return Err(Error::Storage {

@@ -157,7 +157,7 @@ impl DatasetGraph {
         for n in &self.order {
             for edge in self.graph.edges_directed(*n, Direction::Outgoing) {
                 let style = match edge.weight() {
-                    ReadMode::Stream => " [style=dashed]",
+                    ReadMode::Stream | ReadMode::StreamSkippingChanges => " [style=dashed]",
                     ReadMode::Batch => "",
                 };
                 let _ = writeln!(

@@ -36,8 +36,8 @@ pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;
 pub use pipeline::PipelineDef;
 pub use query::{
-    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_files, sql,
+    StreamOptions, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
+    read_stream_files, read_stream_with, sql,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

@@ -222,7 +222,7 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
         let inputs: Vec<_> = dataset
             .inputs
             .iter()
-            .map(|(name, mode)| json!({ "name": name, "streaming": *mode == crate::resolve::ReadMode::Stream }))
+            .map(|(name, mode)| json!({ "name": name, "streaming": mode.is_stream() }))
             .collect();
         log.emit(
             Level::Info,

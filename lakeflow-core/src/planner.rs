@@ -25,7 +25,12 @@ use crate::source::SourceSpec;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamInput {
     /// A pipeline dataset's appended rows.
-    Dataset(String),
+    Dataset {
+        /// The dataset.
+        name: String,
+        /// Leave out commits that changed rows instead of failing on them.
+        skip_change_commits: bool,
+    },
     /// New files under a path.
     Files(SourceSpec),
 }
@@ -53,11 +58,15 @@ pub fn reads(
                     todo.push(input.clone());
                 }
                 Some(DatasetKind::TemporaryView) => {}
-                Some(_) if *mode == ReadMode::Stream => {
+                Some(_) if mode.is_stream() => {
                     let key = Binding::Stream(input.clone())
                         .stream_key()
                         .expect("a stream has a key");
-                    streams.insert(key, StreamInput::Dataset(input.clone()));
+                    let input = StreamInput::Dataset {
+                        name: input.clone(),
+                        skip_change_commits: *mode == ReadMode::StreamSkippingChanges,
+                    };
+                    streams.insert(key, input);
                 }
                 Some(_) => {
                     batch.insert(input.clone());
@@ -74,7 +83,7 @@ pub fn reads(
 pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
     let (mut all, streams) = reads(graph, name);
     all.extend(streams.into_values().filter_map(|s| match s {
-        StreamInput::Dataset(name) => Some(name),
+        StreamInput::Dataset { name, .. } => Some(name),
         StreamInput::Files(_) => None,
     }));
     all

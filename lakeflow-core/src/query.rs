@@ -25,6 +25,36 @@ pub fn read_stream(name: &str) -> Plan {
     read_dataset(name, ReadMode::Stream, "read_stream")
 }
 
+/// Options of [`read_stream_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamOptions {
+    skip_change_commits: bool,
+}
+
+impl StreamOptions {
+    /// The defaults: a commit that changes rows in the upstream fails the reading flow.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leave out upstream commits that update, delete or overwrite rows, reading only the
+    /// appends (Spark's `skipChangeCommits`).
+    pub fn skip_change_commits(mut self) -> Self {
+        self.skip_change_commits = true;
+        self
+    }
+}
+
+/// [`read_stream`] with options.
+pub fn read_stream_with(name: &str, options: StreamOptions) -> Plan {
+    let mode = if options.skip_change_commits {
+        ReadMode::StreamSkippingChanges
+    } else {
+        ReadMode::Stream
+    };
+    read_dataset(name, mode, "read_stream_with")
+}
+
 /// Plans a SQL query. Table names resolve to pipeline datasets and registered external
 /// tables, case-insensitively, as [`read`] would.
 pub fn sql(query: &str) -> Plan {

@@ -62,6 +62,15 @@ pub enum ReadMode {
     Batch,
     /// As a stream of appended rows (`read_stream`).
     Stream,
+    /// As a stream, leaving out commits that changed rather than appended rows.
+    StreamSkippingChanges,
+}
+
+impl ReadMode {
+    /// Whether this is a streaming read.
+    pub fn is_stream(self) -> bool {
+        self != ReadMode::Batch
+    }
 }
 
 /// A dataset after its query function ran in the planning scope.
@@ -90,7 +99,7 @@ pub struct Resolved {
 impl Resolved {
     /// Whether the query reads any stream (a dataset or a file source).
     pub fn reads_stream(&self) -> bool {
-        !self.stream_files.is_empty() || self.inputs.values().any(|m| *m == ReadMode::Stream)
+        !self.stream_files.is_empty() || self.inputs.values().any(|m| m.is_stream())
     }
 }
 
@@ -395,8 +404,7 @@ impl Resolver {
                 });
             }
         }
-        let streams =
-            !call.stream_files.is_empty() || call.inputs.values().any(|m| *m == ReadMode::Stream);
+        let streams = !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
         let kind = match def.kind {
             DatasetKind::Table if streams => DatasetKind::StreamingTable,
             DatasetKind::Table => DatasetKind::MaterializedView,
@@ -500,7 +508,7 @@ impl Scope {
                 .ok_or_else(|| Error::Deferred(Pending::Dataset(dataset.clone())))?;
             let placeholder = match mode {
                 ReadMode::Batch => resolved.placeholder.clone(),
-                ReadMode::Stream if resolved.kind == DatasetKind::TemporaryView => {
+                _ if resolved.kind == DatasetKind::TemporaryView => {
                     return Err(Error::InvalidDefinition {
                         dataset: current,
                         message: format!(
@@ -508,7 +516,9 @@ impl Scope {
                         ),
                     });
                 }
-                ReadMode::Stream => resolved.stream_placeholder.clone(),
+                ReadMode::Stream | ReadMode::StreamSkippingChanges => {
+                    resolved.stream_placeholder.clone()
+                }
             };
             let mut call = self.call();
             let entry = call.inputs.entry(dataset.clone()).or_insert(mode);

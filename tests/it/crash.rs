@@ -125,8 +125,85 @@ async fn child_pipeline() {
     ) else {
         panic!("run by the crash test only");
     };
-    pipeline(Path::new(&landing), Path::new(&storage))
-        .run()
-        .await
+    let pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    if std::env::var_os("LAKEFLOW_CONTINUOUS").is_some() {
+        let summary = pipeline
+            .run_continuously(std::time::Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert!(summary.completed_runs > 0);
+        eprintln!(
+            "continuous mode stopped after {} runs",
+            summary.completed_runs
+        );
+    } else {
+        pipeline.run().await.unwrap();
+    }
+}
+
+/// Continuous mode picks up files as they land and stops cleanly on SIGTERM.
+#[test]
+fn continuous_mode_processes_new_files_and_stops_on_sigterm() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let landing = root.path().join("landing");
+    let storage = root.path().join("store");
+    land(&landing, 0, 0, 40);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash::child_pipeline",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LAKEFLOW_CRASH_LANDING", &landing)
+        .env("LAKEFLOW_CRASH_STORAGE", &storage)
+        .env("LAKEFLOW_CONTINUOUS", "1")
+        .env_remove("LAKEFLOW_FAILPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let bronze_rows = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if storage.join("bronze/_delta_log").exists()
+                && runtime.block_on(crate::support::delta_count(&storage.join("bronze"))) == n
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(bronze_rows(40), "the first file was ingested");
+    land(&landing, 1, 40, 40);
+    assert!(bronze_rows(80), "a file landed while running was ingested");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<String> = stderr.lines().map_while(|l| l.ok()).collect();
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "a clean exit after SIGTERM:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("continuous mode stopped after ")),
+        "{lines:?}"
+    );
+    // Every table as one run over both files gives.
+    let reference = root.path().join("reference");
+    assert!(!run_child(&landing, &reference, None));
+    assert_eq!(
+        runtime.block_on(tables(&storage)),
+        runtime.block_on(tables(&reference))
+    );
 }

@@ -345,3 +345,30 @@ async fn a_materialized_view_whose_inputs_did_not_change_is_not_recomputed() {
     assert_eq!(third.dataset("gold").unwrap().status, FlowStatus::Completed);
     assert_ne!(open_delta(&d.storage.join("gold")).await.version(), gold);
 }
+
+#[tokio::test]
+async fn a_stream_can_skip_change_commits() {
+    let d = dirs();
+    land(&d.landing, 0, 0, 10);
+    let landing = d.landing.display().to_string();
+    let skipping = || {
+        let landing = landing.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || read_stream_files(landing.as_str(), csv()))
+            .table("silver", || {
+                read_stream_with("bronze", StreamOptions::new().skip_change_commits())
+            })
+            .storage(d.storage.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    skipping().run().await.unwrap();
+    // Rewriting bronze is a change commit, which silver leaves out instead of failing.
+    skipping().full_refresh(["bronze"]).run().await.unwrap();
+    let report = skipping().run().await.unwrap();
+    assert_eq!(report.dataset("silver").unwrap().status, FlowStatus::Completed);
+    assert_eq!(report.dataset("silver").unwrap().rows_written, Some(0));
+    land(&d.landing, 1, 10, 4);
+    let report = skipping().run().await.unwrap();
+    assert_eq!(report.dataset("silver").unwrap().rows_written, Some(4));
+    assert_eq!(delta_count(&d.storage.join("silver")).await, 14);
+}
