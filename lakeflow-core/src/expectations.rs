@@ -495,6 +495,41 @@ impl Checker {
             .collect()
     }
 
+    /// The key columns of every uniqueness rule, by rule index: what [`Checker::seed`] needs.
+    pub fn unique_keys(&self) -> Vec<(usize, Vec<String>)> {
+        self.checks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.rule {
+                Rule::Unique(cols) => Some((i, cols.clone())),
+                Rule::Sql(_) => None,
+            })
+            .collect()
+    }
+
+    /// Adds the keys of rows already in the table to uniqueness rule `index`, so that new
+    /// rows are checked against them too (appends to a streaming table). `batch` holds the
+    /// rule's key columns, in order.
+    pub fn seed(&self, index: usize, batch: &RecordBatch) -> Result<()> {
+        let Some(Check {
+            kind: CheckKind::Unique {
+                converter, seen, ..
+            },
+            ..
+        }) = self.checks.get(index)
+        else {
+            return Err(Error::Internal(format!("no uniqueness rule at {index}")));
+        };
+        let rows = converter
+            .convert_columns(batch.columns())
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        for row in rows.iter() {
+            seen.insert(row.as_ref().into());
+        }
+        Ok(())
+    }
+
     /// The `Fail` violation that stopped the flow, if one did.
     pub fn take_failure(&self) -> Option<Error> {
         self.failure

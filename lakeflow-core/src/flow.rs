@@ -483,6 +483,9 @@ async fn execute(
         plan,
         &engine.session().state(),
     )?;
+    if matches!(commit, Commit::Append) {
+        seed_unique_keys(&checker, name, dataset, storage, engine).await?;
+    }
     let checker = Arc::new(checker);
     log.flow(name, FlowState::Starting, serde_json::Value::Null);
     let streams = engine.execute(plan).await?;
@@ -566,6 +569,47 @@ async fn execute(
         dropped_rows: checker.dropped(),
         up_to_date: false,
     })
+}
+
+/// Appending to a table: its uniqueness rules must also hold against the rows already
+/// committed, so their keys (only the key columns are read) seed the rules' seen sets.
+async fn seed_unique_keys(
+    checker: &Checker,
+    name: &str,
+    dataset: &crate::resolve::Resolved,
+    storage: &dyn Storage,
+    engine: &dyn Engine,
+) -> Result<()> {
+    let keys = checker.unique_keys();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let Some(table) = storage.table(name).await? else {
+        return Ok(());
+    };
+    let session = engine.session();
+    for (index, columns) in keys {
+        let exprs: Vec<_> = columns
+            .iter()
+            .map(|c| {
+                let field = dataset.output_schema.field_with_name(c)?;
+                Ok(datafusion::logical_expr::cast(
+                    datafusion::prelude::col(datafusion::common::Column::from_name(c)),
+                    field.data_type().clone(),
+                ))
+            })
+            .collect::<Result<_, datafusion::arrow::error::ArrowError>>()
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        let mut stream = session
+            .read_table(table.clone())?
+            .select(exprs)?
+            .execute_stream()
+            .await?;
+        while let Some(batch) = stream.next().await {
+            checker.seed(index, &batch?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the expectation checks on every batch, hands dropped rows to the quarantine channel,

@@ -365,10 +365,41 @@ async fn a_stream_can_skip_change_commits() {
     // Rewriting bronze is a change commit, which silver leaves out instead of failing.
     skipping().full_refresh(["bronze"]).run().await.unwrap();
     let report = skipping().run().await.unwrap();
-    assert_eq!(report.dataset("silver").unwrap().status, FlowStatus::Completed);
+    assert_eq!(
+        report.dataset("silver").unwrap().status,
+        FlowStatus::Completed
+    );
     assert_eq!(report.dataset("silver").unwrap().rows_written, Some(0));
     land(&d.landing, 1, 10, 4);
     let report = skipping().run().await.unwrap();
     assert_eq!(report.dataset("silver").unwrap().rows_written, Some(4));
     assert_eq!(delta_count(&d.storage.join("silver")).await, 14);
+}
+
+#[tokio::test]
+async fn uniqueness_on_a_streaming_table_checks_new_rows_against_committed_ones() {
+    let d = dirs();
+    land(&d.landing, 0, 0, 10);
+    let landing = d.landing.display().to_string();
+    let unique = || {
+        let landing = landing.clone();
+        Pipeline::builder()
+            .dataset(
+                Dataset::streaming_table("bronze", move || {
+                    read_stream_files(landing.as_str(), csv())
+                })
+                .expect_unique("pk", ["order_id"], ExpectAction::Drop),
+            )
+            .storage(d.storage.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    unique().run().await.unwrap();
+    // Ids 5..15: 5..10 are already committed, 10..15 are new.
+    land(&d.landing, 1, 5, 10);
+    let report = unique().run().await.unwrap();
+    let bronze = report.dataset("bronze").unwrap();
+    assert_eq!(bronze.expectations[0].passed, 5);
+    assert_eq!(bronze.expectations[0].failed, 5);
+    assert_eq!(bronze.rows_written, Some(5));
+    assert_eq!(delta_count(&d.storage.join("bronze")).await, 15);
 }
