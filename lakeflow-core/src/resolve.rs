@@ -526,6 +526,15 @@ impl Scope {
             return Ok((dataset.clone(), placeholder));
         }
         if let Some((external, _)) = resolver.external(name) {
+            if mode.is_stream() {
+                let call = self.call();
+                return Err(Error::InvalidDefinition {
+                    dataset: call.dataset.clone(),
+                    message: format!(
+                        "`{external}` is an external table, which cannot be read as a stream yet; read it whole with read(\"{external}\"), or land its files in a directory and use read_stream_files"
+                    ),
+                });
+            }
             let provider = resolver
                 .state()
                 .externals

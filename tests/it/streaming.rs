@@ -403,3 +403,20 @@ async fn uniqueness_on_a_streaming_table_checks_new_rows_against_committed_ones(
     assert_eq!(bronze.rows_written, Some(5));
     assert_eq!(delta_count(&d.storage.join("bronze")).await, 15);
 }
+
+#[tokio::test]
+async fn an_external_table_read_as_a_stream_is_a_clear_error() {
+    let error = Pipeline::builder()
+        .external_table("raw", SourceSpec::csv("unused.csv"))
+        .table("copy", || read_stream("raw"))
+        .storage_backend(std::sync::Arc::new(lakeflow::MemoryStorage::new()))
+        .dry_run()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "dataset `copy`: `raw` is an external table, which cannot be read as a stream yet"
+        ),
+        "{error}"
+    );
+}
