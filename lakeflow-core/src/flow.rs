@@ -40,6 +40,9 @@ pub(crate) struct FlowOutcome {
     pub dropped_rows: u64,
     /// The flow was not run: its inputs and definition are as at its last refresh.
     pub up_to_date: bool,
+    /// How the table was refreshed: `full_recompute`, `incremental` (merged aggregates),
+    /// `append` (a streaming batch), `no_new_data` or `skipped`.
+    pub technique: &'static str,
 }
 
 /// What a recomputed flow's result depends on: its definition (a hash of the plan and the
@@ -139,19 +142,35 @@ pub(crate) async fn run_flow(
                 expectations: Vec::new(),
                 dropped_rows: 0,
                 up_to_date: true,
+                technique: "skipped",
             });
         }
-        let outcome = execute(
-            graph,
-            name,
-            engine,
-            storage,
-            log,
-            &inputs,
-            Commit::Replace,
-            None,
-        )
-        .await?;
+        let incremental = match &signature {
+            Some(signature) if !mode.full_refresh => {
+                incremental(
+                    graph, name, engine, storage, log, &inputs, signature, &state_key,
+                )
+                .await?
+            }
+            _ => None,
+        };
+        let outcome = match incremental {
+            Some(outcome) => outcome,
+            None => {
+                let plan = executable_plan(graph, name, &inputs)?;
+                execute(
+                    graph,
+                    name,
+                    engine,
+                    storage,
+                    log,
+                    plan,
+                    Commit::Replace,
+                    None,
+                )
+                .await?
+            }
+        };
         match signature {
             Some(signature) => {
                 storage
@@ -244,6 +263,7 @@ async fn run_stream_batch(
             expectations: Vec::new(),
             dropped_rows: 0,
             up_to_date: false,
+            technique: "no_new_data",
         });
     }
     let mut schemas = BTreeMap::new();
@@ -299,18 +319,8 @@ async fn run_stream_batch(
         app_id,
         version: batch as i64,
     };
-    let outcome = match execute(
-        graph,
-        name,
-        engine,
-        storage,
-        log,
-        &inputs,
-        commit,
-        Some(txn),
-    )
-    .await
-    {
+    let plan = executable_plan(graph, name, &inputs)?;
+    let outcome = match execute(graph, name, engine, storage, log, plan, commit, Some(txn)).await {
         Ok(outcome) => outcome,
         Err(e) => {
             return Err(attribute_file_error(
@@ -458,6 +468,96 @@ async fn attribute_file_error(
     error
 }
 
+/// Refreshes a materialized view by merging the aggregate of its input's new rows into the
+/// stored result, when that is equivalent to recomputing it: the view is a mergeable
+/// aggregation (`incremental.rs`) of one pipeline table that only received appends since the
+/// view's last refresh, with an unchanged definition and no expectations. `None` means
+/// recompute.
+#[allow(clippy::too_many_arguments)]
+async fn incremental(
+    graph: &DatasetGraph,
+    name: &str,
+    engine: &dyn Engine,
+    storage: &dyn Storage,
+    log: &EventLog,
+    inputs: &FlowInputs,
+    signature: &str,
+    state_key: &str,
+) -> Result<Option<FlowOutcome>> {
+    let dataset = graph
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("running unknown dataset `{name}`")))?;
+    let def = &dataset.def;
+    if dataset.kind != DatasetKind::MaterializedView
+        || !def.expectations.is_empty()
+        || def.quarantine.is_some()
+    {
+        return Ok(None);
+    }
+    let Some(mergeable) = crate::incremental::analyze(&dataset.plan) else {
+        return Ok(None);
+    };
+    let (tables, _) = reads(graph, name);
+    if tables.len() != 1 {
+        return Ok(None);
+    }
+    let Some(input) = tables.into_iter().next() else {
+        return Ok(None);
+    };
+    let parse = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).ok();
+    let (Some(previous), Some(current)) = (
+        storage.read_state(state_key).await?.and_then(|s| parse(&s)),
+        parse(signature.as_bytes()),
+    ) else {
+        return Ok(None);
+    };
+    let version = |v: &serde_json::Value| {
+        v.pointer(&format!("/inputs/{input}"))
+            .and_then(|v| v.as_u64())
+    };
+    let (Some(before), Some(now)) = (version(&previous), version(&current)) else {
+        return Ok(None);
+    };
+    if previous.get("definition") != current.get("definition") || before >= now {
+        return Ok(None);
+    }
+    let Some(stored) = storage.table(name).await? else {
+        return Ok(None);
+    };
+    let appended = match storage.appended(&input, Some(before), now, false).await {
+        Ok(appended) => appended,
+        Err(Error::NotAnAppend { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut delta_inputs = FlowInputs::default();
+    delta_inputs.tables.insert(input.clone(), appended);
+    for (table, provider) in &inputs.tables {
+        delta_inputs
+            .tables
+            .entry(table.clone())
+            .or_insert_with(|| provider.clone());
+    }
+    let delta = executable_plan(graph, name, &delta_inputs)?;
+    let session = engine.session();
+    let merged = mergeable.merge(
+        session.read_table(stored)?,
+        datafusion::dataframe::DataFrame::new(session.state(), delta),
+    )?;
+    let mut outcome = execute(
+        graph,
+        name,
+        engine,
+        storage,
+        log,
+        merged.into_unoptimized_plan(),
+        Commit::Replace,
+        None,
+    )
+    .await?;
+    outcome.technique = "incremental";
+    Ok(Some(outcome))
+}
+
 /// Plans the flow against `inputs`, executes it, checks its expectations and writes the
 /// output (and the quarantine table) in one commit each.
 #[allow(clippy::too_many_arguments)]
@@ -467,15 +567,15 @@ async fn execute(
     engine: &dyn Engine,
     storage: &dyn Storage,
     log: &EventLog,
-    inputs: &FlowInputs,
+    plan: LogicalPlan,
     commit: Commit,
     txn: Option<Txn>,
 ) -> Result<FlowOutcome> {
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("running unknown dataset `{name}`")))?;
-    let plan = executable_plan(graph, name, inputs)?;
     let def = &dataset.def;
+    let txn_present = txn.is_some();
     let (plan, checker) = Checker::new(
         name,
         &def.expectations,
@@ -568,6 +668,11 @@ async fn execute(
         expectations: checker.results(),
         dropped_rows: checker.dropped(),
         up_to_date: false,
+        technique: if txn_present {
+            "append"
+        } else {
+            "full_recompute"
+        },
     })
 }
 

@@ -16,6 +16,7 @@ pub mod expectations;
 pub mod failpoint;
 mod flow;
 pub mod graph;
+mod incremental;
 pub mod pipeline;
 mod placeholder;
 pub mod planner;

@@ -283,6 +283,7 @@ fn completed(log: &EventLog, name: &str, done: &FlowOutcome) {
         format!("Flow '{name}' is COMPLETED."),
         json!({ "flow_progress": {
             "status": "COMPLETED",
+            "technique": done.technique,
             "metrics": { "num_output_rows": done.rows_written, "version": done.version },
             "data_quality": { "dropped_records": done.dropped_rows, "expectations": expectations },
         }}),

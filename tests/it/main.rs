@@ -4,6 +4,7 @@ mod crash;
 mod delta;
 mod errors;
 mod execution;
+mod incremental;
 mod quality;
 mod registry;
 mod sources;
