@@ -46,13 +46,15 @@ pub(crate) struct FlowOutcome {
 }
 
 /// What a recomputed flow's result depends on: its definition (a hash of the plan and the
-/// table options) and the version of every table it reads. `None` when it reads a source
-/// outside the pipeline (files, external tables), whose changes lakeflow cannot see cheaply;
-/// such a flow is always recomputed.
+/// table options), the version of every pipeline table it reads, and a fingerprint (path,
+/// size, modification time) of the external files it reads. `None` when it reads an external
+/// source lakeflow cannot fingerprint (a Delta path, a table provider); such a flow is always
+/// recomputed.
 async fn signature(
     graph: &DatasetGraph,
     name: &str,
     storage: &dyn Storage,
+    session: &datafusion::prelude::SessionContext,
 ) -> Result<Option<String>> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -62,8 +64,14 @@ async fn signature(
         let Some(dataset) = graph.get(&next) else {
             continue;
         };
-        if !dataset.sources.is_empty() || !dataset.stream_files.is_empty() {
+        if !dataset.stream_files.is_empty() {
             return Ok(None);
+        }
+        let Some(files) = &dataset.file_sources else {
+            return Ok(None);
+        };
+        for spec in files {
+            spec.fingerprint(session).await?.hash(&mut hasher);
         }
         let def = &dataset.def;
         format!("{}", dataset.plan.display_indent_schema()).hash(&mut hasher);
@@ -129,7 +137,7 @@ pub(crate) async fn run_flow(
         inputs.tables.insert(input, table);
     }
     if dataset.kind != DatasetKind::StreamingTable || stream_reads.is_empty() {
-        let signature = signature(graph, name, storage).await?;
+        let signature = signature(graph, name, storage, &engine.session()).await?;
         let state_key = format!("_lakeflow/state/{name}.json");
         if let Some(signature) = &signature
             && !mode.full_refresh

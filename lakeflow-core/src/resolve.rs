@@ -90,6 +90,10 @@ pub struct Resolved {
     pub inputs: BTreeMap<String, ReadMode>,
     /// External sources and tables the query reads, for lineage.
     pub sources: BTreeSet<String>,
+    /// The external file sources read whole, when every external read is one (so a
+    /// fingerprint of their files tells whether the input changed); `None` when the query
+    /// also reads an external source lakeflow cannot fingerprint (a Delta path, a provider).
+    pub file_sources: Option<BTreeSet<SourceSpec>>,
     /// File sources the query reads as streams, by checkpoint key.
     pub stream_files: BTreeMap<String, SourceSpec>,
     placeholder: Arc<dyn TableProvider>,
@@ -135,9 +139,20 @@ struct Call {
     inputs: BTreeMap<String, ReadMode>,
     sources: BTreeSet<String>,
     stream_files: BTreeMap<String, SourceSpec>,
+    file_sources: Option<BTreeSet<SourceSpec>>,
 }
 
 impl Call {
+    /// Records an external read: a file source can be fingerprinted, anything else cannot.
+    fn external_read(&mut self, spec: Option<&SourceSpec>) {
+        match (spec, &mut self.file_sources) {
+            (Some(spec @ SourceSpec::Files { .. }), Some(files)) => {
+                files.insert(spec.clone());
+            }
+            _ => self.file_sources = None,
+        }
+    }
+
     fn new(dataset: &str, location: SourceLocation) -> Self {
         Call {
             dataset: dataset.to_string(),
@@ -145,6 +160,7 @@ impl Call {
             inputs: BTreeMap::new(),
             sources: BTreeSet::new(),
             stream_files: BTreeMap::new(),
+            file_sources: Some(BTreeSet::new()),
         }
     }
 }
@@ -434,6 +450,7 @@ impl Resolver {
             read_schema,
             inputs: call.inputs,
             sources: call.sources,
+            file_sources: call.file_sources,
             stream_files: call.stream_files,
             placeholder,
             stream_placeholder,
@@ -541,7 +558,13 @@ impl Scope {
                 .get(external)
                 .cloned()
                 .ok_or_else(|| Error::Deferred(Pending::External(external.clone())))?;
-            self.call().sources.insert(external.clone());
+            let spec = match resolver.external(external) {
+                Some((_, ExternalTable::Source(spec))) => Some(spec.clone()),
+                _ => None,
+            };
+            let mut call = self.call();
+            call.sources.insert(external.clone());
+            call.external_read(spec.as_ref());
             return Ok((external.clone(), provider));
         }
         let call = self.call();
@@ -578,7 +601,11 @@ pub(crate) fn read_source(spec: SourceSpec, function: &'static str) -> Plan {
             .get(&spec)
             .cloned()
             .ok_or_else(|| Error::Deferred(Pending::Source(spec.clone())))?;
-        scope.call().sources.insert(spec.to_string());
+        {
+            let mut call = scope.call();
+            call.sources.insert(spec.to_string());
+            call.external_read(Some(&spec));
+        }
         scope.scan(spec.table_name(), provider)
     })
 }

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::storage::Storage;
 
 /// A file format for reading files from a path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileFormat {
     /// Apache Parquet.
     Parquet,
@@ -40,7 +40,7 @@ pub enum FileFormat {
 }
 
 /// Options of [`FileFormat::Csv`]; build with [`csv()`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CsvFormat {
     /// Whether the first line holds column names (default true).
     pub has_header: bool,
@@ -87,7 +87,7 @@ pub fn parquet() -> FileFormat {
 }
 
 /// An external source: files of one format under a path, or a Delta table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceSpec {
     /// Files of one format: a single file, or every file with the format's extension under a directory.
     Files {
@@ -268,6 +268,41 @@ impl SourceSpec {
             .await
             .map_err(wrap)?;
         Ok(files.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// A fingerprint of the source's files: path, size and modification time of each. Equal
+    /// fingerprints mean unchanged input, as far as a listing can tell.
+    pub(crate) async fn fingerprint(&self, session: &SessionContext) -> Result<String> {
+        let options = self
+            .listing_options()
+            .ok_or_else(|| Error::Internal(format!("{self} is not a file source")))?;
+        let wrap = |e: datafusion::error::DataFusionError| Error::Source {
+            source_name: self.path().to_string(),
+            cause: Box::new(e.into()),
+        };
+        let url = ListingTableUrl::parse(self.path()).map_err(wrap)?;
+        let state = session.state();
+        let store = state
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(wrap)?;
+        let mut files: Vec<String> = url
+            .list_all_files(&state, store.as_ref(), &options.file_extension)
+            .await
+            .map_err(wrap)?
+            .map_ok(|m| {
+                format!(
+                    "{}:{}:{}",
+                    m.location,
+                    m.size,
+                    m.last_modified.timestamp_micros()
+                )
+            })
+            .try_collect()
+            .await
+            .map_err(wrap)?;
+        files.sort();
+        Ok(files.join("\n"))
     }
 
     /// A table over just `files` (from [`SourceSpec::list_files`]), with `schema`.

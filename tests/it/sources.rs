@@ -141,3 +141,25 @@ async fn a_missing_file_names_the_dataset_and_the_path() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_view_over_unchanged_files_is_up_to_date_and_recomputed_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("people.csv");
+    std::fs::write(&data, "id,name\n1,ann\n2,bob\n").unwrap();
+    let path = data.display().to_string();
+    let pipeline = Pipeline::builder()
+        .materialized_view("people", move || read_csv(path.as_str()))
+        .storage(dir.path().join("store").to_str().unwrap())
+        .progress(ProgressMode::Off);
+    let first = pipeline.run().await.unwrap();
+    assert_eq!(first.dataset("people").unwrap().rows_written, Some(2));
+    let second = pipeline.run().await.unwrap();
+    assert_eq!(
+        second.dataset("people").unwrap().status,
+        lakeflow::FlowStatus::UpToDate
+    );
+    std::fs::write(&data, "id,name\n1,ann\n2,bob\n3,cy\n").unwrap();
+    let third = pipeline.run().await.unwrap();
+    assert_eq!(third.dataset("people").unwrap().rows_written, Some(3));
+}
