@@ -22,6 +22,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::object_store::ObjectMeta;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
 
@@ -245,8 +246,8 @@ impl SourceSpec {
         })
     }
 
-    /// Every file of the source, as object-store locations.
-    pub(crate) async fn list_files(&self, session: &SessionContext) -> Result<BTreeSet<String>> {
+    /// Every file of the source with its metadata (path, size, modification time).
+    async fn list_objects(&self, session: &SessionContext) -> Result<Vec<ObjectMeta>> {
         let options = self
             .listing_options()
             .ok_or_else(|| Error::Internal(format!("{self} is not a file source")))?;
@@ -260,37 +261,28 @@ impl SourceSpec {
             .runtime_env()
             .object_store(url.object_store())
             .map_err(wrap)?;
-        let files: Vec<_> = url
-            .list_all_files(&state, store.as_ref(), &options.file_extension)
+        url.list_all_files(&state, store.as_ref(), &options.file_extension)
             .await
             .map_err(wrap)?
             .try_collect()
             .await
-            .map_err(wrap)?;
+            .map_err(wrap)
+    }
+
+    /// Every file of the source, as object-store locations.
+    pub(crate) async fn list_files(&self, session: &SessionContext) -> Result<BTreeSet<String>> {
+        let files = self.list_objects(session).await?;
         Ok(files.into_iter().map(|m| m.location.to_string()).collect())
     }
 
     /// A fingerprint of the source's files: path, size and modification time of each. Equal
     /// fingerprints mean unchanged input, as far as a listing can tell.
     pub(crate) async fn fingerprint(&self, session: &SessionContext) -> Result<String> {
-        let options = self
-            .listing_options()
-            .ok_or_else(|| Error::Internal(format!("{self} is not a file source")))?;
-        let wrap = |e: datafusion::error::DataFusionError| Error::Source {
-            source_name: self.path().to_string(),
-            cause: Box::new(e.into()),
-        };
-        let url = ListingTableUrl::parse(self.path()).map_err(wrap)?;
-        let state = session.state();
-        let store = state
-            .runtime_env()
-            .object_store(url.object_store())
-            .map_err(wrap)?;
-        let mut files: Vec<String> = url
-            .list_all_files(&state, store.as_ref(), &options.file_extension)
-            .await
-            .map_err(wrap)?
-            .map_ok(|m| {
+        let mut files: Vec<String> = self
+            .list_objects(session)
+            .await?
+            .into_iter()
+            .map(|m| {
                 format!(
                     "{}:{}:{}",
                     m.location,
@@ -298,9 +290,7 @@ impl SourceSpec {
                     m.last_modified.timestamp_micros()
                 )
             })
-            .try_collect()
-            .await
-            .map_err(wrap)?;
+            .collect();
         files.sort();
         Ok(files.join("\n"))
     }

@@ -31,9 +31,8 @@ const FAILPOINTS: &[&str] = &[
     "before_event_log",
 ];
 
-/// Runs the pipeline in a child process, killing it at `failpoint` if it gets there.
-/// Returns whether it was killed.
-fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
+/// This test binary, set to run only `child_pipeline` over the given directories.
+fn child(landing: &Path, storage: &Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -46,8 +45,16 @@ fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
         .env("LAKEFLOW_CRASH_LANDING", landing)
         .env("LAKEFLOW_CRASH_STORAGE", storage)
         .env_remove("LAKEFLOW_FAILPOINT")
+        .env_remove("LAKEFLOW_CONTINUOUS")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    command
+}
+
+/// Runs the pipeline in a child process, killing it at `failpoint` if it gets there.
+/// Returns whether it was killed.
+fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
+    let mut command = child(landing, storage);
     if let Some(point) = failpoint {
         command.env("LAKEFLOW_FAILPOINT", point);
     }
@@ -149,20 +156,8 @@ fn continuous_mode_processes_new_files_and_stops_on_sigterm() {
     let landing = root.path().join("landing");
     let storage = root.path().join("store");
     land(&landing, 0, 0, 40);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash::child_pipeline",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("LAKEFLOW_CRASH_LANDING", &landing)
-        .env("LAKEFLOW_CRASH_STORAGE", &storage)
+    let mut child = child(&landing, &storage)
         .env("LAKEFLOW_CONTINUOUS", "1")
-        .env_remove("LAKEFLOW_FAILPOINT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let bronze_rows = |n: usize| {
