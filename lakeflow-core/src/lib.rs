@@ -27,6 +27,7 @@ pub mod resolve;
 pub mod scheduler;
 pub mod source;
 pub mod storage;
+mod stream;
 
 pub use dataset::{
     DatasetDef, DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
