@@ -170,14 +170,8 @@ pub(crate) fn validate(
             message,
         })
     };
-    let mut names = HashSet::new();
+    // Names are checked unique with the rest of the definition (`DatasetDef::validate`).
     for e in expectations {
-        if !names.insert(e.name.as_str()) {
-            return fail(
-                e,
-                "another expectation of this dataset has the same name; rename one".into(),
-            );
-        }
         match &e.rule {
             Rule::Sql(sql) => {
                 let expr = match df.parse_sql_expr(sql) {
@@ -202,7 +196,7 @@ pub(crate) fn validate(
                             e,
                             format!(
                                 "column `{c}` does not exist; the columns are {}",
-                                column_names(df.schema().inner())
+                                crate::resolve::column_list(df.schema().inner())
                             ),
                         );
                     }
@@ -211,15 +205,6 @@ pub(crate) fn validate(
         }
     }
     Ok(())
-}
-
-fn column_names(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("`{}`", f.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The checks of one flow's write, shared by all of its partition streams.

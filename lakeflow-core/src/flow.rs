@@ -38,11 +38,36 @@ pub(crate) struct FlowOutcome {
     pub version: Option<u64>,
     pub expectations: Vec<ExpectationResult>,
     pub dropped_rows: u64,
-    /// The flow was not run: its inputs and definition are as at its last refresh.
-    pub up_to_date: bool,
-    /// How the table was refreshed: `full_recompute`, `incremental` (merged aggregates),
-    /// `append` (a streaming batch), `no_new_data` or `skipped`.
-    pub technique: &'static str,
+    /// How the table was refreshed.
+    pub technique: Technique,
+}
+
+/// How a flow refreshed its table, as the event log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Technique {
+    /// Recomputed over all input and replaced.
+    FullRecompute,
+    /// The aggregate of the new rows merged into the stored result.
+    Incremental,
+    /// A streaming batch appended.
+    Append,
+    /// A streaming flow found no new input; nothing committed.
+    NoNewData,
+    /// Not run: inputs and definition are as at the last refresh.
+    Skipped,
+}
+
+impl Technique {
+    /// The name in the event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Technique::FullRecompute => "full_recompute",
+            Technique::Incremental => "incremental",
+            Technique::Append => "append",
+            Technique::NoNewData => "no_new_data",
+            Technique::Skipped => "skipped",
+        }
+    }
 }
 
 /// What a recomputed flow's result depends on: its definition (a hash of the plan and the
@@ -149,8 +174,7 @@ pub(crate) async fn run_flow(
                 version: None,
                 expectations: Vec::new(),
                 dropped_rows: 0,
-                up_to_date: true,
-                technique: "skipped",
+                technique: Technique::Skipped,
             });
         }
         let incremental = match &signature {
@@ -303,7 +327,7 @@ async fn incremental(
         None,
     )
     .await?;
-    outcome.technique = "incremental";
+    outcome.technique = Technique::Incremental;
     Ok(Some(outcome))
 }
 
@@ -416,11 +440,10 @@ pub(crate) async fn execute(
         version: Some(committed.version),
         expectations: checker.results(),
         dropped_rows: checker.dropped(),
-        up_to_date: false,
         technique: if txn_present {
-            "append"
+            Technique::Append
         } else {
-            "full_recompute"
+            Technique::FullRecompute
         },
     })
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
@@ -469,7 +469,7 @@ impl Resolver {
     }
 }
 
-fn column_list(schema: &SchemaRef) -> String {
+pub(crate) fn column_list(schema: &Schema) -> String {
     schema
         .fields()
         .iter()

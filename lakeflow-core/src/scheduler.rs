@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::dataset::DatasetKind;
 use crate::engine::Engine;
 use crate::event_log::{EventLog, FlowState, Level, Observer};
-use crate::flow::{FlowMode, FlowOutcome, run_flow};
+use crate::flow::{FlowMode, FlowOutcome, Technique, run_flow};
 use crate::graph::DatasetGraph;
 use crate::planner::stored_inputs;
 use crate::report::{DatasetReport, FlowStatus, RunReport};
@@ -176,7 +176,7 @@ pub(crate) async fn run_graph(
             break;
         };
         let mut row = match outcome {
-            Ok(done) if done.up_to_date => {
+            Ok(done) if done.technique == Technique::Skipped => {
                 let reason = "its inputs and its definition are as at its last refresh".to_string();
                 log.emit(
                     Level::Info,
@@ -283,7 +283,7 @@ fn completed(log: &EventLog, name: &str, done: &FlowOutcome) {
         format!("Flow '{name}' is COMPLETED."),
         json!({ "flow_progress": {
             "status": "COMPLETED",
-            "technique": done.technique,
+            "technique": done.technique.as_str(),
             "metrics": { "num_output_rows": done.rows_written, "version": done.version },
             "data_quality": { "dropped_records": done.dropped_rows, "expectations": expectations },
         }}),

@@ -16,7 +16,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::event_log::EventLog;
 use crate::failpoint;
-use crate::flow::{Commit, FlowMode, FlowOutcome, execute};
+use crate::flow::{Commit, FlowMode, FlowOutcome, Technique, execute};
 use crate::graph::DatasetGraph;
 use crate::planner::{FlowInputs, StreamInput, executable_plan};
 use crate::storage::{Storage, Txn};
@@ -74,8 +74,7 @@ pub(crate) async fn run_stream_batch(
             version: None,
             expectations: Vec::new(),
             dropped_rows: 0,
-            up_to_date: false,
-            technique: "no_new_data",
+            technique: Technique::NoNewData,
         });
     }
     let mut schemas = BTreeMap::new();
