@@ -26,7 +26,8 @@
 //! ```
 //!
 //! - Datasets: [`table`], [`materialized_view`], [`streaming_table`], [`temporary_view`], or
-//!   the builder [`Pipeline::builder`].
+//!   the builder [`Pipeline::builder`]. Flows: [`append_flow`] into a table made with
+//!   [`create_streaming_table!`].
 //! - Reading: [`read`], [`read_stream`], [`sql`], and external files with [`read_parquet`],
 //!   [`read_csv`], [`read_json`], [`read_delta`], [`read_files`].
 //! - Running: [`Pipeline::run`], [`Pipeline::dry_run`]; testing: [`testing`].
@@ -48,9 +49,10 @@ pub use lakeflow_core::{
 };
 pub use lakeflow_delta::DeltaStorage;
 pub use lakeflow_macros::{
-    expect, expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop, expect_or_fail,
-    expect_or_warn, expect_unique, expect_unique_or_drop, expect_unique_or_fail, materialized_view,
-    streaming_table, table, temporary_view,
+    append_flow, create_streaming_table, expect, expect_all, expect_all_or_drop,
+    expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,
+    expect_unique_or_drop, expect_unique_or_fail, materialized_view, streaming_table, table,
+    temporary_view,
 };
 pub use pipeline::{DEFAULT_STORAGE, Dataset, Pipeline};
 
@@ -66,11 +68,11 @@ pub mod prelude {
     // `#[lakeflow::expect(..)]` or `#[expect_or_warn(..)]`.
     pub use crate::{
         Dataset, DatasetKind, ExpectAction, Pipeline, Plan, ProgressMode, SourceSpec,
-        StreamOptions, csv, expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop,
-        expect_or_fail, expect_or_warn, expect_unique, expect_unique_or_drop,
-        expect_unique_or_fail, json, materialized_view, parquet, read, read_csv, read_delta,
-        read_files, read_json, read_parquet, read_stream, read_stream_files, read_stream_with, sql,
-        streaming_table, table, temporary_view,
+        StreamOptions, append_flow, create_streaming_table, csv, expect_all, expect_all_or_drop,
+        expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,
+        expect_unique_or_drop, expect_unique_or_fail, json, materialized_view, parquet, read,
+        read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_files,
+        read_stream_with, sql, streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};

@@ -127,6 +127,42 @@ impl Pipeline {
         self.dataset(Dataset::new(DatasetKind::TemporaryView, name, query))
     }
 
+    /// Adds a streaming table without a query, for append flows to write
+    /// ([`Pipeline::append_flow`]); its schema is the union of its flows' columns. With
+    /// options (a schema, expectations, partition columns) use
+    /// [`Dataset::create_streaming_table`].
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .create_streaming_table("all_orders")
+    ///     .append_flow("all_orders", "eu_orders", || read_stream("eu"))
+    ///     .append_flow("all_orders", "us_orders", || read_stream("us"));
+    /// # let _ = pipeline;
+    /// ```
+    #[track_caller]
+    pub fn create_streaming_table(self, name: impl Into<String>) -> Self {
+        self.dataset(Dataset::create_streaming_table(name))
+    }
+
+    /// Adds an append flow named `name` that appends the new rows of its streaming query to
+    /// the streaming table `target` each run, with a checkpoint of its own. Several flows may
+    /// write one table. For a flow that runs once, see [`Dataset::append_flow`] and
+    /// [`Dataset::once`].
+    #[track_caller]
+    pub fn append_flow<F>(
+        self,
+        target: impl Into<String>,
+        name: impl Into<String>,
+        query: F,
+    ) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        self.dataset(Dataset::append_flow(target, name, query))
+    }
+
     /// Adds a dataset with options (comment, partition columns, table properties, async query).
     pub fn dataset(mut self, dataset: Dataset) -> Self {
         self.def.datasets.push(dataset.def);
@@ -378,7 +414,66 @@ impl Dataset {
         Dataset::new(DatasetKind::TemporaryView, name, query)
     }
 
-    fn with_query(kind: DatasetKind, name: String, query: Query, location: SourceLocation) -> Self {
+    /// A streaming table without a query (Spark's `create_streaming_table`): append flows
+    /// ([`Dataset::append_flow`]) write it. Its schema is the union of its flows' columns
+    /// unless given with [`Dataset::schema`]; options and expectations apply to every flow.
+    #[track_caller]
+    pub fn create_streaming_table(name: impl Into<String>) -> Self {
+        Dataset::with_query(
+            DatasetKind::StreamingTable,
+            name.into(),
+            None,
+            SourceLocation::caller(),
+        )
+    }
+
+    /// An append flow named `name` into the streaming table `target`: each run appends the new
+    /// rows of its streaming query, exactly once, with a checkpoint of its own. Rules added
+    /// to the flow apply to its rows besides the target's own.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let backfill = Dataset::append_flow("orders", "orders_backfill", || {
+    ///     read_parquet("archive/orders.parquet")
+    /// })
+    /// .once();
+    /// let pipeline = Pipeline::builder()
+    ///     .create_streaming_table("orders")
+    ///     .append_flow("orders", "orders_live", || read_stream_files("landing/", csv()))
+    ///     .dataset(backfill);
+    /// # let _ = pipeline;
+    /// ```
+    #[track_caller]
+    pub fn append_flow<F>(target: impl Into<String>, name: impl Into<String>, query: F) -> Self
+    where
+        F: Fn() -> Plan + Send + Sync + 'static,
+    {
+        let mut flow = Dataset::new(DatasetKind::AppendFlow, name, query);
+        flow.def.target = Some(target.into());
+        flow
+    }
+
+    /// Makes an append flow run its query a single time, reading its inputs whole (a
+    /// backfill); it runs again only after a full refresh of its target.
+    pub fn once(mut self) -> Self {
+        self.def.once = true;
+        self
+    }
+
+    /// The schema of a streaming table made with [`Dataset::create_streaming_table`]; its
+    /// flows' columns must be among these (the others are NULL in their rows).
+    pub fn schema(mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> Self {
+        self.def.schema = Some(schema);
+        self
+    }
+
+    fn with_query(
+        kind: DatasetKind,
+        name: String,
+        query: impl Into<Option<Query>>,
+        location: SourceLocation,
+    ) -> Self {
         Dataset {
             def: DatasetDef {
                 name,
@@ -389,7 +484,10 @@ impl Dataset {
                 expectations: Vec::new(),
                 quarantine: None,
                 location,
-                query,
+                query: query.into(),
+                target: None,
+                once: false,
+                schema: None,
             },
         }
     }

@@ -87,9 +87,12 @@ impl TestRun {
     /// [`Pipeline::run`].
     pub async fn run(self) -> Result<TestOutput> {
         let mut def = self.pipeline.definition().clone();
+        // An append flow goes with its target: kept when the target is, dropped when given
+        // rows replace it.
         def.datasets.retain(|d| {
-            !self.inputs.contains_key(&d.name)
-                && self.only.as_ref().is_none_or(|only| only.contains(&d.name))
+            let table = d.target.as_ref().unwrap_or(&d.name);
+            !self.inputs.contains_key(table)
+                && self.only.as_ref().is_none_or(|only| only.contains(table))
         });
         for (name, batches) in self.inputs {
             let schema = batches[0].schema();

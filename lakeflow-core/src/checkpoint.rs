@@ -9,6 +9,7 @@
 //! _lakeflow/checkpoints/<flow>/v<N>/offsets/<b>.json   the inputs' end offsets of batch b
 //! _lakeflow/checkpoints/<flow>/v<N>/commits/<b>.json   batch b committed (table version)
 //! _lakeflow/checkpoints/<flow>/v<N>/schemas.json       the schema of each file source, held fixed
+//! _lakeflow/tables/<table>.json                         {"epoch": E}    resets of a shared table
 //! ```
 //!
 //! A full refresh starts version N+1 and leaves older versions in place. The protocol that
@@ -19,6 +20,14 @@
 //! b's offsets); not committed means nothing of b is visible anywhere, so b is planned again
 //! from the end of b-1. The checkpoint never runs ahead of the data, and a batch's rows are
 //! in the table once or not at all.
+//!
+//! A table that append flows write is shared by several checkpoints, so a full refresh cannot
+//! be "the first batch replaces the table". Instead: the table's epoch is raised (written
+//! first), the table is truncated by a commit carrying the transaction
+//! `(lakeflow:reset:<table>, E)`, and every flow whose checkpoint started in an older epoch
+//! starts a new checkpoint version in epoch E. Each flow checks both before its batch, so a
+//! crash anywhere in between finishes the reset on the next run: the truncation happens once
+//! (its transaction id says whether it did) and before any batch of the new epoch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -67,6 +76,9 @@ impl Offsets {
 #[derive(Serialize, Deserialize)]
 struct Current {
     version: u64,
+    /// The reset epoch of the flow's table this version started in (shared tables only).
+    #[serde(default)]
+    epoch: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +97,7 @@ struct CommitMarker {
 pub struct Checkpoint {
     flow: String,
     version: u64,
+    epoch: u64,
 }
 
 const ROOT: &str = "_lakeflow/checkpoints";
@@ -92,33 +105,42 @@ const ROOT: &str = "_lakeflow/checkpoints";
 impl Checkpoint {
     /// The live checkpoint of `flow`; version 1 if it has none.
     pub async fn open(storage: &dyn Storage, flow: &str) -> Result<Self> {
-        let version =
+        let (version, epoch) =
             match read_json::<Current>(storage, &format!("{ROOT}/{flow}/current.json")).await? {
-                Some(current) => current.version,
-                None => 1,
+                Some(current) => (current.version, current.epoch),
+                None => (1, 0),
             };
         Ok(Checkpoint {
             flow: flow.to_string(),
             version,
+            epoch,
         })
     }
 
     /// Starts a new checkpoint version for a full refresh; older versions stay as history.
-    pub async fn reset(storage: &dyn Storage, flow: &str) -> Result<Self> {
+    /// `epoch` is the reset epoch of a shared table the new version starts in (else kept).
+    pub async fn reset(storage: &dyn Storage, flow: &str, epoch: Option<u64>) -> Result<Self> {
         let old = Checkpoint::open(storage, flow).await?;
         let fresh = Checkpoint {
             flow: flow.to_string(),
             version: old.version + 1,
+            epoch: epoch.unwrap_or(old.epoch),
         };
         write_json(
             storage,
             &format!("{ROOT}/{flow}/current.json"),
             &Current {
                 version: fresh.version,
+                epoch: fresh.epoch,
             },
         )
         .await?;
         Ok(fresh)
+    }
+
+    /// The reset epoch of the flow's table this checkpoint version started in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The id this flow's commits carry as their Delta transaction application id.
@@ -195,6 +217,34 @@ impl Checkpoint {
         )
         .await
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct TableEpoch {
+    epoch: u64,
+}
+
+/// The reset epoch of a table that several flows write (`_lakeflow/tables/<table>.json`):
+/// 0 until its first full refresh, then one more for each. A flow whose checkpoint started in
+/// an older epoch starts a new checkpoint version.
+pub async fn table_epoch(storage: &dyn Storage, table: &str) -> Result<u64> {
+    Ok(
+        read_json::<TableEpoch>(storage, &format!("_lakeflow/tables/{table}.json"))
+            .await?
+            .map_or(0, |e| e.epoch),
+    )
+}
+
+/// Starts the next reset epoch of `table`; returns it.
+pub async fn next_table_epoch(storage: &dyn Storage, table: &str) -> Result<u64> {
+    let epoch = table_epoch(storage, table).await? + 1;
+    write_json(
+        storage,
+        &format!("_lakeflow/tables/{table}.json"),
+        &TableEpoch { epoch },
+    )
+    .await?;
+    Ok(epoch)
 }
 
 /// The held schema of a file source read by `flow`, if its live checkpoint has one.
@@ -306,7 +356,7 @@ mod tests {
         assert!(ckpt.is_committed(&storage, 0).await.unwrap());
         assert_eq!(ckpt.offsets(&storage, 0).await.unwrap(), offsets);
 
-        let fresh = Checkpoint::reset(&storage, "silver").await.unwrap();
+        let fresh = Checkpoint::reset(&storage, "silver", None).await.unwrap();
         assert_eq!(fresh.app_id(), "lakeflow:silver:v2");
         assert_eq!(fresh.latest_planned(&storage).await.unwrap(), None);
         let reopened = Checkpoint::open(&storage, "silver").await.unwrap();

@@ -36,12 +36,15 @@ pub enum DatasetKind {
     StreamingTable,
     /// `#[temporary_view]`: never stored; inlined into the queries that read it.
     TemporaryView,
+    /// `#[append_flow(target = "..")]`: not a dataset but a flow that appends its query's rows
+    /// to a streaming table, with a checkpoint of its own.
+    AppendFlow,
 }
 
 impl DatasetKind {
     /// Whether datasets of this kind are written to storage.
     pub fn is_stored(self) -> bool {
-        !matches!(self, DatasetKind::TemporaryView)
+        !matches!(self, DatasetKind::TemporaryView | DatasetKind::AppendFlow)
     }
 }
 
@@ -52,6 +55,7 @@ impl fmt::Display for DatasetKind {
             DatasetKind::MaterializedView => "materialized view",
             DatasetKind::StreamingTable => "streaming table",
             DatasetKind::TemporaryView => "temporary view",
+            DatasetKind::AppendFlow => "append flow",
         })
     }
 }
@@ -125,8 +129,13 @@ pub struct DatasetRecord {
     pub quarantine: Option<&'static str>,
     /// Where the definition is.
     pub location: SourceLocation,
-    /// The query function.
-    pub query: QueryFn,
+    /// The query function; `None` for a streaming table only append flows write
+    /// (`create_streaming_table!`).
+    pub query: Option<QueryFn>,
+    /// For an append flow: the streaming table it appends to.
+    pub target: Option<&'static str>,
+    /// For an append flow: run its query a single time (again after a full refresh).
+    pub once: bool,
 }
 
 inventory::collect!(DatasetRecord);
@@ -153,8 +162,16 @@ pub struct DatasetDef {
     pub quarantine: Option<String>,
     /// Where the definition is.
     pub location: SourceLocation,
-    /// The query function.
-    pub query: Query,
+    /// The query function; `None` for a streaming table only append flows write.
+    pub query: Option<Query>,
+    /// For an append flow ([`DatasetKind::AppendFlow`]): the streaming table it appends to.
+    pub target: Option<String>,
+    /// For an append flow: run its query a single time, as a batch (again after a full
+    /// refresh of its target).
+    pub once: bool,
+    /// For a streaming table without a query: its schema, when given rather than taken from
+    /// its flows.
+    pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
 }
 
 impl fmt::Debug for DatasetDef {
@@ -170,10 +187,12 @@ impl fmt::Debug for DatasetDef {
 impl DatasetDef {
     /// Converts a macro record into the owned form.
     pub fn from_record(record: &'static DatasetRecord) -> Self {
-        let query: Query = match record.query {
-            QueryFn::Sync(f) => Arc::new(move || Box::pin(async move { f() }) as PlanFuture),
-            QueryFn::Async(f) => Arc::new(f),
-        };
+        let query = record.query.map(|query| -> Query {
+            match query {
+                QueryFn::Sync(f) => Arc::new(move || Box::pin(async move { f() }) as PlanFuture),
+                QueryFn::Async(f) => Arc::new(f),
+            }
+        });
         DatasetDef {
             name: record.name.to_string(),
             kind: record.kind,
@@ -196,6 +215,9 @@ impl DatasetDef {
             quarantine: record.quarantine.map(str::to_string),
             location: record.location,
             query,
+            target: record.target.map(str::to_string),
+            once: record.once,
+            schema: None,
         }
     }
 
@@ -219,6 +241,46 @@ impl DatasetDef {
             return invalid(
                 "a temporary view is never stored, so it takes no partition columns or table properties".into(),
             );
+        }
+        match (self.kind, &self.target) {
+            (DatasetKind::AppendFlow, None) => {
+                return invalid("an append flow needs a target streaming table".into());
+            }
+            (DatasetKind::AppendFlow, Some(target)) => {
+                if !is_valid_name(target) {
+                    return invalid(format!("`{target}` is not a valid target table name"));
+                }
+                if !self.partition_cols.is_empty()
+                    || !self.table_properties.is_empty()
+                    || self.quarantine.is_some()
+                {
+                    return invalid(format!(
+                        "an append flow writes into `{target}`; partition columns, table properties and quarantine belong to that table's definition"
+                    ));
+                }
+            }
+            (_, Some(_)) => {
+                return invalid("only an append flow has a target".into());
+            }
+            (_, None) if self.once => {
+                return invalid("only an append flow can run once".into());
+            }
+            _ => {}
+        }
+        match (&self.query, self.kind) {
+            (None, DatasetKind::StreamingTable) => {}
+            (None, _) => {
+                return invalid(format!(
+                    "a {} needs a query; only a streaming table can be created without one (for append flows to write)",
+                    self.kind
+                ));
+            }
+            (Some(_), _) if self.schema.is_some() => {
+                return invalid(
+                    "a schema is given only for a streaming table without a query; a query defines its own schema".into(),
+                );
+            }
+            _ => {}
         }
         let mut seen = std::collections::BTreeSet::new();
         for col in &self.partition_cols {

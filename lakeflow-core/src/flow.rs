@@ -161,7 +161,9 @@ pub(crate) async fn run_flow(
         let table = snapshot(storage, name, &input).await?;
         inputs.tables.insert(input, table);
     }
-    if dataset.kind != DatasetKind::StreamingTable || stream_reads.is_empty() {
+    let streaming = dataset.kind == DatasetKind::AppendFlow
+        || (dataset.kind == DatasetKind::StreamingTable && !stream_reads.is_empty());
+    if !streaming {
         let signature = signature(graph, name, storage, &engine.session()).await?;
         let state_key = format!("_lakeflow/state/{name}.json");
         if let Some(signature) = &signature
@@ -347,17 +349,30 @@ pub(crate) async fn execute(
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("running unknown dataset `{name}`")))?;
-    let def = &dataset.def;
+    // An append flow writes its target: the target's options and rules, plus its own rules,
+    // over its rows conformed to the target's columns.
+    let target = graph
+        .get(dataset.table())
+        .ok_or_else(|| Error::Internal(format!("`{name}` writes an unknown table")))?;
+    let table = target.def.name.as_str();
+    let def = &target.def;
+    let mut expectations = def.expectations.clone();
+    let plan = if dataset.target.is_some() {
+        expectations.extend(dataset.def.expectations.iter().cloned());
+        conform_to(plan, &target.output_schema)?
+    } else {
+        plan
+    };
     let txn_present = txn.is_some();
     let (plan, checker) = Checker::new(
-        name,
-        &def.expectations,
+        table,
+        &expectations,
         def.quarantine.is_some(),
         plan,
         &engine.session().state(),
     )?;
     if matches!(commit, Commit::Append) {
-        seed_unique_keys(&checker, name, dataset, storage, engine).await?;
+        seed_unique_keys(&checker, table, target, storage, engine).await?;
     }
     let checker = Arc::new(checker);
     log.flow(name, FlowState::Starting, serde_json::Value::Null);
@@ -365,7 +380,7 @@ pub(crate) async fn execute(
     log.flow(name, FlowState::Running, serde_json::Value::Null);
 
     let rows = Arc::new(AtomicU64::new(0));
-    let schema = dataset.read_schema.clone();
+    let schema = target.read_schema.clone();
     let (quarantine_tx, quarantine_rx) =
         futures::channel::mpsc::channel::<Result<RecordBatch, DataFusionError>>(4);
     let quarantine_tx = checker.quarantines().then_some(quarantine_tx);
@@ -382,21 +397,7 @@ pub(crate) async fn execute(
         })
         .collect();
     drop(quarantine_tx);
-    let main = TableWrite {
-        name: name.to_string(),
-        schema,
-        streams,
-        partition_cols: def.partition_cols.clone(),
-        // `pipelines.*` properties are lakeflow's settings, not the table format's.
-        properties: def
-            .table_properties
-            .iter()
-            .filter(|(k, _)| !k.starts_with("pipelines."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        comment: def.comment.clone(),
-        txn,
-    };
+    let main = table_write(def, schema, streams, txn);
     let write = async {
         match commit {
             Commit::Replace => storage.replace(main).await,
@@ -405,7 +406,7 @@ pub(crate) async fn execute(
     };
     let committed = match (&def.quarantine, checker.quarantines()) {
         (Some(quarantine), true) => {
-            let data = Arc::new(dataset.output_schema.as_ref().clone());
+            let data = Arc::new(target.output_schema.as_ref().clone());
             let q_schema = storage.stored_schema(&Checker::quarantine_schema(&data))?;
             let q_stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
                 q_schema.clone(),
@@ -418,7 +419,7 @@ pub(crate) async fn execute(
                 streams: vec![q_stream],
                 partition_cols: Vec::new(),
                 properties: BTreeMap::new(),
-                comment: Some(format!("Rows that drop rules removed from `{name}`")),
+                comment: Some(format!("Rows that drop rules removed from `{table}`")),
                 txn: None,
             };
             let quarantine_write = async {
@@ -446,6 +447,59 @@ pub(crate) async fn execute(
             Technique::FullRecompute
         },
     })
+}
+
+/// The write of `streams` into dataset `def`'s table, with its options. `pipelines.*`
+/// properties are lakeflow's settings, not the table format's, and are left out.
+pub(crate) fn table_write(
+    def: &crate::dataset::DatasetDef,
+    schema: SchemaRef,
+    streams: Vec<SendableRecordBatchStream>,
+    txn: Option<Txn>,
+) -> TableWrite {
+    TableWrite {
+        name: def.name.clone(),
+        schema,
+        streams,
+        partition_cols: def.partition_cols.clone(),
+        properties: def
+            .table_properties
+            .iter()
+            .filter(|(k, _)| !k.starts_with("pipelines."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        comment: def.comment.clone(),
+        txn,
+    }
+}
+
+/// An append flow's rows in its target's columns: by name, cast to the target's types, NULL
+/// where the flow has no such column (the resolver checked that every column it has fits).
+fn conform_to(
+    plan: LogicalPlan,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::{ExprSchemable, LogicalPlanBuilder, cast, lit};
+    let input = plan.schema().clone();
+    let exprs = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let expr = match input.index_of_column_by_name(None, field.name()) {
+                Some(index) => datafusion::prelude::Expr::Column(datafusion::common::Column::from(
+                    input.qualified_field(index),
+                )),
+                None => lit(datafusion::common::ScalarValue::Null),
+            };
+            let expr = if expr.get_type(&input)? == *field.data_type() {
+                expr
+            } else {
+                cast(expr, field.data_type().clone())
+            };
+            Ok(expr.alias(field.name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
 }
 
 /// Appending to a table: its uniqueness rules must also hold against the rows already

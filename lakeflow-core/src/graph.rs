@@ -1,7 +1,8 @@
 //! The dependency graph of a resolved pipeline.
 //!
-//! Model: one node per dataset, one edge per read, pointing from the dataset read to the
-//! dataset reading it. The graph is built only from resolved datasets, whose reads the
+//! Model: one node per dataset and per append flow, one edge per read, pointing from the
+//! dataset read to the dataset reading it, and one edge from each append flow to the
+//! streaming table it writes (so readers of the table come after every flow into it). The graph is built only from resolved datasets, whose reads the
 //! resolver has already checked for cycles, so it is acyclic by construction; [`DatasetGraph::new`]
 //! still verifies that. This module knows nothing of storage or execution.
 
@@ -20,8 +21,14 @@ use crate::resolve::{ReadMode, Resolved};
 /// A node: one resolved dataset.
 pub type Node = Arc<Resolved>;
 
-/// An edge: how the downstream dataset reads the upstream one.
-pub type Edge = ReadMode;
+/// An edge: how the downstream dataset reads the upstream one, or a flow writing its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// The target reads the source.
+    Read(ReadMode),
+    /// The source is an append flow that writes into the target.
+    Flow,
+}
 
 /// The petgraph type behind [`DatasetGraph`].
 pub type Graph = DiGraph<Node, Edge>;
@@ -55,7 +62,13 @@ impl DatasetGraph {
                 let from = *index.get(&input).ok_or_else(|| {
                     Error::Internal(format!("`{name}` reads `{input}`, which did not resolve"))
                 })?;
-                graph.add_edge(from, node, mode);
+                graph.add_edge(from, node, Edge::Read(mode));
+            }
+            if let Some(target) = graph[node].target.clone() {
+                let to = *index.get(&target).ok_or_else(|| {
+                    Error::Internal(format!("`{name}` writes `{target}`, which did not resolve"))
+                })?;
+                graph.add_edge(node, to, Edge::Flow);
             }
         }
         // Kahn's algorithm with a name-ordered ready set: a deterministic topological order.
@@ -146,6 +159,7 @@ impl DatasetGraph {
             let shape = match node.kind {
                 DatasetKind::TemporaryView => ", style=dashed",
                 DatasetKind::StreamingTable => ", style=bold",
+                DatasetKind::AppendFlow => ", shape=ellipse",
                 _ => "",
             };
             let _ = writeln!(
@@ -157,8 +171,11 @@ impl DatasetGraph {
         for n in &self.order {
             for edge in self.graph.edges_directed(*n, Direction::Outgoing) {
                 let style = match edge.weight() {
-                    ReadMode::Stream | ReadMode::StreamSkippingChanges => " [style=dashed]",
-                    ReadMode::Batch => "",
+                    Edge::Read(ReadMode::Stream | ReadMode::StreamSkippingChanges) => {
+                        " [style=dashed]"
+                    }
+                    Edge::Read(ReadMode::Batch) => "",
+                    Edge::Flow => " [arrowhead=empty]",
                 };
                 let _ = writeln!(
                     out,

@@ -133,6 +133,17 @@ impl PipelineDef {
             .flatten()
             .chain(&options.full_refresh);
         for name in selection {
+            if let Some(target) = graph.get(name).and_then(|d| d.target.as_ref()) {
+                let e = Error::InvalidDefinition {
+                    dataset: name.clone(),
+                    message: format!(
+                        "is an append flow; refresh and full refresh select tables, so name its target `{target}`"
+                    ),
+                };
+                update_progress(&log, "FAILED", Some(e.to_string()));
+                log.flush(storage.as_ref()).await;
+                return Err(e);
+            }
             if graph.get(name).is_none() {
                 let e = Error::InvalidDefinition {
                     dataset: name.clone(),
@@ -186,6 +197,30 @@ fn update_progress(log: &EventLog, state: &str, error: Option<String>) {
 fn definitions(log: &EventLog, graph: &DatasetGraph) {
     for dataset in graph.in_order() {
         let def = &dataset.def;
+        if let Some(target) = &dataset.target {
+            let inputs: Vec<_> = dataset
+                .inputs
+                .iter()
+                .map(|(name, mode)| json!({ "name": name, "streaming": mode.is_stream() }))
+                .collect();
+            log.emit(
+                Level::Info,
+                "flow_definition",
+                Some(&def.name),
+                None,
+                format!("Flow '{}' appends to '{target}'.", def.name),
+                json!({ "flow_definition": {
+                    "target": target,
+                    "once": def.once,
+                    "inputs": inputs,
+                    "sources": dataset.sources,
+                    "location": def.location.to_string(),
+                }}),
+                None,
+                Vec::new(),
+            );
+            continue;
+        }
         let schema: Vec<_> = dataset
             .read_schema
             .fields()
@@ -216,7 +251,7 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
             None,
             Vec::new(),
         );
-        if dataset.kind == crate::dataset::DatasetKind::TemporaryView {
+        if !dataset.has_flow() {
             continue;
         }
         let inputs: Vec<_> = dataset

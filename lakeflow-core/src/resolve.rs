@@ -96,6 +96,10 @@ pub struct Resolved {
     pub file_sources: Option<BTreeSet<SourceSpec>>,
     /// File sources the query reads as streams, by checkpoint key.
     pub stream_files: BTreeMap<String, SourceSpec>,
+    /// For an append flow: the streaming table it writes (as the pipeline spells it).
+    pub target: Option<String>,
+    /// For a streaming table: the append flows that write into it, by name.
+    pub flows: Vec<String>,
     placeholder: Arc<dyn TableProvider>,
     stream_placeholder: Arc<dyn TableProvider>,
 }
@@ -104,6 +108,22 @@ impl Resolved {
     /// Whether the query reads any stream (a dataset or a file source).
     pub fn reads_stream(&self) -> bool {
         !self.stream_files.is_empty() || self.inputs.values().any(|m| m.is_stream())
+    }
+
+    /// The table this node's flow writes: its target for an append flow, else its own.
+    pub fn table(&self) -> &str {
+        self.target.as_deref().unwrap_or(&self.def.name)
+    }
+
+    /// Whether the node runs a flow of its own: everything but temporary views (inlined
+    /// into readers) and streaming tables without a query (only their append flows write).
+    pub fn has_flow(&self) -> bool {
+        self.kind != DatasetKind::TemporaryView && self.def.query.is_some()
+    }
+
+    /// Whether append flows write this table, so that several writers share it.
+    pub fn is_shared(&self) -> bool {
+        !self.flows.is_empty()
     }
 }
 
@@ -306,6 +326,203 @@ impl Resolver {
         failed: &mut BTreeSet<String>,
         errors: &mut Vec<Error>,
     ) -> Result<Resolved, Option<Error>> {
+        let target = match &def.target {
+            Some(target) => Some(self.flow_target(def, target).map_err(Some)?),
+            None => None,
+        };
+        // The append flows into this table resolve first: a table without a query takes its
+        // schema from them, and a flow that reads its own target closes a cycle here.
+        let flows: Vec<String> = if def.kind.is_stored() {
+            self.defs
+                .values()
+                .filter(|d| {
+                    d.target
+                        .as_ref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&def.name))
+                })
+                .map(|d| d.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut any_failed = false;
+        for flow in &flows {
+            any_failed |= self.resolve_one(flow, stack, failed, errors).await.is_err();
+        }
+        if any_failed {
+            return Err(None);
+        }
+        let mut resolved = match &def.query {
+            Some(query) => self.call_query(def, query, stack, failed, errors).await?,
+            None => {
+                let schema = self.flows_schema(def, &flows).map_err(Some)?;
+                let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+                    produce_one_row: false,
+                    schema: Arc::new(
+                        datafusion::common::DFSchema::try_from(schema.as_ref().clone())
+                            .map_err(|e| Some(e.into()))?,
+                    ),
+                });
+                let df = DataFrame::new(self.session.state(), plan);
+                self.finish(def, df, Call::new(&def.name, def.location))
+                    .map_err(Some)?
+            }
+        };
+        if !flows.is_empty() {
+            if resolved.kind != DatasetKind::StreamingTable
+                || (def.query.is_some() && !resolved.reads_stream())
+            {
+                return Err(Some(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "append flows ({}) write into it, but its query reads no stream, so each run would replace what they appended; read a stream in its query, or create it without a query (create_streaming_table)",
+                        flows
+                            .iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                }));
+            }
+            if def.query.is_some() || def.schema.is_some() {
+                self.check_flows_fit(def, &resolved.output_schema, &flows)
+                    .map_err(Some)?;
+            }
+        }
+        resolved.target = target;
+        resolved.flows = flows;
+        Ok(resolved)
+    }
+
+    /// The canonical name of flow `def`'s target, which must be a table of the pipeline.
+    fn flow_target(&self, def: &DatasetDef, target: &str) -> Result<String> {
+        let invalid = |message: String| Error::InvalidDefinition {
+            dataset: def.name.clone(),
+            message,
+        };
+        let Some(canonical) = self.canonical(target) else {
+            let hint = match self.suggestion(target) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => String::new(),
+            };
+            return Err(invalid(format!(
+                "its target `{target}` is not a dataset of this pipeline{hint} Create it with create_streaming_table!(\"{target}\") or #[streaming_table]"
+            )));
+        };
+        let kind = self.defs[canonical].kind;
+        if matches!(
+            kind,
+            DatasetKind::MaterializedView | DatasetKind::TemporaryView | DatasetKind::AppendFlow
+        ) {
+            return Err(invalid(format!(
+                "its target `{canonical}` is a {kind}; append flows write into streaming tables"
+            )));
+        }
+        for rule in &def.expectations {
+            if self.defs[canonical]
+                .expectations
+                .iter()
+                .any(|e| e.name == rule.name)
+            {
+                return Err(invalid(format!(
+                    "expectation `{}` is also a rule of its target `{canonical}`, which applies to every flow into it; rename one",
+                    rule.name
+                )));
+            }
+        }
+        Ok(canonical.clone())
+    }
+
+    /// The schema of a streaming table without a query: the one given, or the columns of its
+    /// flows in flow-name order (a column two flows share must have one type).
+    fn flows_schema(&self, def: &DatasetDef, flows: &[String]) -> Result<SchemaRef> {
+        if let Some(schema) = &def.schema {
+            self.check_flows_fit(def, schema, flows)?;
+            return Ok(schema.clone());
+        }
+        if flows.is_empty() {
+            return Err(Error::InvalidDefinition {
+                dataset: def.name.clone(),
+                message: "it has no query, no schema and no append flow writes into it; add an #[append_flow(target = \"..\")] or give it a schema".into(),
+            });
+        }
+        let state = self.state();
+        let mut fields: Vec<(String, datafusion::arrow::datatypes::FieldRef)> = Vec::new();
+        for flow in flows {
+            let Some(resolved) = state.resolved.get(flow) else {
+                return Err(Error::Internal(format!("flow `{flow}` did not resolve")));
+            };
+            for field in resolved.output_schema.fields() {
+                match fields.iter().find(|(_, f)| f.name() == field.name()) {
+                    Some((first, f)) if f.data_type() != field.data_type() => {
+                        return Err(Error::InvalidDefinition {
+                            dataset: def.name.clone(),
+                            message: format!(
+                                "its flows `{first}` and `{flow}` give column `{}` different types ({} and {}); cast one of them so that they agree",
+                                field.name(),
+                                f.data_type(),
+                                field.data_type()
+                            ),
+                        });
+                    }
+                    Some(_) => {}
+                    None => fields.push((flow.clone(), field.clone())),
+                }
+            }
+        }
+        let fields: Vec<_> = fields.into_iter().map(|(_, f)| f).collect();
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    /// Every column of each flow must be a column of the table's `schema`, of a type that
+    /// casts to the table's; the table's other columns are NULL in that flow's rows.
+    fn check_flows_fit(&self, def: &DatasetDef, schema: &Schema, flows: &[String]) -> Result<()> {
+        let state = self.state();
+        for flow in flows {
+            let Some(resolved) = state.resolved.get(flow) else {
+                return Err(Error::Internal(format!("flow `{flow}` did not resolve")));
+            };
+            for field in resolved.output_schema.fields() {
+                let Ok(column) = schema.field_with_name(field.name()) else {
+                    return Err(Error::InvalidDefinition {
+                        dataset: flow.clone(),
+                        message: format!(
+                            "it writes column `{}`, which `{}` does not have; its columns are {}",
+                            field.name(),
+                            def.name,
+                            column_list(schema)
+                        ),
+                    });
+                };
+                if !datafusion::arrow::compute::can_cast_types(
+                    field.data_type(),
+                    column.data_type(),
+                ) {
+                    return Err(Error::InvalidDefinition {
+                        dataset: flow.clone(),
+                        message: format!(
+                            "it writes column `{}` as {}, which does not cast to {} in `{}`",
+                            field.name(),
+                            field.data_type(),
+                            column.data_type(),
+                            def.name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `query` until it plans, resolving what it waits for.
+    async fn call_query(
+        self: &Arc<Self>,
+        def: &DatasetDef,
+        query: &crate::dataset::Query,
+        stack: &mut Vec<String>,
+        failed: &mut BTreeSet<String>,
+        errors: &mut Vec<Error>,
+    ) -> Result<Resolved, Option<Error>> {
         // Each retry follows new progress (a dataset resolved or a source opened), so the
         // number of calls is bounded by the reads; the cap only guards against a query that
         // returns a deferral it did not receive.
@@ -315,7 +532,7 @@ impl Resolver {
                 resolver: self.clone(),
                 call: call.clone(),
             };
-            let outcome = SCOPE.scope(scope, (def.query)()).await;
+            let outcome = SCOPE.scope(scope, query()).await;
             match outcome {
                 Ok(df) => {
                     let call = std::mem::replace(
@@ -426,6 +643,25 @@ impl Resolver {
             DatasetKind::Table => DatasetKind::MaterializedView,
             kind => kind,
         };
+        if kind == DatasetKind::AppendFlow {
+            let target = def.target.as_deref().unwrap_or_default();
+            if def.once && streams {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "a `once` flow reads its inputs whole a single time, but it reads a stream; use read(..), or drop `once` to append `{target}`'s new rows each run"
+                    ),
+                });
+            }
+            if !def.once && !streams {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "an append flow appends new rows each run, but it reads no stream, so it would append everything again; read a stream (read_stream, read_stream_files), or make it `once = true` to append its rows to `{target}` a single time"
+                    ),
+                });
+            }
+        }
         if streams {
             check_streaming_plan(def, kind, &plan)?;
         }
@@ -452,6 +688,8 @@ impl Resolver {
             sources: call.sources,
             file_sources: call.file_sources,
             stream_files: call.stream_files,
+            target: None,
+            flows: Vec::new(),
             placeholder,
             stream_placeholder,
         })
@@ -515,6 +753,14 @@ impl Scope {
             if *dataset == current {
                 return Err(Error::Cycle {
                     path: vec![(current.clone(), location), (current, location)],
+                });
+            }
+            if let Some(target) = &resolver.defs[dataset].target {
+                return Err(Error::InvalidDefinition {
+                    dataset: current,
+                    message: format!(
+                        "`{dataset}` is an append flow into `{target}`, not a dataset; read `{target}`"
+                    ),
                 });
             }
             let resolved = resolver

@@ -95,6 +95,8 @@ pub(crate) async fn run_graph(
     log: &EventLog,
 ) -> RunReport {
     let started = Instant::now();
+    // Every stored dataset and append flow; a streaming table without a query of its own
+    // completes when the flows into it have.
     let flows: Vec<&str> = graph
         .in_order()
         .filter(|d| d.kind != DatasetKind::TemporaryView)
@@ -102,13 +104,28 @@ pub(crate) async fn run_graph(
         .collect();
     let deps: BTreeMap<&str, BTreeSet<String>> = flows
         .iter()
-        .map(|name| (*name, stored_inputs(graph, name)))
+        .map(|name| {
+            let mut deps = stored_inputs(graph, name);
+            if let Some(node) = graph.get(name) {
+                deps.extend(node.flows.iter().cloned());
+            }
+            (*name, deps)
+        })
         .collect();
+    let table_of = |name: &str| {
+        graph
+            .get(name)
+            .map_or(name.to_string(), |d| d.table().to_string())
+    };
     let mut reports: BTreeMap<&str, DatasetReport> = BTreeMap::new();
     let mut waiting: Vec<&str> = flows.clone();
     let mut running = FuturesUnordered::new();
+    // Tables a flow is writing now: flows into one table run one at a time.
+    let mut busy: BTreeSet<String> = BTreeSet::new();
+    // Shared tables whose full refresh this run has started.
+    let mut reset: BTreeSet<String> = BTreeSet::new();
     for name in &flows {
-        if options.selects(name) {
+        if options.selects(&table_of(name)) {
             log.flow(name, FlowState::Queued, serde_json::Value::Null);
         } else {
             log.flow(
@@ -122,7 +139,7 @@ pub(crate) async fn run_graph(
             );
         }
     }
-    waiting.retain(|name| options.selects(name));
+    waiting.retain(|name| options.selects(&table_of(name)));
 
     loop {
         // Settle what can be settled: skip flows with a failed input, start ready ones.
@@ -151,11 +168,30 @@ pub(crate) async fn run_graph(
                 continue;
             }
             let ready = inputs.iter().all(|i| reports.contains_key(i.as_str()));
-            if ready && running.len() < options.max_concurrent_flows {
+            let Some(node) = graph.get(name) else {
+                continue;
+            };
+            if ready && !node.has_flow() {
+                reports.insert(name, written_by_flows(graph, storage, name, &reports));
+                continue;
+            }
+            let table = node.table().to_string();
+            if ready && running.len() < options.max_concurrent_flows && !busy.contains(&table) {
+                let mode = flow_mode(graph, name, options, log);
+                // A table several flows write is reset once, by its first flow of the run.
+                let start_reset = graph.get(&table).is_some_and(|t| t.is_shared())
+                    && mode.full_refresh
+                    && reset.insert(table.clone());
+                busy.insert(table);
                 running.push(async move {
                     let start = Instant::now();
-                    let mode = flow_mode(graph, name, options, log);
-                    let outcome = run_flow(graph, name, engine, storage, log, mode).await;
+                    let outcome = async {
+                        if start_reset {
+                            crate::stream::start_table_reset(graph, name, storage).await?;
+                        }
+                        run_flow(graph, name, engine, storage, log, mode).await
+                    }
+                    .await;
                     (name, outcome, start.elapsed())
                 });
             } else {
@@ -220,6 +256,7 @@ pub(crate) async fn run_graph(
             }
         };
         row.duration = elapsed;
+        busy.remove(&table_of(name));
         reports.insert(name, row);
         crate::failpoint::hit("flow_done");
     }
@@ -233,12 +270,34 @@ pub(crate) async fn run_graph(
     }
 }
 
+/// The row of a streaming table that only append flows write: what they wrote this run.
+fn written_by_flows(
+    graph: &DatasetGraph,
+    storage: &dyn Storage,
+    name: &str,
+    reports: &BTreeMap<&str, DatasetReport>,
+) -> DatasetReport {
+    let flows = graph.get(name).map(|d| d.flows.clone()).unwrap_or_default();
+    let rows: Option<u64> = flows
+        .iter()
+        .filter_map(|f| reports.get(f.as_str()).and_then(|r| r.rows_written))
+        .reduce(|a, b| a + b);
+    let mut row = report(graph, storage, name, FlowStatus::Completed, None);
+    row.rows_written = rows;
+    row.version = flows
+        .iter()
+        .filter_map(|f| reports.get(f.as_str()).and_then(|r| r.version))
+        .max();
+    row
+}
+
 /// Whether the flow starts over; a table with `pipelines.reset.allowed = false` never does.
 fn flow_mode(graph: &DatasetGraph, name: &str, options: &RunOptions, log: &EventLog) -> FlowMode {
-    if !options.resets(name) {
+    let table = graph.get(name).map_or(name, |d| d.table());
+    if !options.resets(table) {
         return FlowMode::default();
     }
-    let protected = graph.get(name).is_some_and(|d| {
+    let protected = graph.get(table).is_some_and(|d| {
         d.def
             .table_properties
             .get("pipelines.reset.allowed")
@@ -307,7 +366,7 @@ fn report(
         rows_written: None,
         version: None,
         duration: Duration::ZERO,
-        location: storage.table_location(name),
+        location: storage.table_location(graph.get(name).map_or(name, |d| d.table())),
         expectations: Vec::new(),
         dropped_rows: None,
         reason,

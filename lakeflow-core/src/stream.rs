@@ -35,8 +35,25 @@ pub(crate) async fn run_stream_batch(
     mut inputs: FlowInputs,
     stream_reads: BTreeMap<String, StreamInput>,
 ) -> Result<FlowOutcome> {
-    let checkpoint = if mode.full_refresh {
-        Checkpoint::reset(storage, name).await?
+    let dataset = graph
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("running unknown flow `{name}`")))?;
+    let table = dataset.table().to_string();
+    let shared = graph.get(&table).is_some_and(|t| t.is_shared());
+    let checkpoint = if shared {
+        // A table several flows write: finish its reset, if one started, before any batch.
+        let epoch = crate::checkpoint::table_epoch(storage, &table).await?;
+        if epoch > 0 {
+            truncate_once(graph, &table, storage, epoch).await?;
+        }
+        let checkpoint = Checkpoint::open(storage, name).await?;
+        if checkpoint.epoch() < epoch {
+            Checkpoint::reset(storage, name, Some(epoch)).await?
+        } else {
+            checkpoint
+        }
+    } else if mode.full_refresh {
+        Checkpoint::reset(storage, name, None).await?
     } else {
         Checkpoint::open(storage, name).await?
     };
@@ -50,11 +67,11 @@ pub(crate) async fn run_stream_batch(
         None => (0, Offsets::default()),
         Some(planned) => {
             let marked = checkpoint.is_committed(storage, planned).await?;
-            let committed =
-                marked || storage.transaction_version(name, &app_id).await? >= Some(planned as i64);
+            let committed = marked
+                || storage.transaction_version(&table, &app_id).await? >= Some(planned as i64);
             if committed {
                 if !marked {
-                    let version = storage.version(name).await?.unwrap_or(0);
+                    let version = storage.version(&table).await?.unwrap_or(0);
                     checkpoint.commit(storage, planned, version).await?;
                 }
                 (planned + 1, checkpoint.offsets(storage, planned).await?)
@@ -66,7 +83,7 @@ pub(crate) async fn run_stream_batch(
         }
     };
     let end = current_offsets(&session, storage, &stream_reads, &start, batch).await?;
-    let table_exists = storage.version(name).await?.is_some();
+    let table_exists = storage.version(&table).await?.is_some();
     if !end.is_ahead_of(&start) && table_exists && batch > 0 {
         // Nothing new since the last batch: no commit, no checkpoint entry.
         return Ok(FlowOutcome {
@@ -120,8 +137,9 @@ pub(crate) async fn run_stream_batch(
         };
         inputs.streams.insert(key.clone(), provider);
     }
-    // The first batch of a checkpoint creates the table, or replaces it on a full refresh.
-    let commit = if batch == 0 {
+    // The first batch of a checkpoint creates the table, or replaces it on a full refresh;
+    // a shared table was truncated by its reset instead, so its flows only append.
+    let commit = if batch == 0 && !shared {
         Commit::Replace
     } else {
         Commit::Append
@@ -152,6 +170,57 @@ pub(crate) async fn run_stream_batch(
         .await?;
     failpoint::hit("after_checkpoint");
     Ok(outcome)
+}
+
+/// Starts a full refresh of the shared table `name`'s flow writes: raises the table's reset
+/// epoch. The truncation and the new checkpoints follow as each flow runs (see
+/// `checkpoint.rs`).
+pub(crate) async fn start_table_reset(
+    graph: &DatasetGraph,
+    name: &str,
+    storage: &dyn Storage,
+) -> Result<()> {
+    let table = graph.get(name).map_or(name, |d| d.table());
+    crate::checkpoint::next_table_epoch(storage, table).await?;
+    Ok(())
+}
+
+/// Empties shared table `table` for reset epoch `epoch`, unless that was done: the commit
+/// carries the transaction `(lakeflow:reset:<table>, epoch)`, which is how a rerun knows.
+async fn truncate_once(
+    graph: &DatasetGraph,
+    table: &str,
+    storage: &dyn Storage,
+    epoch: u64,
+) -> Result<()> {
+    let app_id = format!("lakeflow:reset:{table}");
+    if storage.transaction_version(table, &app_id).await? >= Some(epoch as i64) {
+        return Ok(());
+    }
+    let target = graph
+        .get(table)
+        .ok_or_else(|| Error::Internal(format!("resetting unknown table `{table}`")))?;
+    let schema = target.read_schema.clone();
+    let empty: datafusion::execution::SendableRecordBatchStream = Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            schema.clone(),
+            futures::stream::empty(),
+        ),
+    );
+    failpoint::hit("before_truncate");
+    storage
+        .replace(crate::flow::table_write(
+            &target.def,
+            schema,
+            vec![empty],
+            Some(Txn {
+                app_id,
+                version: epoch as i64,
+            }),
+        ))
+        .await?;
+    failpoint::hit("after_truncate");
+    Ok(())
 }
 
 /// Where each streaming input is now: the upstream table's version, or every file there.

@@ -22,15 +22,17 @@ pub enum Kind {
     MaterializedView,
     StreamingTable,
     TemporaryView,
+    AppendFlow,
 }
 
 impl Kind {
     /// Every dataset macro, in the order the docs list them.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Table,
         Kind::MaterializedView,
         Kind::StreamingTable,
         Kind::TemporaryView,
+        Kind::AppendFlow,
     ];
 
     /// The attribute's name as the user writes it, without `#[]`.
@@ -40,6 +42,7 @@ impl Kind {
             Kind::MaterializedView => "materialized_view",
             Kind::StreamingTable => "streaming_table",
             Kind::TemporaryView => "temporary_view",
+            Kind::AppendFlow => "append_flow",
         }
     }
 
@@ -53,7 +56,21 @@ impl Kind {
     fn options(self) -> &'static [Key] {
         match self {
             Kind::TemporaryView => &[Key::Name, Key::Comment],
-            _ => &Key::ALL,
+            Kind::AppendFlow => &[Key::Name, Key::Comment, Key::Target, Key::Once],
+            _ => &Key::TABLE,
+        }
+    }
+
+    /// Why an option of another macro is not allowed on this one.
+    fn refusal(self) -> &'static str {
+        match self {
+            Kind::TemporaryView => {
+                "temporary views are never stored; remove it, or use `#[materialized_view]` to store the data"
+            }
+            Kind::AppendFlow => {
+                "an append flow writes its target's table, whose options belong to the target's definition; remove it"
+            }
+            _ => "it belongs to `#[append_flow]`; remove it",
         }
     }
 }
@@ -72,6 +89,10 @@ pub struct Options {
     pub table_properties: Option<Vec<(LitStr, LitStr)>>,
     /// `quarantine = true` or `quarantine = "table"`: where the rows drop rules remove go.
     pub quarantine: Option<Quarantine>,
+    /// `target = "table"` (append flows): the streaming table the flow writes.
+    pub target: Option<LitStr>,
+    /// `once = true` (append flows): run the query a single time.
+    pub once: Option<LitBool>,
 }
 
 /// `quarantine = ...` as written.
@@ -109,15 +130,28 @@ enum Key {
     PartitionCols,
     TableProperties,
     Quarantine,
+    Target,
+    Once,
 }
 
 impl Key {
-    const ALL: [Key; 5] = [
+    /// The options of the stored dataset macros.
+    const TABLE: [Key; 5] = [
         Key::Name,
         Key::Comment,
         Key::PartitionCols,
         Key::TableProperties,
         Key::Quarantine,
+    ];
+
+    const ALL: [Key; 7] = [
+        Key::Name,
+        Key::Comment,
+        Key::PartitionCols,
+        Key::TableProperties,
+        Key::Quarantine,
+        Key::Target,
+        Key::Once,
     ];
 
     fn as_str(self) -> &'static str {
@@ -127,6 +161,8 @@ impl Key {
             Key::PartitionCols => "partition_cols",
             Key::TableProperties => "table_properties",
             Key::Quarantine => "quarantine",
+            Key::Target => "target",
+            Key::Once => "once",
         }
     }
 
@@ -138,6 +174,8 @@ impl Key {
             Key::PartitionCols => r#"partition_cols = ["order_date", "country"]"#,
             Key::TableProperties => r#"table_properties = {"delta.appendOnly": "true"}"#,
             Key::Quarantine => r#"quarantine = true` or `quarantine = "orders_rejected""#,
+            Key::Target => r#"target = "all_orders""#,
+            Key::Once => "once = true",
         }
     }
 
@@ -222,9 +260,10 @@ fn parse_entry(kind: Kind, entry: Entry, options: &mut Options) -> syn::Result<(
             return Err(Error::new_spanned(
                 &key,
                 format!(
-                    "`{}` is not allowed on `#[temporary_view]`: temporary views are never stored; \
-                     remove it, or use `#[materialized_view]` to store the data",
-                    k.as_str()
+                    "`{}` is not allowed on `#[{}]`: {}",
+                    k.as_str(),
+                    kind.attr_name(),
+                    kind.refusal()
                 ),
             ));
         }
@@ -262,6 +301,8 @@ fn parse_entry(kind: Kind, entry: Entry, options: &mut Options) -> syn::Result<(
         Key::PartitionCols => options.partition_cols.is_some(),
         Key::TableProperties => options.table_properties.is_some(),
         Key::Quarantine => options.quarantine.is_some(),
+        Key::Target => options.target.is_some(),
+        Key::Once => options.once.is_some(),
     };
     if repeated {
         return Err(Error::new_spanned(
@@ -311,6 +352,15 @@ fn parse_entry(kind: Kind, entry: Entry, options: &mut Options) -> syn::Result<(
                 Err(error) => return Err(wrong_type(error, "`true`, `false` or a table name")),
             };
             options.quarantine = Some(Quarantine { key, value });
+        }
+        Key::Target => {
+            let lit = parse_str(value).map_err(|e| wrong_type(e, "a string literal"))?;
+            options.target = Some(lit);
+        }
+        Key::Once => {
+            let flag =
+                syn::parse2::<LitBool>(value).map_err(|e| wrong_type(e, "`true` or `false`"))?;
+            options.once = Some(flag);
         }
     }
     Ok(())

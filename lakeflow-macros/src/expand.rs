@@ -97,11 +97,9 @@ fn record(
         Kind::MaterializedView => quote!(MaterializedView),
         Kind::StreamingTable => quote!(StreamingTable),
         Kind::TemporaryView => quote!(TemporaryView),
+        Kind::AppendFlow => quote!(AppendFlow),
     };
-    let comment = match &options.comment {
-        Some(comment) => quote!(::core::option::Option::Some(#comment)),
-        None => quote!(::core::option::Option::None),
-    };
+    let comment = option_tokens(options.comment.as_ref());
     let partition_cols = options.partition_cols.iter().flatten();
     let (keys, values): (Vec<_>, Vec<_>) =
         options.table_properties.iter().flatten().cloned().unzip();
@@ -154,6 +152,9 @@ fn record(
         (adapter, quote!(#private::QueryFn::Sync(__lakeflow_query)))
     };
 
+    let target = option_tokens(options.target.as_ref());
+    let once = options.once.as_ref().is_some_and(|flag| flag.value);
+
     // A `#[cfg]` below the attribute may remove the function; the record must go with it.
     let cfgs = func.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
 
@@ -175,7 +176,98 @@ fn record(
                         line: ::core::line!(),
                         column: ::core::column!(),
                     },
-                    query: #query,
+                    query: ::core::option::Option::Some(#query),
+                    target: #target,
+                    once: #once,
+                }
+            }
+        };
+    }
+}
+
+/// `Some("...")` or `None`, as tokens of a `&'static str` option.
+fn option_tokens(value: Option<&syn::LitStr>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// Expands `create_streaming_table!("name", comment = "...", partition_cols = [..],
+/// table_properties = {..})`: the record of a streaming table without a query, which append
+/// flows write.
+pub fn create_streaming_table(input: TokenStream) -> TokenStream {
+    let parsed = (|stream: ParseStream| {
+        let name: syn::LitStr = stream.parse()?;
+        let rest = if stream.is_empty() {
+            TokenStream::new()
+        } else {
+            stream.parse::<syn::Token![,]>()?;
+            stream.parse::<TokenStream>()?
+        };
+        Ok((name, rest))
+    })
+    .parse2(input);
+    let (name, rest) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return Error::new(
+                error.span(),
+                "write `create_streaming_table!(\"all_orders\")`, with options after the name: \
+                 `comment = \"...\"`, `partition_cols = [..]`, `table_properties = {..}`",
+            )
+            .to_compile_error();
+        }
+    };
+    let (options, mut errors) = attr::parse(Kind::StreamingTable, rest);
+    if let Some(problem) = valid::identifier_problem(&name.value()) {
+        errors.push(Error::new_spanned(
+            &name,
+            format!("invalid dataset name {:?}: it {problem}", name.value()),
+        ));
+    }
+    if let Some(given) = &options.name {
+        errors.push(Error::new_spanned(
+            given,
+            "the name is the first argument: remove `name = ..`",
+        ));
+    }
+    if let Some(quarantine) = &options.quarantine {
+        errors.push(Error::new_spanned(
+            &quarantine.key,
+            "`quarantine` keeps rows that drop rules remove; put drop rules and `quarantine` on the append flows",
+        ));
+    }
+    if let Some(cols) = &options.partition_cols {
+        errors.extend(valid::partition_col_errors(cols));
+    }
+    if !errors.is_empty() {
+        return with_errors(TokenStream::new(), errors);
+    }
+    let private = quote!(::lakeflow::__private);
+    let comment = option_tokens(options.comment.as_ref());
+    let partition_cols = options.partition_cols.iter().flatten();
+    let (keys, values): (Vec<_>, Vec<_>) =
+        options.table_properties.iter().flatten().cloned().unzip();
+    quote! {
+        const _: () = {
+            #private::inventory::submit! {
+                #private::DatasetRecord {
+                    name: #name,
+                    kind: #private::DatasetKind::StreamingTable,
+                    comment: #comment,
+                    partition_cols: &[#(#partition_cols),*],
+                    table_properties: &[#((#keys, #values)),*],
+                    expectations: &[],
+                    quarantine: ::core::option::Option::None,
+                    location: #private::SourceLocation {
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                        column: ::core::column!(),
+                    },
+                    query: ::core::option::Option::None,
+                    target: ::core::option::Option::None,
+                    once: false,
                 }
             }
         };
@@ -293,7 +385,9 @@ mod tests {
              expectations:&[],\
              quarantine:::core::option::Option::None,\
              location:::lakeflow::__private::SourceLocation{file:::core::file!(),line:::core::line!(),column:::core::column!(),},\
-             query:::lakeflow::__private::QueryFn::Sync(__lakeflow_query),\
+             query:::core::option::Option::Some(::lakeflow::__private::QueryFn::Sync(__lakeflow_query)),\
+             target:::core::option::Option::None,\
+             once:false,\
              }}};"
         );
     }
@@ -321,10 +415,84 @@ mod tests {
             "partition_cols:&[\"day\",\"country\"]",
             "table_properties:&[(\"delta.appendOnly\",\"true\"),(\"k\",\"v\")]",
             "fn__lakeflow_query()->::lakeflow::__private::Plan{r#gold_daily()}",
-            "query:::lakeflow::__private::QueryFn::Sync(__lakeflow_query)",
+            "query:::core::option::Option::Some(::lakeflow::__private::QueryFn::Sync(__lakeflow_query))",
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");
         }
+    }
+
+    #[test]
+    fn an_append_flow_records_its_target_and_once() {
+        let out = expand(
+            Kind::AppendFlow,
+            quote!(target = "all_orders", once = true, name = "backfill"),
+            quote!(
+                fn orders_backfill() -> Plan {
+                    read("archive")
+                }
+            ),
+        );
+        for expected in [
+            "name:\"backfill\"",
+            "kind:::lakeflow::__private::DatasetKind::AppendFlow",
+            "target:::core::option::Option::Some(\"all_orders\")",
+            "once:true",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+        let missing = expand(
+            Kind::AppendFlow,
+            quote!(),
+            quote!(
+                fn f() -> Plan {
+                    read("x")
+                }
+            ),
+        );
+        assert!(
+            missing.contains("needsthestreamingtableitwrites"),
+            "{missing}"
+        );
+        let wrong = expand(
+            Kind::AppendFlow,
+            quote!(target = "t", partition_cols = ["a"]),
+            quote!(
+                fn f() -> Plan {
+                    read("x")
+                }
+            ),
+        );
+        assert!(
+            wrong.contains("`partition_cols`isnotallowedon`#[append_flow]`"),
+            "{wrong}"
+        );
+    }
+
+    #[test]
+    fn create_streaming_table_records_a_table_without_a_query() {
+        let out = create_streaming_table(quote!(
+            "all_orders",
+            comment = "All",
+            partition_cols = ["r"]
+        ))
+        .to_string()
+        .replace(' ', "");
+        for expected in [
+            "name:\"all_orders\"",
+            "kind:::lakeflow::__private::DatasetKind::StreamingTable",
+            "comment:::core::option::Option::Some(\"All\")",
+            "partition_cols:&[\"r\"]",
+            "query:::core::option::Option::None",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+        let bad = create_streaming_table(quote!(all_orders)).to_string();
+        assert!(bad.contains("write `create_streaming_table!"), "{bad}");
+        let bad = create_streaming_table(quote!("t", quarantine = true)).to_string();
+        assert!(
+            bad.contains("put drop rules and `quarantine` on the append flows"),
+            "{bad}"
+        );
     }
 
     #[test]
@@ -361,7 +529,9 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("query:::lakeflow::__private::QueryFn::Async(__lakeflow_query)"),
+            out.contains(
+                "query:::core::option::Option::Some(::lakeflow::__private::QueryFn::Async(__lakeflow_query))"
+            ),
             "{out}"
         );
     }

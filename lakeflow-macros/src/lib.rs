@@ -39,6 +39,67 @@ mod attr;
 mod expand;
 mod valid;
 
+/// Defines an append flow: a query whose new rows are appended each run to a streaming table
+/// that other flows may write too, with a checkpoint of its own (Spark's
+/// `@dp.append_flow(target=...)`).
+///
+/// Place it on a function with no parameters that returns `Plan`; the function may be
+/// `async`, `pub` or private, in any module. The query reads a stream (`read_stream`,
+/// `read_stream_files`), unless the flow is `once`.
+///
+/// # Options
+///
+/// - `target = "all_orders"` (required): the streaming table the flow writes, made with
+///   [`create_streaming_table!`](macro@create_streaming_table) or `#[streaming_table]`.
+/// - `name = "..."`: the flow name (default: the function's name); flow and dataset names
+///   share one namespace. The flow's checkpoint is kept under this name.
+/// - `once = true`: run the query a single time, reading its inputs whole (a backfill); it
+///   runs again only after a full refresh of the target.
+/// - `comment = "..."`: a description.
+///
+/// Expectations below the attribute apply to this flow's rows, besides the target's own.
+///
+/// # Example
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// create_streaming_table!("all_orders", comment = "Orders from every region");
+///
+/// #[append_flow(target = "all_orders")]
+/// fn eu_orders() -> Plan {
+///     read_stream_files("landing/eu/", csv())
+/// }
+///
+/// #[append_flow(target = "all_orders", once = true)]
+/// fn orders_backfill() -> Plan {
+///     read_parquet("archive/orders.parquet")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn append_flow(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::dataset(Kind::AppendFlow, args.into(), item.into()).into()
+}
+
+/// Declares a streaming table without a query, for append flows to write (Spark's
+/// `dp.create_streaming_table(name)`). Its schema is the union of its flows' columns; a
+/// column two flows share must have one type.
+///
+/// Write it at module level: the name first, then any of `comment = "..."`,
+/// `partition_cols = ["a"]`, `table_properties = {"k": "v"}`. Data-quality rules go on the
+/// flows ([`macro@append_flow`]), or on the table through the builder
+/// (`Dataset::create_streaming_table(..).expect(..)`).
+///
+/// ```ignore
+/// use lakeflow::prelude::*;
+///
+/// create_streaming_table!("all_orders", partition_cols = ["region"]);
+/// ```
+#[proc_macro]
+pub fn create_streaming_table(input: TokenStream) -> TokenStream {
+    expand::create_streaming_table(input.into()).into()
+}
+
 /// Defines a dataset that lakeflow stores as a Delta table: a streaming table when its query
 /// reads a stream (`read_stream`), a materialized view otherwise.
 ///

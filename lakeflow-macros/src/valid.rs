@@ -38,6 +38,25 @@ pub fn check(kind: Kind, item: &ItemFn, options: &Options) -> Vec<Error> {
     if let Some(properties) = &options.table_properties {
         check_table_properties(properties, &mut errors);
     }
+    if kind == Kind::AppendFlow {
+        match &options.target {
+            None => errors.push(Error::new(
+                Span::call_site(),
+                "`#[append_flow]` needs the streaming table it writes: `target = \"all_orders\"`",
+            )),
+            Some(target) => {
+                if let Some(problem) = identifier_problem(&target.value()) {
+                    errors.push(Error::new_spanned(
+                        target,
+                        format!(
+                            "invalid target table name {:?}: it {problem}",
+                            target.value()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     errors
 }
 
@@ -160,6 +179,13 @@ fn check_name(item: &ItemFn, name: Option<&LitStr>, errors: &mut Vec<Error>) {
             }
         }
     }
+}
+
+/// The problems of a `partition_cols` list.
+pub fn partition_col_errors(cols: &[LitStr]) -> Vec<Error> {
+    let mut errors = Vec::new();
+    check_partition_cols(cols, &mut errors);
+    errors
 }
 
 fn check_partition_cols(cols: &[LitStr], errors: &mut Vec<Error>) {

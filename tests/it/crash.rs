@@ -45,6 +45,7 @@ fn child(landing: &Path, storage: &Path) -> Command {
         .env("LAKEFLOW_CRASH_LANDING", landing)
         .env("LAKEFLOW_CRASH_STORAGE", storage)
         .env_remove("LAKEFLOW_FAILPOINT")
+        .env_remove("LAKEFLOW_CRASH_FULL_REFRESH")
         .env_remove("LAKEFLOW_CONTINUOUS")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -54,7 +55,11 @@ fn child(landing: &Path, storage: &Path) -> Command {
 /// Runs the pipeline in a child process, killing it at `failpoint` if it gets there.
 /// Returns whether it was killed.
 fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
-    let mut command = child(landing, storage);
+    run_until(child(landing, storage), failpoint)
+}
+
+/// Runs `command`, killing it at `failpoint` if it gets there. Returns whether it was killed.
+fn run_until(mut command: Command, failpoint: Option<&str>) -> bool {
     if let Some(point) = failpoint {
         command.env("LAKEFLOW_FAILPOINT", point);
     }
@@ -122,6 +127,66 @@ fn killed_at_any_moment_a_rerun_equals_an_uninterrupted_run() {
     );
 }
 
+/// The moments to crash at during a full refresh of `amounts`, a table two flows write (a
+/// refresh run runs only its flows: the backfill first, then the live flow).
+const RESET_FAILPOINTS: &[&str] = &[
+    "before_truncate",
+    "after_truncate",
+    "after_offsets",
+    "after_commit",
+    "flow_done",
+    "stream_plan:2",
+    "after_commit:2",
+    "after_checkpoint:2",
+];
+
+#[test]
+fn a_full_refresh_of_a_shared_table_killed_at_any_moment_finishes_on_the_next_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let refresh = |landing: &Path, storage: &Path| {
+        let mut command = child(landing, storage);
+        command.env("LAKEFLOW_CRASH_FULL_REFRESH", "amounts");
+        command
+    };
+    let landing = root.path().join("landing");
+    let reference = root.path().join("reference");
+    land(&landing, 0, 0, 40);
+    assert!(!run_child(&landing, &reference, None));
+    land(&landing, 1, 40, 20);
+    assert!(!run_until(refresh(&landing, &reference), None));
+    // `full_refresh([amounts])` runs only `amounts`; the next run brings in the new file.
+    assert!(!run_child(&landing, &reference, None));
+    let expected = runtime.block_on(tables(&reference));
+    assert_eq!(
+        expected[3].len(),
+        1 + 48 + 1,
+        "amounts: silver's rows and the backfill, once"
+    );
+
+    let mut kills = 0;
+    for point in RESET_FAILPOINTS {
+        let dir = root.path().join(point.replace(':', "_"));
+        let landing = dir.join("landing");
+        let storage = dir.join("store");
+        land(&landing, 0, 0, 40);
+        assert!(!run_child(&landing, &storage, None));
+        land(&landing, 1, 40, 20);
+        kills += usize::from(run_until(refresh(&landing, &storage), Some(point)));
+        // The next run, without the flag, finishes what the killed one started.
+        assert!(!run_child(&landing, &storage, None));
+        assert_eq!(
+            runtime.block_on(tables(&storage)),
+            expected,
+            "tables differ after a crash at {point} during a full refresh"
+        );
+    }
+    assert!(
+        kills >= RESET_FAILPOINTS.len() - 1,
+        "most failpoints were reached; only {kills} kills"
+    );
+}
+
 /// The child side of the crash test; does nothing unless the crash test started it.
 #[tokio::test]
 #[ignore = "run by the crash test in a child process"]
@@ -132,7 +197,10 @@ async fn child_pipeline() {
     ) else {
         panic!("run by the crash test only");
     };
-    let pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    let mut pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    if let Some(table) = std::env::var_os("LAKEFLOW_CRASH_FULL_REFRESH") {
+        pipeline = pipeline.full_refresh([table.to_string_lossy().into_owned()]);
+    }
     if std::env::var_os("LAKEFLOW_CONTINUOUS").is_some() {
         let summary = pipeline
             .run_continuously(std::time::Duration::from_millis(50))

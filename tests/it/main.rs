@@ -4,6 +4,7 @@ mod crash;
 mod delta;
 mod errors;
 mod execution;
+mod flows;
 mod incremental;
 mod quality;
 mod registry;

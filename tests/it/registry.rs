@@ -38,6 +38,9 @@ async fn macros_register_and_run() {
         pipeline.dataset_names(),
         [
             // tests/ui/pass/all_forms.rs and expectations.rs
+            "all_regions",
+            "all_regions_backfill",
+            "all_regions_live",
             "bronze_orders",
             "checked_orders",
             "checked_paid",
@@ -125,6 +128,21 @@ async fn macros_register_and_run() {
         Some(3)
     );
     assert_eq!(
+        report.dataset("all_regions").unwrap().rows_written,
+        Some(4),
+        "three live rows and one backfill row"
+    );
+    assert_eq!(
+        report.dataset("all_regions_backfill").unwrap().kind,
+        DatasetKind::AppendFlow
+    );
+    assert_eq!(
+        output.row_count("all_regions").unwrap(),
+        4,
+        "{}",
+        output.pretty("all_regions").unwrap()
+    );
+    assert_eq!(
         report.dataset("registry_odd").unwrap().kind,
         DatasetKind::MaterializedView
     );
@@ -178,4 +196,14 @@ async fn macro_options_reach_the_definition() {
     assert_eq!(silver.partition_cols, ["order_date", "country"]);
     assert_eq!(silver.table_properties.len(), 2);
     assert_eq!(find("registry_big").kind, DatasetKind::TemporaryView);
+    let table = find("all_regions");
+    assert!(table.query.is_none());
+    assert_eq!(table.kind, DatasetKind::StreamingTable);
+    assert_eq!(table.partition_cols, ["region"]);
+    assert_eq!(table.comment.as_deref(), Some("Orders of every region"));
+    let backfill = find("all_regions_backfill");
+    assert_eq!(backfill.kind, DatasetKind::AppendFlow);
+    assert_eq!(backfill.target.as_deref(), Some("all_regions"));
+    assert!(backfill.once);
+    assert!(!find("all_regions_live").once);
 }

@@ -18,7 +18,8 @@ pub fn land(landing: &Path, n: usize, first: u64, rows: u64) {
     std::fs::write(landing.join(format!("orders-{n:03}.csv")), text).unwrap();
 }
 
-/// bronze (new files) -> silver (new bronze rows, no test orders) -> gold (totals, recomputed).
+/// bronze (new files) -> silver (new bronze rows, no test orders) -> gold (totals, recomputed);
+/// and `amounts`, a table two append flows write: silver's new rows, and a backfill once.
 pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
     let landing = landing.display().to_string();
     Pipeline::builder()
@@ -29,6 +30,16 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
         .materialized_view("gold", || {
             sql("SELECT customer, count(*) AS orders, sum(amount) AS amount FROM silver GROUP BY customer")
         })
+        .create_streaming_table("amounts")
+        .append_flow("amounts", "amounts_live", || {
+            Ok(read_stream("silver")?.select(vec![col("order_id"), col("amount")])?)
+        })
+        .dataset(
+            Dataset::append_flow("amounts", "amounts_backfill", || {
+                sql("SELECT CAST(-1 AS BIGINT) AS order_id, 0.5 AS amount")
+            })
+            .once(),
+        )
         .storage(storage.to_str().unwrap())
         .progress(ProgressMode::Off)
 }
@@ -36,7 +47,7 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
 /// Every table of the pipeline, as sorted text lines.
 pub async fn tables(storage: &Path) -> Vec<Vec<String>> {
     let mut all = Vec::new();
-    for name in ["bronze", "silver", "gold"] {
+    for name in ["bronze", "silver", "gold", "amounts"] {
         all.push(sorted_lines(&delta_rows(&storage.join(name)).await));
     }
     all

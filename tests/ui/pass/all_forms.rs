@@ -65,3 +65,20 @@ mod nested {
 }
 
 fn main() {}
+
+create_streaming_table!(
+    "all_regions",
+    comment = "Orders of every region",
+    partition_cols = ["region"],
+    table_properties = {"owner": "data-eng"},
+);
+
+#[append_flow(target = "all_regions", comment = "Orders as they arrive")]
+fn all_regions_live() -> Plan {
+    Ok(read_stream("bronze_orders")?.select(vec![col("region"), col("amount")])?)
+}
+
+#[append_flow(target = "all_regions", name = "all_regions_backfill", once = true)]
+async fn backfill() -> Plan {
+    sql("SELECT 'US' AS region, CAST(1 AS BIGINT) AS amount")
+}
