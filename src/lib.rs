@@ -45,7 +45,7 @@ pub use lakeflow_core::{
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
     MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, StreamOptions, csv, json, parquet,
     read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_files, read_stream_with, sql,
+    read_stream_delta, read_stream_files, read_stream_with, sql,
 };
 pub use lakeflow_delta::DeltaStorage;
 pub use lakeflow_macros::{
@@ -71,8 +71,8 @@ pub mod prelude {
         StreamOptions, append_flow, create_streaming_table, csv, expect_all, expect_all_or_drop,
         expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,
         expect_unique_or_drop, expect_unique_or_fail, json, materialized_view, parquet, read,
-        read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_files,
-        read_stream_with, sql, streaming_table, table, temporary_view,
+        read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_delta,
+        read_stream_files, read_stream_with, sql, streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};

@@ -39,7 +39,7 @@ pub use graph::DatasetGraph;
 pub use pipeline::PipelineDef;
 pub use query::{
     StreamOptions, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_files, read_stream_with, sql,
+    read_stream_delta, read_stream_files, read_stream_with, sql,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

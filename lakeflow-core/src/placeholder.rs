@@ -22,8 +22,9 @@ pub(crate) enum Binding {
     Dataset(String),
     /// The rows appended to pipeline dataset `name` since the reading flow's checkpoint.
     Stream(String),
-    /// The files under a path that the reading flow has not processed yet.
-    Files(SourceSpec),
+    /// What an external source gained since the reading flow's checkpoint: the files under a
+    /// path not processed yet, or the commits of a Delta table.
+    Source(SourceSpec),
 }
 
 impl Binding {
@@ -32,7 +33,12 @@ impl Binding {
         match self {
             Binding::Dataset(_) => None,
             Binding::Stream(name) => Some(format!("dataset:{name}")),
-            Binding::Files(spec) => Some(format!("files:{}", spec.path())),
+            Binding::Source(spec @ SourceSpec::Files { .. }) => {
+                Some(format!("files:{}", spec.path()))
+            }
+            Binding::Source(spec @ SourceSpec::Delta { .. }) => {
+                Some(format!("delta:{}", spec.path()))
+            }
         }
     }
 }

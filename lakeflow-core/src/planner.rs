@@ -33,6 +33,13 @@ pub enum StreamInput {
     },
     /// New files under a path.
     Files(SourceSpec),
+    /// The rows appended to an external Delta table.
+    Delta {
+        /// Its path or URL.
+        path: String,
+        /// Leave out commits that changed rows instead of failing on them.
+        skip_change_commits: bool,
+    },
 }
 
 /// What `name`'s query reads, looking through temporary views: the stored datasets it reads
@@ -50,7 +57,14 @@ pub fn reads(
             continue;
         };
         for (key, spec) in &dataset.stream_files {
-            streams.insert(key.clone(), StreamInput::Files(spec.clone()));
+            let input = match spec {
+                SourceSpec::Delta { path } => StreamInput::Delta {
+                    path: path.clone(),
+                    skip_change_commits: dataset.stream_skips.contains(key),
+                },
+                files => StreamInput::Files(files.clone()),
+            };
+            streams.insert(key.clone(), input);
         }
         for (input, mode) in &dataset.inputs {
             match graph.get(input).map(|d| d.kind) {
@@ -84,7 +98,7 @@ pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
     let (mut all, streams) = reads(graph, name);
     all.extend(streams.into_values().filter_map(|s| match s {
         StreamInput::Dataset { name, .. } => Some(name),
-        StreamInput::Files(_) => None,
+        StreamInput::Files(_) | StreamInput::Delta { .. } => None,
     }));
     all
 }

@@ -15,7 +15,8 @@ pub fn read(name: &str) -> Plan {
     read_dataset(name, ReadMode::Batch, "read")
 }
 
-/// Reads pipeline dataset `name` as a stream: each run sees only the rows appended since the
+/// Reads pipeline dataset `name` — or an external table registered as
+/// `SourceSpec::delta(path)` — as a stream: each run sees only the rows appended since the
 /// reading flow's last batch.
 ///
 /// A dataset declared with `#[table]` that reads a stream is a streaming table. The upstream
@@ -92,6 +93,20 @@ pub fn read_delta(path: impl Into<String>) -> Plan {
     read_source(SourceSpec::Delta { path: path.into() }, "read_delta")
 }
 
+/// Reads the Delta table at `path` as a stream: each run sees only the rows its commits
+/// appended since the reading flow's last batch (the first batch reads the table as it is).
+/// A commit that updates, deletes or overwrites rows fails the flow, naming the table and the
+/// version; to leave such commits out, register the table with
+/// `Pipeline::external_table(name, SourceSpec::delta(path))` and read it with
+/// [`read_stream_with`] and [`StreamOptions::skip_change_commits`].
+pub fn read_stream_delta(path: impl Into<String>) -> Plan {
+    read_stream_source(
+        SourceSpec::Delta { path: path.into() },
+        false,
+        "read_stream_delta",
+    )
+}
+
 /// Reads the files of `format` under directory `path` as a stream: each run sees only the
 /// files the reading flow has not processed yet. The schema is inferred when the pipeline is
 /// planned; a file that does not parse fails the flow, naming the file, with nothing committed.
@@ -100,5 +115,5 @@ pub fn read_stream_files(path: impl Into<String>, format: impl Into<FileFormat>)
         path: path.into(),
         format: format.into(),
     };
-    read_stream_source(spec, "read_stream_files")
+    read_stream_source(spec, false, "read_stream_files")
 }

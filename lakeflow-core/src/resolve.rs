@@ -94,8 +94,10 @@ pub struct Resolved {
     /// fingerprint of their files tells whether the input changed); `None` when the query
     /// also reads an external source lakeflow cannot fingerprint (a Delta path, a provider).
     pub file_sources: Option<BTreeSet<SourceSpec>>,
-    /// File sources the query reads as streams, by checkpoint key.
+    /// External sources the query reads as streams (files, Delta tables), by checkpoint key.
     pub stream_files: BTreeMap<String, SourceSpec>,
+    /// The keys of `stream_files` read skipping change commits.
+    pub stream_skips: BTreeSet<String>,
     /// For an append flow: the streaming table it writes (as the pipeline spells it).
     pub target: Option<String>,
     /// For a streaming table: the append flows that write into it, by name.
@@ -159,6 +161,7 @@ struct Call {
     inputs: BTreeMap<String, ReadMode>,
     sources: BTreeSet<String>,
     stream_files: BTreeMap<String, SourceSpec>,
+    stream_skips: BTreeSet<String>,
     file_sources: Option<BTreeSet<SourceSpec>>,
 }
 
@@ -180,6 +183,7 @@ impl Call {
             inputs: BTreeMap::new(),
             sources: BTreeSet::new(),
             stream_files: BTreeMap::new(),
+            stream_skips: BTreeSet::new(),
             file_sources: Some(BTreeSet::new()),
         }
     }
@@ -555,7 +559,7 @@ impl Resolver {
                 }
                 Err(Error::Deferred(Pending::StreamSource(spec))) => {
                     // A stream's schema is held fixed by its flow's checkpoint once it has one.
-                    let key = Binding::Files(spec.clone())
+                    let key = Binding::Source(spec.clone())
                         .stream_key()
                         .expect("files are a stream");
                     let held =
@@ -688,6 +692,7 @@ impl Resolver {
             sources: call.sources,
             file_sources: call.file_sources,
             stream_files: call.stream_files,
+            stream_skips: call.stream_skips,
             target: None,
             flows: Vec::new(),
             placeholder,
@@ -794,7 +799,7 @@ impl Scope {
                 return Err(Error::InvalidDefinition {
                     dataset: call.dataset.clone(),
                     message: format!(
-                        "`{external}` is an external table, which cannot be read as a stream yet; read it whole with read(\"{external}\"), or land its files in a directory and use read_stream_files"
+                        "`{external}` is an external table that is not a Delta table, so it cannot be read as a stream; read it whole with read(\"{external}\"), or land its files in a directory and use read_stream_files"
                     ),
                 });
             }
@@ -829,8 +834,23 @@ impl Scope {
     }
 }
 
-/// Reads pipeline dataset `name` (or a registered external table) as a whole.
+/// Reads pipeline dataset `name` (or a registered external table) whole or as a stream.
 pub(crate) fn read_dataset(name: &str, mode: ReadMode, function: &'static str) -> Plan {
+    // An external Delta table read as a stream: its commits since the flow's checkpoint.
+    let delta = Scope::current(function, |scope| {
+        let resolver = &scope.resolver;
+        Ok(match resolver.external(name) {
+            Some((_, ExternalTable::Source(spec @ SourceSpec::Delta { .. })))
+                if mode.is_stream() && resolver.canonical(name).is_none() =>
+            {
+                Some(spec.clone())
+            }
+            _ => None,
+        })
+    })?;
+    if let Some(spec) = delta {
+        return read_stream_source(spec, mode == ReadMode::StreamSkippingChanges, function);
+    }
     Scope::current(function, |scope| {
         let (table, provider) = scope.bind(name, mode)?;
         scope.scan(table, provider)
@@ -856,8 +876,13 @@ pub(crate) fn read_source(spec: SourceSpec, function: &'static str) -> Plan {
     })
 }
 
-/// Reads the files under a path that the flow has not processed yet.
-pub(crate) fn read_stream_source(spec: SourceSpec, function: &'static str) -> Plan {
+/// Reads what an external source gained since the flow's checkpoint: the files under a path
+/// not processed yet, or the commits of a Delta table.
+pub(crate) fn read_stream_source(
+    spec: SourceSpec,
+    skip_change_commits: bool,
+    function: &'static str,
+) -> Plan {
     Scope::current(function, |scope| {
         let dataset = scope.call().dataset.clone();
         let schema = scope
@@ -867,11 +892,14 @@ pub(crate) fn read_stream_source(spec: SourceSpec, function: &'static str) -> Pl
             .get(&(dataset, spec.clone()))
             .cloned()
             .ok_or_else(|| Error::Deferred(Pending::StreamSource(spec.clone())))?;
-        let binding = Binding::Files(spec.clone());
+        let binding = Binding::Source(spec.clone());
         let key = binding.stream_key().expect("files are a stream");
         {
             let mut call = scope.call();
             call.sources.insert(spec.to_string());
+            if skip_change_commits {
+                call.stream_skips.insert(key.clone());
+            }
             call.stream_files.insert(key, spec.clone());
         }
         let placeholder: Arc<dyn TableProvider> = Arc::new(Placeholder { binding, schema });

@@ -103,6 +103,19 @@ pub trait Storage: Debug + Send + Sync {
 
     /// Opens a table of this storage's format at an arbitrary path or URL (an external source).
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>>;
+
+    /// The current version of the table of this storage's format at `path` (an external
+    /// source read as a stream), or `None` if there is none.
+    async fn version_at(&self, path: &str) -> Result<Option<u64>>;
+
+    /// [`Storage::appended`] for the table of this storage's format at `path`.
+    async fn appended_at(
+        &self,
+        path: &str,
+        after: Option<u64>,
+        upto: u64,
+        skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>>;
 }
 
 /// Makes every field nullable: the common normalization of stored schemas.
@@ -322,10 +335,28 @@ impl Storage for MemoryStorage {
     }
 
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
-        Err(Error::Storage {
-            location: path.to_string(),
-            message: "in-memory storage cannot open tables by path; register the input with `lakeflow::testing` instead".into(),
-            source: None,
-        })
+        Err(no_paths(path))
+    }
+
+    async fn version_at(&self, path: &str) -> Result<Option<u64>> {
+        Err(no_paths(path))
+    }
+
+    async fn appended_at(
+        &self,
+        path: &str,
+        _after: Option<u64>,
+        _upto: u64,
+        _skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
+        Err(no_paths(path))
+    }
+}
+
+fn no_paths(path: &str) -> Error {
+    Error::Storage {
+        location: path.to_string(),
+        message: "in-memory storage cannot open tables by path; register the input with `lakeflow::testing` instead".into(),
+        source: None,
     }
 }

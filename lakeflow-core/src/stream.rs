@@ -122,6 +122,22 @@ pub(crate) async fn run_stream_batch(
                     .appended(upstream, after, upto, *skip_change_commits)
                     .await?
             }
+            StreamInput::Delta {
+                path,
+                skip_change_commits,
+            } => {
+                let upto = match end.sources.get(key) {
+                    Some(Offset::Table { version }) => *version,
+                    _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
+                };
+                let after = match start.sources.get(key) {
+                    Some(Offset::Table { version }) => Some(*version),
+                    _ => None,
+                };
+                storage
+                    .appended_at(path, after, upto, *skip_change_commits)
+                    .await?
+            }
             StreamInput::Files(spec) => {
                 let seen = match start.sources.get(key) {
                     Some(Offset::Files { files }) => files.clone(),
@@ -245,6 +261,16 @@ async fn current_offsets(
                         message: format!(
                             "`{upstream}` has no table yet, so it cannot be read as a stream; run the pipeline without a selection"
                         ),
+                        source: None,
+                    });
+                }
+            },
+            StreamInput::Delta { path, .. } => match storage.version_at(path).await? {
+                Some(version) => Offset::Table { version },
+                None => {
+                    return Err(Error::Storage {
+                        location: path.clone(),
+                        message: "there is no Delta table here any more, so it cannot be read as a stream; restore it, or run a full refresh of the datasets that read it".into(),
                         source: None,
                     });
                 }

@@ -210,7 +210,7 @@ impl Storage for DeltaStorage {
         skip_change_commits: bool,
     ) -> Result<Arc<dyn TableProvider>> {
         let location = self.table_location(name);
-        let mut table = self
+        let table = self
             .load(name, false)
             .await?
             .ok_or_else(|| Error::Storage {
@@ -218,56 +218,35 @@ impl Storage for DeltaStorage {
                 message: "the table does not exist".into(),
                 source: None,
             })?;
-        table
-            .load_version(upto)
-            .await
-            .map_err(|e| Error::storage(&location, e))?;
-        let Some(after) = after else {
-            // A stream that starts reads the table as it is at `upto`, then what is appended.
-            return table
-                .table_provider()
-                .await
-                .map_err(|e| Error::storage(location, e));
-        };
-        let first = after + 1;
-        let store = table.log_store().object_store(None);
-        let mut files = Vec::new();
-        for version in first..=upto {
-            let commit = log::read_commit(store.as_ref(), version)
-                .await
-                .map_err(|e| Error::Storage {
-                    location: location.clone(),
-                    message: format!("reading commit {version}: {e}"),
-                    source: Some(e),
-                })?;
-            if commit.changes_rows {
-                if skip_change_commits {
-                    continue;
-                }
-                return Err(Error::NotAnAppend {
-                    table: name.to_string(),
-                    version,
-                });
-            }
-            files.extend(commit.added);
+        appended(table, name, location, after, upto, skip_change_commits).await
+    }
+
+    async fn version_at(&self, path: &str) -> Result<Option<u64>> {
+        let mut table = external(path)?;
+        match table.load().await {
+            Ok(()) => Ok(table.version()),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(delta_error(path, e)),
         }
-        let schema = table
-            .snapshot()
-            .map_err(|e| Error::storage(&location, e))?
-            .snapshot()
-            .arrow_schema();
-        if files.is_empty() {
-            return Ok(Arc::new(datafusion::datasource::MemTable::try_new(
-                schema,
-                vec![Vec::new()],
-            )?));
-        }
-        let selection = deltalake::delta_datafusion::FileSelection::from_file_paths(files);
-        table
-            .table_provider()
-            .with_file_selection(selection)
-            .await
-            .map_err(|e| Error::storage(location, e))
+    }
+
+    async fn appended_at(
+        &self,
+        path: &str,
+        after: Option<u64>,
+        upto: u64,
+        skip_change_commits: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let table = external(path)?;
+        appended(
+            table,
+            path,
+            path.to_string(),
+            after,
+            upto,
+            skip_change_commits,
+        )
+        .await
     }
 
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -292,23 +271,89 @@ impl Storage for DeltaStorage {
     }
 
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
-        let url = if path.contains("://") {
-            Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
-        } else {
-            let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
-            Url::from_directory_path(canonical)
-                .map_err(|_| Error::InvalidStorage(path.to_string()))?
-        };
-        let mut table = DeltaTableBuilder::from_url(url)
-            .map_err(|e| delta_error(path, e))?
-            .build()
-            .map_err(|e| delta_error(path, e))?;
+        let mut table = external(path)?;
         table.load().await.map_err(|e| delta_error(path, e))?;
         table
             .table_provider()
             .await
             .map_err(|e| Error::storage(path, e))
     }
+}
+
+/// The (not yet loaded) Delta table at an external path or URL.
+fn external(path: &str) -> Result<DeltaTable> {
+    let url = if path.contains("://") {
+        Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
+    } else {
+        let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
+        Url::from_directory_path(canonical).map_err(|_| Error::InvalidStorage(path.to_string()))?
+    };
+    DeltaTableBuilder::from_url(url)
+        .map_err(|e| delta_error(path, e))?
+        .build()
+        .map_err(|e| delta_error(path, e))
+}
+
+/// The rows the commits of `table` after version `after` up to `upto` appended (the table as
+/// of `upto` when `after` is `None`); `name` and `location` are for messages.
+async fn appended(
+    mut table: DeltaTable,
+    name: &str,
+    location: String,
+    after: Option<u64>,
+    upto: u64,
+    skip_change_commits: bool,
+) -> Result<Arc<dyn TableProvider>> {
+    table
+        .load_version(upto)
+        .await
+        .map_err(|e| Error::storage(&location, e))?;
+    let Some(after) = after else {
+        // A stream that starts reads the table as it is at `upto`, then what is appended.
+        return table
+            .table_provider()
+            .await
+            .map_err(|e| Error::storage(location, e));
+    };
+    let first = after + 1;
+    let store = table.log_store().object_store(None);
+    let mut files = Vec::new();
+    for version in first..=upto {
+        let commit = log::read_commit(store.as_ref(), version)
+            .await
+            .map_err(|e| Error::Storage {
+                location: location.clone(),
+                message: format!("reading commit {version}: {e}"),
+                source: Some(e),
+            })?;
+        if commit.changes_rows {
+            if skip_change_commits {
+                continue;
+            }
+            return Err(Error::NotAnAppend {
+                table: name.to_string(),
+                version,
+            });
+        }
+        files.extend(commit.added);
+    }
+    let schema = table
+        .snapshot()
+        .map_err(|e| Error::storage(&location, e))?
+        .snapshot()
+        .arrow_schema();
+    if files.is_empty() {
+        return Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![Vec::new()],
+        )?));
+    }
+    let selection = deltalake::delta_datafusion::FileSelection::from_file_paths(files);
+    table
+        .table_provider()
+        .with_file_selection(selection)
+        .await
+        .map_err(|e| Error::storage(location, e))
 }
 
 impl DeltaStorage {

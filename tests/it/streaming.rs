@@ -416,7 +416,7 @@ async fn uniqueness_on_a_streaming_table_checks_new_rows_against_committed_ones(
 }
 
 #[tokio::test]
-async fn an_external_table_read_as_a_stream_is_a_clear_error() {
+async fn an_external_table_read_as_a_stream_must_be_delta() {
     let error = Pipeline::builder()
         .external_table("raw", SourceSpec::csv("unused.csv"))
         .table("copy", || read_stream("raw"))
@@ -426,8 +426,75 @@ async fn an_external_table_read_as_a_stream_is_a_clear_error() {
         .unwrap_err();
     assert!(
         error.to_string().starts_with(
-            "dataset `copy`: `raw` is an external table, which cannot be read as a stream yet"
+            "dataset `copy`: `raw` is an external table that is not a Delta table, so it cannot be read as a stream"
         ),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn an_external_delta_table_is_read_as_a_stream_of_its_appends() {
+    let d = dirs();
+    // Another pipeline's table is the external Delta source.
+    land(&d.landing, 0, 0, 10);
+    let upstream = d.storage.join("upstream");
+    let source = upstream.join("bronze").display().to_string();
+    let produce = || {
+        let landing = d.landing.display().to_string();
+        Pipeline::builder()
+            .streaming_table("bronze", move || read_stream_files(landing.as_str(), csv()))
+            .storage(upstream.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    produce().run().await.unwrap();
+    let consumer = d.storage.join("consumer");
+    let consume = |skip: bool| {
+        let source = source.clone();
+        Pipeline::builder()
+            .external_table("ext", SourceSpec::delta(source.clone()))
+            .table("direct", move || read_stream_delta(source.as_str()))
+            .table("skipping", move || {
+                let options = if skip {
+                    StreamOptions::new().skip_change_commits()
+                } else {
+                    StreamOptions::new()
+                };
+                read_stream_with("ext", options)
+            })
+            .storage(consumer.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    let first = consume(true).run().await.unwrap();
+    assert_eq!(first.dataset("direct").unwrap().rows_written, Some(10));
+    assert_eq!(first.dataset("skipping").unwrap().rows_written, Some(10));
+
+    land(&d.landing, 1, 10, 4);
+    produce().run().await.unwrap();
+    let second = consume(true).run().await.unwrap();
+    assert_eq!(
+        second.dataset("direct").unwrap().rows_written,
+        Some(4),
+        "only the appended rows"
+    );
+    assert_eq!(second.dataset("skipping").unwrap().rows_written, Some(4));
+    let nothing = consume(true).run().await.unwrap();
+    assert_eq!(nothing.dataset("direct").unwrap().rows_written, Some(0));
+
+    // A full refresh upstream overwrites the table: not an append.
+    produce().full_refresh_all().run().await.unwrap();
+    let error = consume(true).run().await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("`{source}`")) && error.contains("version 2"),
+        "the flow reading it without skipping fails, naming table and version: {error}"
+    );
+    let report = match consume(true).run().await {
+        Err(lakeflow::Error::RunFailed { report }) => report,
+        other => panic!("expected a failed run, got {other:?}"),
+    };
+    assert_eq!(
+        report.dataset("skipping").unwrap().status,
+        lakeflow::FlowStatus::Completed,
+        "the flow that skips change commits goes on: {report}"
+    );
+    assert_eq!(delta_count(&consumer.join("direct")).await, 14);
 }
