@@ -31,21 +31,25 @@
 //! - Reading: [`read`], [`read_stream`], [`sql`], and external files with [`read_parquet`],
 //!   [`read_csv`], [`read_json`], [`read_delta`], [`read_files`].
 //! - Running: [`Pipeline::run`], [`Pipeline::dry_run`]; testing: [`testing`].
+//! - Projects: a spec file and SQL definition files ([`project`]), and the command line
+//!   `lakeflow run | dry-run | graph | events` ([`cli`]) for them and for Rust binaries.
 #![warn(missing_docs)]
 
+pub mod cli;
 mod continuous;
 mod pipeline;
+pub mod project;
 pub mod testing;
 
 pub use continuous::{ContinuousSummary, shutdown_signal};
 pub use lakeflow_core::event_log::{Event, FlowState, Observer};
 pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
-    CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
+    AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
     MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, StreamOptions, csv, json, parquet,
     read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_delta, read_stream_files, read_stream_with, sql,
+    read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
 };
 pub use lakeflow_delta::DeltaStorage;
 pub use lakeflow_macros::{

@@ -163,6 +163,43 @@ impl Pipeline {
         self.dataset(Dataset::append_flow(target, name, query))
     }
 
+    /// Adds an AUTO CDC flow: the change feed its source reads as a stream is applied to its
+    /// target (made with [`Pipeline::create_streaming_table`]) as SCD type 1 or 2. See
+    /// [`AutoCdc`](crate::AutoCdc).
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    /// use lakeflow::AutoCdc;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .streaming_table("changes", || read_stream_files("landing/changes", csv()))
+    ///     .create_streaming_table("customers")
+    ///     .create_auto_cdc_flow(
+    ///         AutoCdc::new("customers", "changes")
+    ///             .keys(["id"])
+    ///             .sequence_by("version")
+    ///             .apply_as_deletes("op = 'DELETE'")
+    ///             .except_column_list(["op"]),
+    ///     );
+    /// # let _ = pipeline;
+    /// ```
+    #[track_caller]
+    pub fn create_auto_cdc_flow(mut self, flow: lakeflow_core::AutoCdc) -> Self {
+        self.def
+            .datasets
+            .push(flow.into_def(SourceLocation::caller()));
+        self
+    }
+
+    /// Adds an AUTO CDC flow from snapshots (made with
+    /// [`AutoCdc::from_snapshot`](crate::AutoCdc::from_snapshot) or
+    /// [`AutoCdc::from_snapshot_fn`](crate::AutoCdc::from_snapshot_fn)): each new snapshot
+    /// is compared with the target, and the difference applied as SCD type 1 or 2.
+    #[track_caller]
+    pub fn create_auto_cdc_from_snapshot_flow(self, flow: lakeflow_core::AutoCdc) -> Self {
+        self.create_auto_cdc_flow(flow)
+    }
+
     /// Adds a dataset with options (comment, partition columns, table properties, async query).
     pub fn dataset(mut self, dataset: Dataset) -> Self {
         self.def.datasets.push(dataset.def);
@@ -488,6 +525,7 @@ impl Dataset {
                 target: None,
                 once: false,
                 schema: None,
+                cdc: None,
             },
         }
     }

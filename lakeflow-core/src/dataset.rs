@@ -172,6 +172,8 @@ pub struct DatasetDef {
     /// For a streaming table without a query: its schema, when given rather than taken from
     /// its flows.
     pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
+    /// For an AUTO CDC flow: how its source's changes apply to its target.
+    pub cdc: Option<Arc<crate::cdc::AutoCdc>>,
 }
 
 impl fmt::Debug for DatasetDef {
@@ -218,6 +220,7 @@ impl DatasetDef {
             target: record.target.map(str::to_string),
             once: record.once,
             schema: None,
+            cdc: None,
         }
     }
 

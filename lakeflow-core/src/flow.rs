@@ -51,6 +51,8 @@ pub(crate) enum Technique {
     Incremental,
     /// A streaming batch appended.
     Append,
+    /// A batch of changes merged by key (AUTO CDC).
+    Merge,
     /// A streaming flow found no new input; nothing committed.
     NoNewData,
     /// Not run: inputs and definition are as at the last refresh.
@@ -64,6 +66,7 @@ impl Technique {
             Technique::FullRecompute => "full_recompute",
             Technique::Incremental => "incremental",
             Technique::Append => "append",
+            Technique::Merge => "merge",
             Technique::NoNewData => "no_new_data",
             Technique::Skipped => "skipped",
         }

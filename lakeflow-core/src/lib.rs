@@ -6,6 +6,7 @@
 //! `lakeflow-delta`), and execution is behind [`Engine`].
 #![warn(missing_docs)]
 
+pub mod cdc;
 pub mod checkpoint;
 pub mod dataset;
 pub mod engine;
@@ -29,6 +30,7 @@ pub mod source;
 pub mod storage;
 mod stream;
 
+pub use cdc::AutoCdc;
 pub use dataset::{
     DatasetDef, DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
 };
@@ -39,7 +41,7 @@ pub use graph::DatasetGraph;
 pub use pipeline::PipelineDef;
 pub use query::{
     StreamOptions, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_delta, read_stream_files, read_stream_with, sql,
+    read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

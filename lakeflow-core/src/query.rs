@@ -4,6 +4,8 @@
 //! They only work inside a query function while lakeflow plans the pipeline; elsewhere they
 //! return [`crate::Error::OutsideQueryFunction`].
 
+use datafusion::dataframe::DataFrame;
+
 use crate::dataset::Plan;
 use crate::resolve::{ReadMode, plan_sql, read_dataset, read_source, read_stream_source};
 use crate::source::{FileFormat, SourceSpec};
@@ -59,7 +61,30 @@ pub fn read_stream_with(name: &str, options: StreamOptions) -> Plan {
 /// Plans a SQL query. Table names resolve to pipeline datasets and registered external
 /// tables, case-insensitively, as [`read`] would.
 pub fn sql(query: &str) -> Plan {
-    plan_sql(query)
+    plan_sql(query, &[])
+}
+
+/// [`sql`] where some table names stand for plans given here, for what SQL text cannot say
+/// by itself: a stream of a dataset, or files read by path. Each given name is read as its
+/// plan, aliased to that name; every other table name resolves as in [`sql`]. Given names
+/// match case-insensitively and hide a dataset of the same name in this query only.
+///
+/// SQL pipeline files use it for `STREAM(orders)` and `read_files(..)`:
+///
+/// ```
+/// use lakeflow_core::{Plan, read_stream, sql_with};
+///
+/// // The query function of a streaming table: only the new rows of `orders`.
+/// fn clean_orders() -> Plan {
+///     sql_with(
+///         "SELECT * FROM new_orders WHERE amount > 0",
+///         vec![("new_orders".to_string(), read_stream("orders")?)],
+///     )
+/// }
+/// # let _ = clean_orders;
+/// ```
+pub fn sql_with(query: &str, tables: Vec<(String, DataFrame)>) -> Plan {
+    plan_sql(query, &tables)
 }
 
 /// Reads files of `format` at `path`: one file, or every file with the format's extension

@@ -16,9 +16,15 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::common::tree_node::Transformed;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
 use datafusion::prelude::SessionContext;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -100,6 +106,9 @@ pub struct Resolved {
     pub stream_skips: BTreeSet<String>,
     /// For an append flow: the streaming table it writes (as the pipeline spells it).
     pub target: Option<String>,
+    /// The columns the flow writes into its table: its output, or for an AUTO CDC flow the
+    /// target's columns.
+    pub writes: SchemaRef,
     /// For a streaming table: the append flows that write into it, by name.
     pub flows: Vec<String>,
     placeholder: Arc<dyn TableProvider>,
@@ -372,6 +381,26 @@ impl Resolver {
                     .map_err(Some)?
             }
         };
+        let cdc_flow = flows
+            .iter()
+            .find(|f| self.defs.get(*f).is_some_and(|d| d.cdc.is_some()));
+        if let Some(cdc_flow) = cdc_flow
+            && (flows.len() > 1 || def.query.is_some())
+        {
+            let others: Vec<String> = flows
+                .iter()
+                .filter(|f| *f != cdc_flow)
+                .map(|f| format!("`{f}`"))
+                .chain(def.query.is_some().then(|| "its own query".to_string()))
+                .collect();
+            return Err(Some(Error::InvalidDefinition {
+                dataset: def.name.clone(),
+                message: format!(
+                    "AUTO CDC flow `{cdc_flow}` must be the only writer of its target, but {} also write it; give the CDC flow a table of its own (create_streaming_table)",
+                    others.join(" and ")
+                ),
+            }));
+        }
         if !flows.is_empty() {
             if resolved.kind != DatasetKind::StreamingTable
                 || (def.query.is_some() && !resolved.reads_stream())
@@ -456,7 +485,7 @@ impl Resolver {
             let Some(resolved) = state.resolved.get(flow) else {
                 return Err(Error::Internal(format!("flow `{flow}` did not resolve")));
             };
-            for field in resolved.output_schema.fields() {
+            for field in resolved.writes.fields() {
                 match fields.iter().find(|(_, f)| f.name() == field.name()) {
                     Some((first, f)) if f.data_type() != field.data_type() => {
                         return Err(Error::InvalidDefinition {
@@ -486,7 +515,7 @@ impl Resolver {
             let Some(resolved) = state.resolved.get(flow) else {
                 return Err(Error::Internal(format!("flow `{flow}` did not resolve")));
             };
-            for field in resolved.output_schema.fields() {
+            for field in resolved.writes.fields() {
                 let Ok(column) = schema.field_with_name(field.name()) else {
                     return Err(Error::InvalidDefinition {
                         dataset: flow.clone(),
@@ -605,6 +634,10 @@ impl Resolver {
 
     fn finish(&self, def: &DatasetDef, df: DataFrame, call: Call) -> Result<Resolved> {
         crate::expectations::validate(&def.name, def.location, &def.expectations, &df)?;
+        let writes = match &def.cdc {
+            Some(cdc) => cdc.target_schema(&def.name, &df)?,
+            None => df.schema().inner().clone(),
+        };
         let plan = df.into_unoptimized_plan();
         if matches!(
             plan,
@@ -657,7 +690,8 @@ impl Resolver {
                     ),
                 });
             }
-            if !def.once && !streams {
+            let snapshots = def.cdc.as_ref().is_some_and(|c| c.snapshot.is_some());
+            if !def.once && !streams && !snapshots {
                 return Err(Error::InvalidDefinition {
                     dataset: def.name.clone(),
                     message: format!(
@@ -694,6 +728,7 @@ impl Resolver {
             stream_files: call.stream_files,
             stream_skips: call.stream_skips,
             target: None,
+            writes,
             flows: Vec::new(),
             placeholder,
             stream_placeholder,
@@ -972,12 +1007,15 @@ fn count_stream_scans(plan: &LogicalPlan) -> usize {
     count
 }
 
-/// Plans a SQL query whose table names are pipeline datasets or registered external tables.
-pub(crate) fn plan_sql(query: &str) -> Plan {
+/// Plans a SQL query whose table names are pipeline datasets or registered external tables;
+/// the names in `given` stand for the given plans instead (see [`crate::query::sql_with`]).
+pub(crate) fn plan_sql(query: &str, given: &[(String, DataFrame)]) -> Plan {
     Scope::current("sql", |scope| {
         let state = scope.resolver.session.state();
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(query, &dialect)?;
+        let is_given = |name: &str| given.iter().any(|(g, _)| g.eq_ignore_ascii_case(name));
+        let mut bound = Vec::new();
         for reference in state.resolve_table_references(&statement)? {
             let name = match (reference.schema(), reference.catalog()) {
                 (None, None) => reference.table().to_string(),
@@ -986,16 +1024,58 @@ pub(crate) fn plan_sql(query: &str) -> Plan {
             // Table functions (`generate_series(..)`, `range(..)`) are not datasets.
             let is_table_function = state.table_functions().contains_key(&name)
                 && scope.resolver.canonical(&name).is_none();
-            if !is_table_function {
-                scope.bind(&name, ReadMode::Batch)?;
+            if !is_table_function && !is_given(&name) {
+                let (_, provider) = scope.bind(&name, ReadMode::Batch)?;
+                bound.push((reference.table().to_string(), provider));
             }
         }
-        // Every table the statement names is registered in memory now, so planning finishes
-        // without waiting on anything.
-        let plan = state
+        if given.is_empty() {
+            // Every table the statement names is registered in memory now, so planning
+            // finishes without waiting on anything.
+            let plan = state
+                .statement_to_plan(statement)
+                .now_or_never()
+                .ok_or_else(|| Error::Internal("SQL planning waited on I/O".into()))??;
+            return Ok(DataFrame::new(state, plan));
+        }
+        // The given names live only in a catalog of this statement (the shared session is
+        // not touched); each is planned as a view of its plan, then the view's scan is
+        // replaced by the plan itself, so the planner sees the placeholders inside it.
+        let schema = Arc::new(MemorySchemaProvider::new());
+        for (name, provider) in bound {
+            schema.register_table(name, provider)?;
+        }
+        for (name, df) in given {
+            schema.register_table(name.to_ascii_lowercase(), df.clone().into_view())?;
+        }
+        let options = state.config().options();
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(&options.catalog.default_schema, schema)?;
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(options.catalog.default_catalog.clone(), catalog);
+        let local = SessionStateBuilder::new_from_existing(state.clone())
+            .with_catalog_list(catalogs)
+            .build();
+        let plan = local
             .statement_to_plan(statement)
             .now_or_never()
             .ok_or_else(|| Error::Internal("SQL planning waited on I/O".into()))??;
+        let plan = plan
+            .transform_up_with_subqueries(|node| {
+                let LogicalPlan::TableScan(scan) = &node else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some((_, df)) = given
+                    .iter()
+                    .find(|(g, _)| g.eq_ignore_ascii_case(scan.table_name.table()))
+                else {
+                    return Ok(Transformed::no(node));
+                };
+                let inner = Arc::new(df.logical_plan().clone());
+                let aliased = SubqueryAlias::try_new(inner, scan.table_name.clone())?;
+                Ok(Transformed::yes(LogicalPlan::SubqueryAlias(aliased)))
+            })?
+            .data;
         Ok(DataFrame::new(state, plan))
     })
 }

@@ -37,6 +37,46 @@ pub struct TableWrite {
     pub txn: Option<Txn>,
 }
 
+/// Rows to merge into a table by key, in one commit (AUTO CDC): a row whose key matches is
+/// updated, or deleted when its `delete_column` is true; a row whose key does not match is
+/// inserted unless it is a delete. Used by AUTO CDC flows for the target and their state.
+pub struct TableUpsert {
+    /// The table name.
+    pub name: String,
+    /// The stored schema of the table (without `delete_column`).
+    pub schema: SchemaRef,
+    /// The rows: `schema`'s columns and then the boolean `delete_column`.
+    pub rows: Vec<RecordBatch>,
+    /// The columns that identify a row.
+    pub keys: Vec<String>,
+    /// The name of the last column of `rows`: true marks a delete.
+    pub delete_column: String,
+    /// Replace the table's contents with the rows that are not deletes, instead of merging.
+    pub replace: bool,
+    /// Also delete the rows no source row matched that this marks expired (tombstones).
+    pub expire: Option<Expire>,
+    /// Columns to partition the table by, when it is created.
+    pub partition_cols: Vec<String>,
+    /// Properties stored in the table metadata.
+    pub properties: BTreeMap<String, String>,
+    /// A description stored with the table.
+    pub comment: Option<String>,
+    /// The transaction committed with the rows.
+    pub txn: Option<Txn>,
+}
+
+/// Which rows of a table have expired: those whose boolean column `flag` is true and whose
+/// `Int64` column `at` is below `before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expire {
+    /// The boolean column that marks rows that can expire.
+    pub flag: String,
+    /// The `Int64` column with the time the row was marked.
+    pub at: String,
+    /// Rows marked before this expire.
+    pub before: i64,
+}
+
 /// An application transaction: `app_id` wrote batch `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Txn {
@@ -103,6 +143,10 @@ pub trait Storage: Debug + Send + Sync {
 
     /// Opens a table of this storage's format at an arbitrary path or URL (an external source).
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>>;
+
+    /// Merges `upsert`'s rows into its table by key in one commit, creating the table if
+    /// needed (see [`TableUpsert`]).
+    async fn upsert(&self, upsert: TableUpsert) -> Result<Committed>;
 
     /// The current version of the table of this storage's format at `path` (an external
     /// source read as a stream), or `None` if there is none.
@@ -338,6 +382,47 @@ impl Storage for MemoryStorage {
         Err(no_paths(path))
     }
 
+    async fn upsert(&self, upsert: TableUpsert) -> Result<Committed> {
+        let merged = {
+            let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            let current = match tables.get(&upsert.name) {
+                Some(table) if !upsert.replace => table.batches(),
+                _ => Vec::new(),
+            };
+            merge_rows(&upsert, current)?
+        };
+        let merged = match &upsert.expire {
+            Some(expire) => expire_rows(&upsert, merged, expire)?,
+            None => merged,
+        };
+        let write = TableWrite {
+            name: upsert.name,
+            schema: upsert.schema,
+            streams: Vec::new(),
+            partition_cols: upsert.partition_cols,
+            properties: upsert.properties,
+            comment: upsert.comment,
+            txn: upsert.txn,
+        };
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let table = tables.entry(write.name).or_insert_with(|| MemoryTable {
+            schema: write.schema.clone(),
+            commits: Vec::new(),
+            txns: HashMap::new(),
+        });
+        table.schema = write.schema;
+        table.commits.push(MemoryCommit {
+            batches: merged.rows,
+            replaced: true,
+        });
+        if let Some(txn) = write.txn {
+            table.txns.insert(txn.app_id, txn.version);
+        }
+        Ok(Committed {
+            version: table.version(),
+        })
+    }
+
     async fn version_at(&self, path: &str) -> Result<Option<u64>> {
         Err(no_paths(path))
     }
@@ -351,6 +436,122 @@ impl Storage for MemoryStorage {
     ) -> Result<Arc<dyn TableProvider>> {
         Err(no_paths(path))
     }
+}
+
+/// The rows of a table after a merge, and which of them no source row matched.
+struct Merged {
+    rows: Vec<RecordBatch>,
+    unmatched: Vec<bool>,
+}
+
+/// The merge of [`TableUpsert`] over `current` rows, in memory: one output row per key, the
+/// source's last row for a key winning.
+fn merge_rows(upsert: &TableUpsert, current: Vec<RecordBatch>) -> Result<Merged> {
+    use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+    use datafusion::arrow::row::{RowConverter, SortField};
+    let schema = upsert.schema.clone();
+    let width = schema.fields().len();
+    let key_index: Vec<usize> = upsert
+        .keys
+        .iter()
+        .map(|k| schema.index_of(k))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Internal(format!("upsert key: {e}")))?;
+    let fields = key_index
+        .iter()
+        .map(|i| SortField::new(schema.field(*i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields).map_err(|e| Error::Internal(e.to_string()))?;
+    let existing = concat_batches(&schema, &current).map_err(|e| Error::Internal(e.to_string()))?;
+    let source = if upsert.rows.is_empty() {
+        None
+    } else {
+        let all = concat_batches(&upsert.rows[0].schema(), &upsert.rows)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Some(all)
+    };
+    let key_rows = |batch: &RecordBatch| {
+        let columns: Vec<_> = key_index.iter().map(|i| batch.column(*i).clone()).collect();
+        converter
+            .convert_columns(&columns)
+            .map_err(|e| Error::Internal(e.to_string()))
+    };
+    // The last source row per key decides.
+    let mut decided: HashMap<Vec<u8>, usize> = HashMap::new();
+    if let Some(source) = &source {
+        let rows = key_rows(source)?;
+        for i in 0..source.num_rows() {
+            decided.insert(rows.row(i).as_ref().to_vec(), i);
+        }
+    }
+    let existing_rows = key_rows(&existing)?;
+    let mut keep = Vec::with_capacity(existing.num_rows());
+    let mut unmatched = Vec::new();
+    for i in 0..existing.num_rows() {
+        let matched = decided.contains_key(existing_rows.row(i).as_ref());
+        keep.push(!matched);
+        if !matched {
+            unmatched.push(true);
+        }
+    }
+    let kept =
+        filter_record_batch(&existing, &keep.into()).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut rows = vec![kept];
+    if let Some(source) = source {
+        let deletes = source
+            .column(width)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+            .ok_or_else(|| Error::Internal("upsert delete column is not boolean".into()))?;
+        let mut winners: Vec<usize> = decided.into_values().collect();
+        winners.sort_unstable();
+        let mask: Vec<bool> = (0..source.num_rows())
+            .map(|i| winners.binary_search(&i).is_ok() && !deletes.value(i))
+            .collect();
+        let inserted = filter_record_batch(&source, &mask.into())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let columns = inserted.columns()[..width].to_vec();
+        let inserted = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        unmatched.extend(std::iter::repeat_n(false, inserted.num_rows()));
+        rows.push(inserted);
+    }
+    Ok(Merged { rows, unmatched })
+}
+
+/// Drops the rows no source row matched that `expire` marks expired.
+fn expire_rows(upsert: &TableUpsert, merged: Merged, expire: &Expire) -> Result<Merged> {
+    use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
+    use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+    let all =
+        concat_batches(&upsert.schema, &merged.rows).map_err(|e| Error::Internal(e.to_string()))?;
+    let column = |name: &str| {
+        all.column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("expiry column `{name}` is missing")))
+    };
+    let flag = column(&expire.flag)?;
+    let flag = flag
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| Error::Internal("expiry flag is not boolean".into()))?;
+    let at = column(&expire.at)?;
+    let at = at
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| Error::Internal("expiry time is not Int64".into()))?;
+    let keep: Vec<bool> = (0..all.num_rows())
+        .map(|i| {
+            let expired =
+                flag.is_valid(i) && flag.value(i) && at.is_valid(i) && at.value(i) < expire.before;
+            !(merged.unmatched[i] && expired)
+        })
+        .collect();
+    let rows =
+        filter_record_batch(&all, &keep.into()).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Merged {
+        rows: vec![rows],
+        unmatched: Vec::new(),
+    })
 }
 
 fn no_paths(path: &str) -> Error {

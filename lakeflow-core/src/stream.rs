@@ -58,6 +58,14 @@ pub(crate) async fn run_stream_batch(
         Checkpoint::open(storage, name).await?
     };
     let app_id = checkpoint.app_id();
+    // An AUTO CDC batch commits to the target and then to its state: the state says whether
+    // the whole batch is done.
+    let state = dataset
+        .def
+        .cdc
+        .as_ref()
+        .map(|_| crate::cdc::state_table(name, checkpoint.version()));
+    let done_table = state.clone().unwrap_or_else(|| table.clone());
     failpoint::hit("stream_plan");
     let session = engine.session();
     // The batch to run and where it starts: after the last committed batch. A planned batch
@@ -68,7 +76,7 @@ pub(crate) async fn run_stream_batch(
         Some(planned) => {
             let marked = checkpoint.is_committed(storage, planned).await?;
             let committed = marked
-                || storage.transaction_version(&table, &app_id).await? >= Some(planned as i64);
+                || storage.transaction_version(&done_table, &app_id).await? >= Some(planned as i64);
             if committed {
                 if !marked {
                     let version = storage.version(&table).await?.unwrap_or(0);
@@ -82,7 +90,35 @@ pub(crate) async fn run_stream_batch(
             }
         }
     };
-    let end = current_offsets(&session, storage, &stream_reads, &start, batch).await?;
+    let mut end = current_offsets(&session, storage, &stream_reads, &start, batch).await?;
+    // An AUTO CDC flow from snapshots: the snapshot's version is its offset.
+    let snapshot_plan = match dataset.def.cdc.as_ref().and_then(|c| c.snapshot.as_ref()) {
+        None => None,
+        Some(snapshot) => {
+            let last = match start.sources.get(crate::cdc::SNAPSHOT_OFFSET) {
+                Some(Offset::Table { version }) => Some(*version),
+                _ => None,
+            };
+            match crate::cdc::next_snapshot(snapshot, name, storage, &session, last).await? {
+                None => {
+                    return Ok(FlowOutcome {
+                        rows_written: 0,
+                        version: None,
+                        expectations: Vec::new(),
+                        dropped_rows: 0,
+                        technique: Technique::NoNewData,
+                    });
+                }
+                Some((version, plan)) => {
+                    end.sources.insert(
+                        crate::cdc::SNAPSHOT_OFFSET.to_string(),
+                        Offset::Table { version },
+                    );
+                    Some((version, plan))
+                }
+            }
+        }
+    };
     let table_exists = storage.version(&table).await?.is_some();
     if !end.is_ahead_of(&start) && table_exists && batch > 0 {
         // Nothing new since the last batch: no commit, no checkpoint entry.
@@ -161,11 +197,63 @@ pub(crate) async fn run_stream_batch(
         Commit::Append
     };
     let txn = Txn {
-        app_id,
+        app_id: app_id.clone(),
         version: batch as i64,
     };
-    let plan = executable_plan(graph, name, &inputs)?;
-    let outcome = match execute(graph, name, engine, storage, log, plan, commit, Some(txn)).await {
+    let plan = match &snapshot_plan {
+        Some((_, Some(plan))) => plan.clone(),
+        _ => executable_plan(graph, name, &inputs)?,
+    };
+    let written = match (&dataset.def.cdc, state) {
+        (Some(spec), Some(state)) => {
+            let target = graph
+                .get(&table)
+                .ok_or_else(|| Error::Internal(format!("unknown CDC target `{table}`")))?;
+            // A snapshot becomes the changes that turn the target into it.
+            let (spec, plan) = match &snapshot_plan {
+                Some((version, _)) => {
+                    let changes = crate::cdc::snapshot_changes(
+                        spec,
+                        &session,
+                        storage,
+                        &table,
+                        &target.read_schema,
+                        plan,
+                        *version,
+                    )
+                    .await?;
+                    (std::sync::Arc::new(spec.snapshot_spec()), changes)
+                }
+                None => (spec.clone(), plan),
+            };
+            let target_done =
+                storage.transaction_version(&table, &app_id).await? >= Some(batch as i64);
+            let tables = crate::cdc::Tables {
+                flow: name,
+                target: &table,
+                target_schema: target.read_schema.clone(),
+                state,
+                tombstone_ttl: crate::cdc::tombstone_ttl(&target.def.table_properties)?,
+                def: &target.def,
+            };
+            log.flow(
+                name,
+                crate::event_log::FlowState::Running,
+                serde_json::Value::Null,
+            );
+            crate::cdc::apply_batch(&spec, &tables, &session, storage, plan, txn, target_done)
+                .await
+                .map(|applied| FlowOutcome {
+                    rows_written: applied.rows,
+                    version: applied.version,
+                    expectations: Vec::new(),
+                    dropped_rows: 0,
+                    technique: Technique::Merge,
+                })
+        }
+        _ => execute(graph, name, engine, storage, log, plan, commit, Some(txn)).await,
+    };
+    let outcome = match written {
         Ok(outcome) => outcome,
         Err(e) => {
             return Err(attribute_file_error(

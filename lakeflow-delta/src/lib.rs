@@ -25,7 +25,7 @@ use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::schema::cast::normalize_for_delta;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, Path as StorePath};
-use lakeflow_core::storage::{Committed, Storage, TableWrite, nullable_schema};
+use lakeflow_core::storage::{Committed, Storage, TableUpsert, TableWrite, Txn, nullable_schema};
 use lakeflow_core::{Error, Result};
 use url::Url;
 
@@ -221,6 +221,80 @@ impl Storage for DeltaStorage {
         appended(table, name, location, after, upto, skip_change_commits).await
     }
 
+    async fn upsert(&self, upsert: TableUpsert) -> Result<Committed> {
+        let location = self.table_location(&upsert.name);
+        let existing = match self.load(&upsert.name, false).await? {
+            Some(table) if table.version().is_some() => Some(table),
+            _ => None,
+        };
+        let (Some(table), false) = (existing, upsert.replace) else {
+            // A new table, or a replacement: write the rows that are not deletes.
+            return self.write_upsert_rows(upsert).await;
+        };
+        let ctx = datafusion::prelude::SessionContext::new();
+        let source = ctx.read_batches(upsert.rows)?;
+        let column = |alias: &str, name: &str| {
+            datafusion::prelude::Expr::Column(datafusion::common::Column::new(Some(alias), name))
+        };
+        let on = upsert
+            .keys
+            .iter()
+            .map(|k| column("t", k).eq(column("s", k)))
+            .reduce(|a, b| a.and(b))
+            .ok_or_else(|| Error::Internal("an upsert without keys".into()))?;
+        let is_delete = column("s", &upsert.delete_column);
+        let names: Vec<String> = upsert
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut builder = table
+            .merge(source, on)
+            .with_source_alias("s")
+            .with_target_alias("t")
+            .when_matched_delete(|d| d.predicate(is_delete.clone()))
+            .map_err(|e| delta_error(&location, e))?
+            .when_matched_update(|mut u| {
+                for name in &names {
+                    u = u.update(
+                        datafusion::common::Column::from_name(name),
+                        column("s", name),
+                    );
+                }
+                u
+            })
+            .map_err(|e| delta_error(&location, e))?
+            .when_not_matched_insert(|mut i| {
+                i = i.predicate(datafusion::prelude::not(is_delete.clone()));
+                for name in &names {
+                    i = i.set(
+                        datafusion::common::Column::from_name(name),
+                        column("s", name),
+                    );
+                }
+                i
+            })
+            .map_err(|e| delta_error(&location, e))?;
+        if let Some(expire) = &upsert.expire {
+            let expired = column("t", &expire.flag)
+                .and(column("t", &expire.at).lt(datafusion::prelude::lit(expire.before)));
+            builder = builder
+                .when_not_matched_by_source_delete(|d| d.predicate(expired))
+                .map_err(|e| delta_error(&location, e))?;
+        }
+        if let Some(txn) = upsert.txn {
+            builder = builder.with_commit_properties(commit_properties(txn));
+        }
+        let (table, _) = builder.await.map_err(|e| delta_error(&location, e))?;
+        let version = table.version().ok_or_else(|| {
+            Error::Internal(format!(
+                "Delta table `{location}` has no version after a merge"
+            ))
+        })?;
+        Ok(Committed { version })
+    }
+
     async fn version_at(&self, path: &str) -> Result<Option<u64>> {
         let mut table = external(path)?;
         match table.load().await {
@@ -356,7 +430,57 @@ async fn appended(
         .map_err(|e| Error::storage(location, e))
 }
 
+/// Commit properties carrying the application transaction `txn`.
+fn commit_properties(txn: Txn) -> deltalake::kernel::transaction::CommitProperties {
+    deltalake::kernel::transaction::CommitProperties::default()
+        .with_application_transaction(deltalake::kernel::Transaction::new(txn.app_id, txn.version))
+}
+
 impl DeltaStorage {
+    /// The rows of `upsert` that are not deletes, written as the whole table (a new table, or
+    /// a replacement).
+    async fn write_upsert_rows(&self, upsert: TableUpsert) -> Result<Committed> {
+        use datafusion::arrow::array::BooleanArray;
+        let width = upsert.schema.fields().len();
+        let mut batches = Vec::with_capacity(upsert.rows.len());
+        for batch in &upsert.rows {
+            let deletes = batch
+                .column(width)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| Error::Internal("upsert delete column is not boolean".into()))?;
+            let keep = datafusion::arrow::compute::not(deletes)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let kept = datafusion::arrow::compute::filter_record_batch(batch, &keep)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let columns = kept.columns()[..width].to_vec();
+            batches.push(
+                datafusion::arrow::record_batch::RecordBatch::try_new(
+                    upsert.schema.clone(),
+                    columns,
+                )
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            );
+        }
+        let schema = upsert.schema.clone();
+        let stream: datafusion::execution::SendableRecordBatchStream = Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema.clone(),
+                futures::stream::iter(batches.into_iter().map(Ok)),
+            ),
+        );
+        self.replace(TableWrite {
+            name: upsert.name,
+            schema,
+            streams: vec![stream],
+            partition_cols: upsert.partition_cols,
+            properties: upsert.properties,
+            comment: upsert.comment,
+            txn: upsert.txn,
+        })
+        .await
+    }
+
     /// One commit of `write` in `mode`: the streams go through delta-rs's writer unbuffered.
     async fn commit(&self, write: TableWrite, mode: SaveMode) -> Result<Committed> {
         let location = self.table_location(&write.name);
@@ -393,12 +517,7 @@ impl DeltaStorage {
             builder = builder.with_description(comment);
         }
         if let Some(txn) = write.txn {
-            let properties = deltalake::kernel::transaction::CommitProperties::default()
-                .with_application_transaction(deltalake::kernel::Transaction::new(
-                    txn.app_id,
-                    txn.version,
-                ));
-            builder = builder.with_commit_properties(properties);
+            builder = builder.with_commit_properties(commit_properties(txn));
         }
         let table = builder.await.map_err(|e| delta_error(&location, e))?;
         let version = table.version().ok_or_else(|| {

@@ -29,6 +29,8 @@ const FAILPOINTS: &[&str] = &[
     "flow_done:2",
     "flow_done:3",
     "before_event_log",
+    "cdc_between_merges",
+    "cdc_between_merges:2",
 ];
 
 /// This test binary, set to run only `child_pipeline` over the given directories.

@@ -1,5 +1,7 @@
 //! The integration tests of the `lakeflow` package, in one binary so linking happens once.
 
+mod cdc;
+mod cli;
 mod crash;
 mod delta;
 mod errors;
@@ -9,6 +11,7 @@ mod incremental;
 mod quality;
 mod registry;
 mod sources;
+mod sql_pipelines;
 mod streaming;
 mod support;
 mod testing;

@@ -19,7 +19,9 @@ pub fn land(landing: &Path, n: usize, first: u64, rows: u64) {
 }
 
 /// bronze (new files) -> silver (new bronze rows, no test orders) -> gold (totals, recomputed);
-/// and `amounts`, a table two append flows write: silver's new rows, and a backfill once.
+/// `amounts`, a table two append flows write: silver's new rows, and a backfill once; and
+/// silver applied as a change feed per customer: `latest_order` (type 1), `order_history`
+/// (type 2).
 pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
     let landing = landing.display().to_string();
     Pipeline::builder()
@@ -40,6 +42,20 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
             })
             .once(),
         )
+        .create_streaming_table("latest_order")
+        .create_auto_cdc_flow(
+            lakeflow::AutoCdc::new("latest_order", "silver")
+                .keys(["customer"])
+                .sequence_by("order_id"),
+        )
+        .create_streaming_table("order_history")
+        .create_auto_cdc_flow(
+            lakeflow::AutoCdc::new("order_history", "silver")
+                .keys(["customer"])
+                .sequence_by("order_id")
+                .column_list(["customer", "amount"])
+                .stored_as_scd_type(2),
+        )
         .storage(storage.to_str().unwrap())
         .progress(ProgressMode::Off)
 }
@@ -47,7 +63,14 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
 /// Every table of the pipeline, as sorted text lines.
 pub async fn tables(storage: &Path) -> Vec<Vec<String>> {
     let mut all = Vec::new();
-    for name in ["bronze", "silver", "gold", "amounts"] {
+    for name in [
+        "bronze",
+        "silver",
+        "gold",
+        "amounts",
+        "latest_order",
+        "order_history",
+    ] {
         all.push(sorted_lines(&delta_rows(&storage.join(name)).await));
     }
     all

@@ -1,0 +1,7 @@
+//! The `lakeflow` binary: pipeline projects of SQL files described by a spec file
+//! (`lakeflow.yml`). `lakeflow init --name NAME` makes one; `lakeflow --help` lists the
+//! commands. Everything is in [`lakeflow::cli`].
+
+fn main() -> std::process::ExitCode {
+    lakeflow::cli::Cli::project().main()
+}

@@ -1,0 +1,311 @@
+//! The command line: `COMMAND [OPTIONS]`, parsed by hand into a [`Command`] (a handful of
+//! options does not need a parser crate). A mistake is a [`UsageError`] saying what to write.
+
+use std::path::PathBuf;
+
+use crate::ProgressMode;
+
+/// How `graph` prints the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    #[default]
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// JSON, for tools.
+    Json,
+}
+
+/// What to do, with its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `init --name NAME`: make a new project directory.
+    Init {
+        /// The project (and directory) name.
+        name: String,
+    },
+    /// `run`: run the pipeline.
+    Run {
+        /// Tables to reset and recompute.
+        full_refresh: Vec<String>,
+        /// Reset every streaming table.
+        full_refresh_all: bool,
+        /// Only these tables (with `full_refresh`).
+        refresh: Vec<String>,
+        /// How progress is shown.
+        progress: ProgressMode,
+    },
+    /// `dry-run`: plan everything, read and write nothing.
+    DryRun,
+    /// `graph`: print the dependency graph.
+    Graph {
+        /// The format.
+        format: GraphFormat,
+    },
+    /// `events`: print the event log (the last run's events, or a query's result).
+    Events {
+        /// A SQL query over the table `event_log`.
+        sql: Option<String>,
+    },
+    /// `help` or `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+/// Options every pipeline command takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Common {
+    /// `--spec FILE`: the spec file instead of searching for one.
+    pub spec: Option<PathBuf>,
+    /// `--storage DIR_OR_URL`: where tables are, instead of the spec's `storage`.
+    pub storage: Option<String>,
+}
+
+/// A command line that cannot be understood; the message says what to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The help text; `program` is the binary's name.
+pub fn help(program: &str) -> String {
+    format!(
+        "Declarative data pipelines on DataFusion and Delta Lake.
+
+Usage: {program} <COMMAND> [OPTIONS]
+
+Commands:
+  init --name NAME      create a project: a spec file, SQL transformations and a README
+  run                   run the pipeline (incremental unless told otherwise)
+  dry-run               check every definition and the graph; read and write no data
+  graph                 print the dependency graph
+  events                print the last run's events from the event log
+
+Options of run:
+  --full-refresh A,B    reset these tables and recompute them from all input
+  --full-refresh-all    reset every table
+  --refresh A,B         run only these tables (the others are EXCLUDED)
+  --progress MODE       auto (default), bars, lines or off
+Options of graph:
+  --format FORMAT       dot (default), mermaid or json
+Options of events:
+  --sql QUERY           run a SQL query over the table `event_log` instead
+Options of run, dry-run, graph and events:
+  --spec FILE           the spec file (default: lakeflow.yml or spark-pipeline.yml in the
+                        current directory or the nearest parent that has one)
+  --storage PATH        where tables are stored, instead of the spec's `storage`
+
+Exit codes: 0 success, 1 the run failed (a flow failed), 2 a usage error,
+3 invalid definitions (spec file, SQL, graph), 4 any other error (storage, I/O).
+"
+    )
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
+    let mut common = Common::default();
+    let Some((command, rest)) = args.split_first() else {
+        return Ok((Command::Help, common));
+    };
+    let mut name = None;
+    let mut full_refresh = Vec::new();
+    let mut full_refresh_all = false;
+    let mut refresh = Vec::new();
+    let mut progress = ProgressMode::Auto;
+    let mut format = GraphFormat::Dot;
+    let mut sql = None;
+    let command = command.as_str();
+    if matches!(command, "help" | "--help" | "-h") {
+        return Ok((Command::Help, common));
+    }
+    if matches!(command, "--version" | "-V" | "version") {
+        return Ok((Command::Version, common));
+    }
+    if !matches!(command, "init" | "run" | "dry-run" | "graph" | "events") {
+        return Err(UsageError(format!(
+            "unknown command `{command}`; the commands are init, run, dry-run, graph and events (see --help)"
+        )));
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = &rest[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let takes_value = matches!(
+            flag,
+            "--name"
+                | "--spec"
+                | "--storage"
+                | "--full-refresh"
+                | "--refresh"
+                | "--progress"
+                | "--format"
+                | "--sql"
+        );
+        let value = if takes_value {
+            match inline {
+                Some(v) => Some(v),
+                None => {
+                    i += 1;
+                    Some(rest.get(i).cloned().ok_or_else(|| {
+                        UsageError(format!("`{flag}` needs a value, as in `{flag} VALUE`"))
+                    })?)
+                }
+            }
+        } else {
+            if inline.is_some() {
+                return Err(UsageError(format!("`{flag}` takes no value")));
+            }
+            None
+        };
+        let allowed: &[&str] = match command {
+            "init" => &["--name"],
+            "run" => &[
+                "--spec",
+                "--storage",
+                "--full-refresh",
+                "--full-refresh-all",
+                "--refresh",
+                "--progress",
+            ],
+            "graph" => &["--spec", "--storage", "--format"],
+            "events" => &["--spec", "--storage", "--sql"],
+            _ => &["--spec", "--storage"],
+        };
+        if matches!(flag, "--help" | "-h") {
+            return Ok((Command::Help, common));
+        }
+        if !allowed.contains(&flag) {
+            return Err(UsageError(if flag.starts_with('-') {
+                format!(
+                    "`{command}` has no option `{flag}`; its options are {}",
+                    allowed.join(", ")
+                )
+            } else {
+                format!("unexpected argument `{flag}` after `{command}`")
+            }));
+        }
+        let value = value.unwrap_or_default();
+        match flag {
+            "--name" => name = Some(value),
+            "--spec" => common.spec = Some(PathBuf::from(value)),
+            "--storage" => common.storage = Some(value),
+            "--full-refresh" => full_refresh.extend(list(&value)),
+            "--full-refresh-all" => full_refresh_all = true,
+            "--refresh" => refresh.extend(list(&value)),
+            "--progress" => {
+                progress = match value.as_str() {
+                    "auto" => ProgressMode::Auto,
+                    "bars" => ProgressMode::Bars,
+                    "lines" => ProgressMode::Lines,
+                    "off" => ProgressMode::Off,
+                    other => {
+                        return Err(UsageError(format!(
+                            "`--progress {other}`: use auto, bars, lines or off"
+                        )));
+                    }
+                }
+            }
+            "--format" => {
+                format = match value.as_str() {
+                    "dot" => GraphFormat::Dot,
+                    "mermaid" => GraphFormat::Mermaid,
+                    "json" => GraphFormat::Json,
+                    other => {
+                        return Err(UsageError(format!(
+                            "`--format {other}`: use dot, mermaid or json"
+                        )));
+                    }
+                }
+            }
+            _ => sql = Some(value),
+        }
+        i += 1;
+    }
+    let command = match command {
+        "init" => Command::Init {
+            name: name.ok_or_else(|| {
+                UsageError("`init` needs `--name NAME`, the new project's directory".into())
+            })?,
+        },
+        "run" => {
+            if full_refresh_all && !(full_refresh.is_empty() && refresh.is_empty()) {
+                return Err(UsageError(
+                    "`--full-refresh-all` resets every table; it cannot be combined with `--full-refresh` or `--refresh`".into(),
+                ));
+            }
+            Command::Run {
+                full_refresh,
+                full_refresh_all,
+                refresh,
+                progress,
+            }
+        }
+        "dry-run" => Command::DryRun,
+        "graph" => Command::Graph { format },
+        _ => Command::Events { sql },
+    };
+    Ok((command, common))
+}
+
+/// `a,b , c` as names.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn run_options() {
+        let (command, common) = parse(&args(
+            "run --spec p/lakeflow.yml --full-refresh a,b --refresh=c --progress off",
+        ))
+        .unwrap();
+        assert_eq!(common.spec, Some(PathBuf::from("p/lakeflow.yml")));
+        assert_eq!(
+            command,
+            Command::Run {
+                full_refresh: vec!["a".into(), "b".into()],
+                full_refresh_all: false,
+                refresh: vec!["c".into()],
+                progress: ProgressMode::Off,
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_say_what_to_write() {
+        let err = parse(&args("graph --refresh a")).unwrap_err().0;
+        assert!(err.contains("`graph` has no option `--refresh`"), "{err}");
+        let err = parse(&args("init")).unwrap_err().0;
+        assert!(err.contains("--name NAME"), "{err}");
+        let err = parse(&args("walk")).unwrap_err().0;
+        assert!(err.contains("unknown command `walk`"), "{err}");
+        let err = parse(&args("run --full-refresh-all --refresh a"))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("cannot be combined"), "{err}");
+        let err = parse(&args("graph --format svg")).unwrap_err().0;
+        assert!(err.contains("dot, mermaid or json"), "{err}");
+        assert_eq!(parse(&[]).unwrap().0, Command::Help);
+    }
+}

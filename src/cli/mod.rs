@@ -1,0 +1,340 @@
+//! The `lakeflow` command line: `init`, `run`, `dry-run`, `graph` and `events`, for a SQL
+//! project (the `lakeflow` binary) and for a Rust binary whose `main` is one line:
+//!
+//! ```no_run
+//! use lakeflow::prelude::*;
+//!
+//! #[materialized_view]
+//! fn numbers() -> Plan {
+//!     sql("SELECT 1 AS n")
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     lakeflow::cli::main()
+//! }
+//! ```
+//!
+//! A Rust binary uses a spec file when there is one (`--spec`, or `lakeflow.yml` in the
+//! current directory or a parent): its name, storage and configuration, and its SQL files
+//! join the Rust definitions. Exit codes are in [`exit`]. This module parses arguments,
+//! prints, and calls [`Pipeline`]; it holds no pipeline logic.
+
+mod args;
+mod init;
+mod render;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+pub use args::{Command, Common, GraphFormat, UsageError, help};
+
+use crate::project::{Project, ProjectError, Spec};
+use crate::{Error, Pipeline};
+
+/// The exit codes, which scripts can rely on.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// The run ended FAILED: at least one flow failed (the report says which).
+    pub const RUN_FAILED: u8 = 1;
+    /// The command line could not be understood, or `init` could not use the name.
+    pub const USAGE: u8 = 2;
+    /// The definitions are invalid: spec file, SQL, or what a dry run finds (a cycle, a
+    /// missing dataset, a column that does not exist).
+    pub const INVALID: u8 = 3;
+    /// Anything else: storage, I/O, an event log query.
+    pub const ERROR: u8 = 4;
+}
+
+/// The command line of a Rust binary whose datasets are defined with the attribute macros:
+/// `fn main() -> ExitCode { lakeflow::cli::main() }`.
+pub fn main() -> ExitCode {
+    Cli::new(Pipeline::from_registry()).main()
+}
+
+/// A command line over a pipeline.
+#[derive(Debug)]
+pub struct Cli {
+    pipeline: Option<Pipeline>,
+    program: String,
+}
+
+/// Why a command stopped: the exit code and what to tell the person.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ProjectError> for Failure {
+    fn from(e: ProjectError) -> Self {
+        let code = match e {
+            ProjectError::Io { .. } => exit::ERROR,
+            _ => exit::INVALID,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::RunFailed { .. } => exit::RUN_FAILED,
+            Error::DuplicateDataset { .. }
+            | Error::UnknownDataset { .. }
+            | Error::Cycle { .. }
+            | Error::Many(_)
+            | Error::InvalidDefinition { .. }
+            | Error::Definition { .. }
+            | Error::Expectation { .. } => exit::INVALID,
+            _ => exit::ERROR,
+        };
+        Failure {
+            code,
+            message: format!("{e:?}"),
+        }
+    }
+}
+
+impl Cli {
+    /// A command line over `pipeline` (a Rust binary's definitions). A spec file, when
+    /// there is one, adds its SQL files, name, storage and configuration.
+    pub fn new(pipeline: Pipeline) -> Self {
+        Cli {
+            pipeline: Some(pipeline),
+            program: program_name(),
+        }
+    }
+
+    /// The command line of the `lakeflow` binary: definitions come from the project's spec
+    /// file, which must exist; `init` makes one.
+    pub fn project() -> Self {
+        Cli {
+            pipeline: None,
+            program: program_name(),
+        }
+    }
+
+    /// Runs the command in the process arguments and returns the exit code.
+    pub fn main(self) -> ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::from(exit::ERROR);
+            }
+        };
+        ExitCode::from(runtime.block_on(self.run(&args)))
+    }
+
+    /// Runs the command `args` (without the program name) and returns the exit code; what a
+    /// person reads goes to stdout (results) and stderr (progress, errors).
+    pub async fn run(self, args: &[String]) -> u8 {
+        let (command, common) = match args::parse(args) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!(
+                    "error: {e}\nRun `{} --help` for the commands.",
+                    self.program
+                );
+                return exit::USAGE;
+            }
+        };
+        match self.command(command, &common).await {
+            Ok(()) => exit::OK,
+            Err(failure) => {
+                eprintln!("error: {}", failure.message);
+                failure.code
+            }
+        }
+    }
+
+    async fn command(self, command: Command, common: &Common) -> Result<(), Failure> {
+        match command {
+            Command::Help => {
+                print!("{}", help(&self.program));
+                Ok(())
+            }
+            Command::Version => {
+                println!("{} {}", self.program, env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+            Command::Init { name } => {
+                if self.pipeline.is_some() {
+                    return Err(Failure {
+                        code: exit::USAGE,
+                        message: "`init` makes a SQL project; run it with the `lakeflow` binary (`cargo install lakeflow`)".into(),
+                    });
+                }
+                let cwd = current_dir()?;
+                let dir = init::create(&cwd, &name).map_err(|message| Failure {
+                    code: exit::USAGE,
+                    message,
+                })?;
+                println!(
+                    "Pipeline project `{name}` created in {}. To run it:\n  cd {name}\n  lakeflow run",
+                    dir.display()
+                );
+                Ok(())
+            }
+            Command::Run {
+                full_refresh,
+                full_refresh_all,
+                refresh,
+                progress,
+            } => {
+                let (mut pipeline, _) = self.load(common)?;
+                pipeline = pipeline.progress(progress);
+                if !refresh.is_empty() {
+                    pipeline = pipeline.refresh(refresh);
+                }
+                if !full_refresh.is_empty() {
+                    pipeline = pipeline.full_refresh(full_refresh);
+                }
+                if full_refresh_all {
+                    pipeline = pipeline.full_refresh_all();
+                }
+                match pipeline.run().await {
+                    Ok(report) => {
+                        println!("{report}");
+                        Ok(())
+                    }
+                    Err(Error::RunFailed { report }) => {
+                        println!("{report}");
+                        let failed = report
+                            .datasets
+                            .iter()
+                            .filter(|d| d.status == crate::FlowStatus::Failed)
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Err(Failure {
+                            code: exit::RUN_FAILED,
+                            message: format!("the run failed: {failed} failed (see above)"),
+                        })
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Command::DryRun => {
+                let (pipeline, _) = self.load(common)?;
+                let graph = pipeline.dry_run().await?;
+                let nodes: Vec<_> = graph.in_order().collect();
+                println!("Dry run succeeded: {} definitions are valid.", nodes.len());
+                let width = nodes.iter().map(|n| n.def.name.len()).max().unwrap_or(0);
+                for node in nodes {
+                    println!(
+                        "  {:width$}  {:18}  {}",
+                        node.def.name, node.kind, node.def.location
+                    );
+                }
+                Ok(())
+            }
+            Command::Graph { format } => {
+                let (pipeline, name) = self.load(common)?;
+                let graph = pipeline.dry_run().await?;
+                print!(
+                    "{}",
+                    match format {
+                        GraphFormat::Dot => render::dot(&graph, &name),
+                        GraphFormat::Mermaid => render::mermaid(&graph),
+                        GraphFormat::Json => render::json(&graph, &name),
+                    }
+                );
+                Ok(())
+            }
+            Command::Events { sql } => {
+                let (pipeline, _) = self.load(common)?;
+                let query = sql.unwrap_or_else(|| LAST_RUN_EVENTS.to_string());
+                let batches = pipeline
+                    .event_log_sql(&query)
+                    .await?
+                    .collect()
+                    .await
+                    .map_err(Error::from)?;
+                let table = pretty_format_batches(&batches).map_err(|e| Failure {
+                    code: exit::ERROR,
+                    message: format!("cannot print the events: {e}"),
+                })?;
+                println!("{table}");
+                Ok(())
+            }
+        }
+    }
+
+    /// The pipeline to work on and its name, from the spec file and/or the binary's own
+    /// definitions, with `--storage` applied.
+    fn load(self, common: &Common) -> Result<(Pipeline, String), Failure> {
+        let spec_path = match &common.spec {
+            Some(path) if !path.is_file() => {
+                return Err(Failure {
+                    code: exit::USAGE,
+                    message: format!("`--spec {}`: no such file", path.display()),
+                });
+            }
+            Some(path) => Some(path.clone()),
+            None => match Spec::find(&current_dir()?) {
+                Ok(path) => Some(path),
+                Err(ProjectError::SpecNotFound { .. }) if self.pipeline.is_some() => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let (pipeline, name) = match (spec_path, self.pipeline) {
+            (Some(path), base) => {
+                let project = Project::load(&path)?;
+                let name = project.spec().name.clone();
+                let pipeline = match base {
+                    Some(base) => project.add_to(base),
+                    None => project.pipeline(),
+                };
+                (pipeline, name)
+            }
+            (None, Some(base)) => (base, "pipeline".to_string()),
+            (None, None) => {
+                return Err(ProjectError::SpecNotFound {
+                    dir: current_dir()?,
+                }
+                .into());
+            }
+        };
+        let pipeline = match &common.storage {
+            Some(storage) => pipeline.storage(storage.clone()),
+            None => pipeline,
+        };
+        Ok((pipeline, name))
+    }
+}
+
+/// The default of `events`: the last run's events, in order.
+const LAST_RUN_EVENTS: &str =
+    "SELECT sequence, timestamp, level, event_type, origin.dataset_name AS dataset, message
+FROM event_log
+WHERE origin.run_id = (SELECT max(origin.run_id) FROM event_log)
+ORDER BY sequence";
+
+fn current_dir() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_dir().map_err(|e| Failure {
+        code: exit::ERROR,
+        message: format!("cannot read the current directory: {e}"),
+    })
+}
+
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .as_deref()
+        .and_then(|p| {
+            Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "lakeflow".to_string())
+}

@@ -1,0 +1,434 @@
+//! Pipeline projects: a spec file (`lakeflow.yml`, or Spark's `spark-pipeline.yml`) that
+//! names the pipeline, its storage and configuration, and globs for its definition files —
+//! SQL files in the Spark Declarative Pipelines syntax ([`sql`]).
+//!
+//! [`Project::load`] reads the spec ([`spec`]), expands the globs and reads every SQL file
+//! into definitions; [`Project::pipeline`] (or [`Project::add_to`], for a Rust binary that
+//! has `#[table]` definitions of its own) turns them into a [`Pipeline`]. Every mistake
+//! found here is a [`ProjectError`] naming `file:line:column`; mistakes only planning can
+//! find (a column that does not exist) come from `dry_run` and name the definition's
+//! location the same way. This module never runs a query.
+
+pub mod spec;
+pub mod sql;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use datafusion::arrow::datatypes::Field;
+use datafusion::logical_expr::cast;
+use datafusion::prelude::ident;
+use lakeflow_core::SourceLocation;
+
+use crate::{Dataset, Error, Pipeline, Plan};
+pub use spec::{LibraryGlob, SPEC_FILE_NAMES, Spec};
+use sql::{SqlContext, SqlDefinition, SqlKind, SqlQuery, TableSource};
+
+/// A place in a project file: `file:line:column`, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file, relative to the project root where it is inside it.
+    pub file: String,
+    /// The line.
+    pub line: usize,
+    /// The column, in characters.
+    pub column: usize,
+}
+
+impl Location {
+    /// A location in `file`.
+    pub fn new(file: &str, line: usize, column: usize) -> Self {
+        Location {
+            file: file.to_string(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// What can be wrong with a project before any query is planned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectError {
+    /// No spec file in the directory or its parents.
+    #[error(
+        "no pipeline spec file (lakeflow.yml, spark-pipeline.yml or spark-pipeline.yaml) in `{}` or any parent directory; create a project with `lakeflow init --name NAME`, or pass `--spec FILE`",
+        dir.display()
+    )]
+    SpecNotFound {
+        /// Where the search started.
+        dir: PathBuf,
+    },
+    /// More than one spec file in one directory.
+    #[error("`{}` has several spec files ({}); keep one", dir.display(), files.join(", "))]
+    SeveralSpecs {
+        /// The directory.
+        dir: PathBuf,
+        /// The spec files found there.
+        files: Vec<String>,
+    },
+    /// A file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A mistake in the spec or a definition file, at its place.
+    #[error("{location}: {message}")]
+    Invalid {
+        /// Where it is.
+        location: Location,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// A loaded project: the spec and the definitions of its files.
+#[derive(Debug, Clone)]
+pub struct Project {
+    spec: Spec,
+    files: Vec<PathBuf>,
+    definitions: Vec<SqlDefinition>,
+}
+
+impl Project {
+    /// Loads the project whose spec file is in `dir` or its nearest parent that has one.
+    pub fn find(dir: &Path) -> Result<Project, ProjectError> {
+        Project::load(&Spec::find(dir)?)
+    }
+
+    /// Loads the project of the spec file at `spec_path`.
+    ///
+    /// ```no_run
+    /// # async fn example() -> lakeflow::Result<()> {
+    /// let project = lakeflow::project::Project::load("lakeflow.yml".as_ref())
+    ///     .map_err(|e| lakeflow::Error::InvalidDefinition {
+    ///         dataset: "project".into(),
+    ///         message: e.to_string(),
+    ///     })?;
+    /// let report = project.pipeline().run().await?;
+    /// println!("{report}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn load(spec_path: &Path) -> Result<Project, ProjectError> {
+        let spec = Spec::load(spec_path)?;
+        let root = spec.root().to_path_buf();
+        let files = library_files(&spec)?;
+        let context = SqlContext {
+            configuration: spec.configuration.clone(),
+            catalog: spec.catalog.clone(),
+            database: spec.database.clone(),
+            root: root.clone(),
+        };
+        let mut definitions = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).map_err(|source| ProjectError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let name = display_name(&root, file);
+            definitions.extend(sql::parse_sql_file(&name, &text, &context)?);
+        }
+        Ok(Project {
+            spec,
+            files,
+            definitions,
+        })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The definition files the globs matched, in the order they are read.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The names of the datasets and flows the files define, in file order.
+    pub fn definition_names(&self) -> Vec<&str> {
+        self.definitions.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    /// Where tables are stored: the spec's `storage` against the spec's directory, or
+    /// `lakeflow-data` next to the spec.
+    pub fn storage(&self) -> String {
+        match &self.spec.storage {
+            Some(url) if url.contains("://") => url.clone(),
+            Some(path) => self.spec.root().join(path).display().to_string(),
+            None => self
+                .spec
+                .root()
+                .join(crate::DEFAULT_STORAGE)
+                .display()
+                .to_string(),
+        }
+    }
+
+    /// A pipeline of the project's definitions, named and stored as the spec says.
+    pub fn pipeline(&self) -> Pipeline {
+        self.add_to(Pipeline::builder())
+    }
+
+    /// Adds the project's definitions to `pipeline` and applies the spec's name, storage
+    /// and configuration (readable with [`conf`]).
+    pub fn add_to(&self, pipeline: Pipeline) -> Pipeline {
+        set_configuration(&self.spec.configuration);
+        let base = pipeline.definition().datasets.len();
+        let mut pipeline = pipeline
+            .name(self.spec.name.clone())
+            .storage(self.storage());
+        for definition in &self.definitions {
+            pipeline = pipeline.dataset(dataset(definition));
+        }
+        // The builder records the caller's location; a SQL definition's is in its file.
+        let mut def = pipeline.definition().clone();
+        for (i, definition) in self.definitions.iter().enumerate() {
+            if let Some(dataset) = def.datasets.get_mut(base + i) {
+                dataset.location = source_location(&definition.location);
+            }
+        }
+        pipeline.with_definition(def)
+    }
+}
+
+/// The files the spec's globs match: each glob must match at least one file, and every file
+/// must be a `.sql` file.
+fn library_files(spec: &Spec) -> Result<Vec<PathBuf>, ProjectError> {
+    let root = spec.root();
+    let mut files = Vec::new();
+    for library in &spec.libraries {
+        let invalid = |message: String| ProjectError::Invalid {
+            location: library.location.clone(),
+            message,
+        };
+        let mut pattern = library.include.trim_end_matches('/').to_string();
+        if pattern.ends_with("**") {
+            pattern.push_str("/*");
+        }
+        let full = if Path::new(&pattern).is_absolute() {
+            pattern.clone()
+        } else {
+            root.join(&pattern).display().to_string()
+        };
+        let matches = glob::glob(&full)
+            .map_err(|e| invalid(format!("`{}` is not a valid glob: {e}", library.include)))?;
+        let mut found = Vec::new();
+        for entry in matches {
+            let path = entry.map_err(|e| invalid(format!("cannot read a matched path: {e}")))?;
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if path.is_file() && !hidden {
+                found.push(path);
+            }
+        }
+        if found.is_empty() {
+            return Err(invalid(format!(
+                "`{}` matches no file under `{}`; fix the pattern or add the files",
+                library.include,
+                root.display()
+            )));
+        }
+        found.sort();
+        for path in found {
+            if path.extension().and_then(|e| e.to_str()) != Some("sql") {
+                return Err(invalid(format!(
+                    "`{}` matches `{}`, which is not a .sql file; lakeflow reads SQL definition files (Rust definitions are compiled into a binary that calls `lakeflow::cli::main()`), so narrow the pattern, e.g. `{}/*.sql`",
+                    library.include,
+                    display_name(root, &path),
+                    library
+                        .include
+                        .trim_end_matches("/**")
+                        .trim_end_matches('/'),
+                )));
+            }
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// `file` relative to `root` when it is under it.
+fn display_name(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+/// A dataset location for the runtime, which keeps file names as `&'static str`: each file
+/// name is leaked once per process (a project has a handful of files).
+fn source_location(location: &Location) -> SourceLocation {
+    static FILES: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    let file: &'static str = files
+        .entry(location.file.clone())
+        .or_insert_with(|| Box::leak(location.file.clone().into_boxed_str()));
+    SourceLocation {
+        file,
+        line: u32::try_from(location.line).unwrap_or(u32::MAX),
+        column: u32::try_from(location.column).unwrap_or(u32::MAX),
+    }
+}
+
+static CONFIGURATION: RwLock<BTreeMap<String, String>> = RwLock::new(BTreeMap::new());
+
+/// Adds a project's values; a process normally loads one project, and a key set by two
+/// projects keeps the value of the one added last.
+fn set_configuration(values: &BTreeMap<String, String>) {
+    let mut all = CONFIGURATION.write().unwrap_or_else(|e| e.into_inner());
+    all.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+/// A value of the `configuration:` map of the project's spec file, for Rust definitions of
+/// a binary run with [`crate::cli`] (SQL files substitute `${key}` instead): the values of
+/// every project added to a pipeline in this process ([`Project::add_to`]), the last one
+/// winning for a key two projects set. `None` when no project set the key.
+///
+/// ```
+/// use lakeflow::prelude::*;
+///
+/// fn landing_orders() -> Plan {
+///     let dir = lakeflow::project::conf("landing").unwrap_or_else(|| "data/landing".into());
+///     read_stream_files(dir, csv())
+/// }
+/// # let _ = landing_orders;
+/// ```
+pub fn conf(key: &str) -> Option<String> {
+    CONFIGURATION
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned()
+}
+
+/// The query function of a SQL definition.
+#[derive(Debug)]
+struct SqlPlan {
+    dataset: String,
+    location: Location,
+    query: SqlQuery,
+    columns: Vec<Field>,
+}
+
+impl SqlPlan {
+    fn plan(&self) -> Plan {
+        let df = if self.query.tables.is_empty() {
+            crate::sql(&self.query.text)?
+        } else {
+            let mut given = Vec::with_capacity(self.query.tables.len());
+            for (name, source) in &self.query.tables {
+                given.push((name.clone(), read(source)?));
+            }
+            crate::sql_with(&self.query.text, given)?
+        };
+        if self.columns.is_empty() {
+            return Ok(df);
+        }
+        let invalid = |message: String| Error::InvalidDefinition {
+            dataset: self.dataset.clone(),
+            message: format!("{message} (column list at {})", self.location),
+        };
+        for field in df.schema().fields() {
+            if !self.columns.iter().any(|c| c.name() == field.name()) {
+                return Err(invalid(format!(
+                    "the query returns column `{}`, which the column list does not declare; declare it or leave it out of the query",
+                    field.name()
+                )));
+            }
+        }
+        let mut exprs = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            if !df.schema().has_column_with_unqualified_name(column.name()) {
+                return Err(invalid(format!(
+                    "declared column `{}` is not a column of the query",
+                    column.name()
+                )));
+            }
+            exprs.push(cast(ident(column.name()), column.data_type().clone()).alias(column.name()));
+        }
+        Ok(df.select(exprs)?)
+    }
+}
+
+fn read(source: &TableSource) -> Plan {
+    match source {
+        TableSource::Stream(name) => crate::read_stream(name),
+        TableSource::Files {
+            path,
+            format,
+            stream: true,
+        } => crate::read_stream_files(path.clone(), format.clone()),
+        TableSource::Files { path, format, .. } => crate::read_files(path.clone(), format.clone()),
+        TableSource::Delta { path, stream: true } => crate::read_stream_delta(path.clone()),
+        TableSource::Delta { path, .. } => crate::read_delta(path.clone()),
+    }
+}
+
+/// The builder dataset of a SQL definition.
+fn dataset(definition: &SqlDefinition) -> Dataset {
+    let name = definition.name.clone();
+    let plan = definition.query.clone().map(|query| {
+        Arc::new(SqlPlan {
+            dataset: name.clone(),
+            location: definition.location.clone(),
+            query,
+            columns: definition.columns.clone(),
+        })
+    });
+    let query = move || -> Box<dyn Fn() -> Plan + Send + Sync> {
+        let plan = plan.clone();
+        Box::new(move || match &plan {
+            Some(plan) => plan.plan(),
+            None => Err(Error::Internal(
+                "a SQL definition without a query was given a query function".into(),
+            )),
+        })
+    };
+    let mut dataset = match (&definition.kind, &definition.query) {
+        (SqlKind::StreamingTable, None) => {
+            let table = Dataset::create_streaming_table(name);
+            if definition.columns.is_empty() {
+                table
+            } else {
+                table.schema(Arc::new(sql::columns_schema(&definition.columns)))
+            }
+        }
+        (SqlKind::MaterializedView, _) => Dataset::materialized_view(name, query()),
+        (SqlKind::StreamingTable, Some(_)) => Dataset::streaming_table(name, query()),
+        (SqlKind::TemporaryView, _) => Dataset::temporary_view(name, query()),
+        (SqlKind::Flow { target, once }, _) => {
+            let flow = Dataset::append_flow(target.clone(), name, query());
+            if *once { flow.once() } else { flow }
+        }
+    };
+    if let Some(comment) = &definition.comment {
+        dataset = dataset.comment(comment.clone());
+    }
+    if !definition.partition_cols.is_empty() {
+        dataset = dataset.partition_cols(definition.partition_cols.clone());
+    }
+    for (key, value) in &definition.table_properties {
+        dataset = dataset.table_property(key.clone(), value.clone());
+    }
+    for (rule, expr, action) in &definition.expectations {
+        dataset = dataset.expectation(crate::Expectation::sql(rule.clone(), expr.clone(), *action));
+    }
+    dataset
+}

@@ -1,0 +1,421 @@
+//! SQL pipeline files: the Spark Declarative Pipelines statements (`CREATE MATERIALIZED VIEW`,
+//! `CREATE STREAMING TABLE`, `CREATE [TEMPORARY] VIEW`, `CREATE FLOW .. AS INSERT INTO`, `SET`,
+//! `USE`), Databricks' `CONSTRAINT .. EXPECT` rules and the legacy Delta Live Tables forms
+//! (`CREATE [OR REFRESH] [STREAMING] LIVE TABLE`, `LIVE.x`, `STREAM(LIVE.x)`, `cloud_files`).
+//!
+//! A file is split into statements, `${key}` is substituted from the configuration, and each
+//! statement is read from sqlparser's tokens, keeping every token's position in the file, so
+//! that errors name `file:line:column`. The statement head (kind, name, options) is read
+//! here; the query after `AS` is handed to DataFusion as SQL text, with what SQL cannot say
+//! by itself — `STREAM(x)`, `read_files(..)` — replaced by names bound to lakeflow readers
+//! ([`SqlQuery`]). This module makes definitions only; it never plans or runs a query.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+mod query;
+mod statement;
+mod text;
+
+use super::{Location, ProjectError};
+use crate::{ExpectAction, FileFormat};
+use statement::StatementParser;
+use text::{LineIndex, Substituted, Tok, split_statements};
+
+/// What a SQL statement defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlKind {
+    /// `CREATE MATERIALIZED VIEW`, or the legacy `CREATE LIVE TABLE`.
+    MaterializedView,
+    /// `CREATE STREAMING TABLE`, or the legacy `CREATE STREAMING LIVE TABLE`.
+    StreamingTable,
+    /// `CREATE TEMPORARY VIEW`, `CREATE VIEW` or the legacy `CREATE [TEMPORARY] LIVE VIEW`:
+    /// never stored, inlined into its readers.
+    TemporaryView,
+    /// `CREATE FLOW name AS INSERT INTO [ONCE] target ..`: an append flow.
+    Flow {
+        /// The streaming table it appends to.
+        target: String,
+        /// `INSERT INTO ONCE`: a backfill run a single time.
+        once: bool,
+    },
+}
+
+/// One dataset or flow defined by a SQL statement.
+#[derive(Debug, Clone)]
+pub struct SqlDefinition {
+    /// The dataset or flow name, without the pipeline's own qualifiers.
+    pub name: String,
+    /// What it is.
+    pub kind: SqlKind,
+    /// Where its `CREATE` is.
+    pub location: Location,
+    /// `COMMENT '..'`.
+    pub comment: Option<String>,
+    /// `PARTITIONED BY (..)`.
+    pub partition_cols: Vec<String>,
+    /// `TBLPROPERTIES (..)`.
+    pub table_properties: BTreeMap<String, String>,
+    /// Declared columns: the schema of a streaming table without a query, or the names and
+    /// types the query's columns are cast to.
+    pub columns: Vec<Field>,
+    /// `CONSTRAINT name EXPECT (expr) [ON VIOLATION ..]`: name, expression and action.
+    pub expectations: Vec<(String, String, ExpectAction)>,
+    /// The query after `AS`, if any.
+    pub query: Option<SqlQuery>,
+}
+
+/// A query after `AS`, ready for [`crate::sql_with`]: SQL text in which each streaming or
+/// file reference was replaced by a name that [`SqlQuery::tables`] binds to a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlQuery {
+    /// The SQL text DataFusion plans.
+    pub text: String,
+    /// Names in `text` and what each reads.
+    pub tables: Vec<(String, TableSource)>,
+}
+
+/// What a name bound in a [`SqlQuery`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableSource {
+    /// `STREAM(x)`: the rows appended to pipeline dataset `x` since the last batch.
+    Stream(String),
+    /// `read_files(..)`, `STREAM read_files(..)` or `cloud_files(..)`.
+    Files {
+        /// The file or directory (made absolute against the project root).
+        path: String,
+        /// The format.
+        format: FileFormat,
+        /// Whether only files not processed yet are read.
+        stream: bool,
+    },
+    /// `read_files(path, format => 'delta')`: a Delta table outside the pipeline.
+    Delta {
+        /// The table's path.
+        path: String,
+        /// Whether only commits not processed yet are read.
+        stream: bool,
+    },
+}
+
+/// What a SQL file is read with: the configuration, the pipeline's catalog and database.
+#[derive(Debug, Clone, Default)]
+pub struct SqlContext {
+    /// Values for `${key}`; `SET key = value` adds to them for the rest of the file.
+    pub configuration: BTreeMap<String, String>,
+    /// Names qualified with this catalog are the pipeline's datasets.
+    pub catalog: Option<String>,
+    /// Names qualified with this database are the pipeline's datasets.
+    pub database: Option<String>,
+    /// Relative file paths in `read_files(..)` start here.
+    pub root: PathBuf,
+}
+
+/// Reads the definitions of one SQL file. `file` names it in errors.
+pub fn parse_sql_file(
+    file: &str,
+    text: &str,
+    context: &SqlContext,
+) -> Result<Vec<SqlDefinition>, ProjectError> {
+    let lines = LineIndex::new(text);
+    let mut state = FileState {
+        file,
+        text,
+        lines: &lines,
+        configuration: context.configuration.clone(),
+        catalog: context.catalog.clone(),
+        database: context.database.clone(),
+        root: &context.root,
+    };
+    let mut out = Vec::new();
+    for range in split_statements(text) {
+        if let Some(definition) = state.statement(range)? {
+            out.push(definition);
+        }
+    }
+    Ok(out)
+}
+
+struct FileState<'a> {
+    file: &'a str,
+    text: &'a str,
+    lines: &'a LineIndex,
+    configuration: BTreeMap<String, String>,
+    catalog: Option<String>,
+    database: Option<String>,
+    root: &'a Path,
+}
+
+impl FileState<'_> {
+    fn location(&self, file_offset: usize) -> Location {
+        let (line, column) = self.lines.position(self.text, file_offset);
+        Location::new(self.file, line, column)
+    }
+
+    fn substitute(&self, range: Range<usize>) -> Result<Substituted, ProjectError> {
+        let source = &self.text[range.clone()];
+        let mut text = String::with_capacity(source.len());
+        let mut segments = Vec::new();
+        let mut rest = 0;
+        while let Some(found) = source[rest..].find("${") {
+            let open = rest + found;
+            let Some(close) = source[open..].find('}').map(|c| open + c) else {
+                return Err(ProjectError::Invalid {
+                    location: self.location(range.start + open),
+                    message: "`${` is not closed by `}`; write `${key}`".into(),
+                });
+            };
+            let key = source[open + 2..close].trim();
+            let Some(value) = self.configuration.get(key) else {
+                let known: Vec<&str> = self.configuration.keys().map(String::as_str).collect();
+                return Err(ProjectError::Invalid {
+                    location: self.location(range.start + open),
+                    message: format!(
+                        "`${{{key}}}` names no configuration value; define `{key}` under `configuration:` in the spec file or with `SET {key} = ...` earlier in this file (defined: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                });
+            };
+            segments.push((text.len(), range.start + rest, open - rest, false));
+            text.push_str(&source[rest..open]);
+            segments.push((text.len(), range.start + open, value.len(), true));
+            text.push_str(value);
+            rest = close + 1;
+        }
+        segments.push((text.len(), range.start + rest, source.len() - rest, false));
+        text.push_str(&source[rest..]);
+        Ok(Substituted { text, segments })
+    }
+
+    /// Reads one statement; `SET` and `USE` change the state and define nothing.
+    fn statement(&mut self, range: Range<usize>) -> Result<Option<SqlDefinition>, ProjectError> {
+        let sub = self.substitute(range)?;
+        let dialect = GenericDialect {};
+        let tokens = Tokenizer::new(&dialect, &sub.text)
+            .with_unescape(false)
+            .tokenize_with_location()
+            .map_err(|e| ProjectError::Invalid {
+                location: {
+                    let index = LineIndex::new(&sub.text);
+                    let offset = index.offset(&sub.text, e.location.line, e.location.column);
+                    self.location(sub.file_offset(offset))
+                },
+                message: format!("cannot read this SQL: {}", e.message),
+            })?;
+        let index = LineIndex::new(&sub.text);
+        let tokens: Vec<Tok> = tokens
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+            .map(|t| Tok {
+                range: index.offset(&sub.text, t.span.start.line, t.span.start.column)
+                    ..index.offset(&sub.text, t.span.end.line, t.span.end.column),
+                token: t.token,
+            })
+            .collect();
+        let mut parser = StatementParser {
+            state: self,
+            sub: &sub,
+            tokens: &tokens,
+            pos: 0,
+        };
+        parser.statement()
+    }
+}
+
+/// The declared columns as a schema (for a streaming table without a query).
+pub fn columns_schema(columns: &[Field]) -> Schema {
+    Schema::new(columns.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+
+    fn parse(text: &str) -> Result<Vec<SqlDefinition>, String> {
+        let context = SqlContext {
+            configuration: [("landing".to_string(), "in/orders".to_string())].into(),
+            catalog: Some("main".into()),
+            database: Some("sales".into()),
+            root: PathBuf::from("/project"),
+        };
+        parse_sql_file("t.sql", text, &context).map_err(|e| e.to_string())
+    }
+
+    fn one(text: &str) -> SqlDefinition {
+        let mut all = parse(text).unwrap();
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+
+    #[test]
+    fn statements_split_outside_strings_and_comments() {
+        let text = "SELECT ';' -- a ; comment\n; /* ; */ SELECT 2;\n-- only a comment\n";
+        let ranges = split_statements(text);
+        assert_eq!(ranges.len(), 2);
+        assert_eq!(&text[ranges[1].clone()], " /* ; */ SELECT 2");
+    }
+
+    #[test]
+    fn a_materialized_view_with_options_and_expectations() {
+        let d = one(
+            "CREATE OR REFRESH MATERIALIZED VIEW main.sales.totals (\n  CONSTRAINT positive EXPECT (total > 0) ON VIOLATION DROP ROW,\n  CONSTRAINT named EXPECT (name IS NOT NULL)\n)\nCOMMENT 'Totals' PARTITIONED BY (country) TBLPROPERTIES ('quality' = 'gold', pipelines.reset.allowed = false)\nAS SELECT country, sum(amount) AS total FROM LIVE.orders GROUP BY country",
+        );
+        assert_eq!(d.name, "totals");
+        assert_eq!(d.kind, SqlKind::MaterializedView);
+        assert_eq!(d.location.to_string(), "t.sql:1:1");
+        assert_eq!(d.comment.as_deref(), Some("Totals"));
+        assert_eq!(d.partition_cols, ["country"]);
+        assert_eq!(d.table_properties["quality"], "gold");
+        assert_eq!(d.table_properties["pipelines.reset.allowed"], "false");
+        assert_eq!(
+            d.expectations,
+            [
+                ("positive".into(), "total > 0".into(), ExpectAction::Drop),
+                (
+                    "named".into(),
+                    "name IS NOT NULL".into(),
+                    ExpectAction::Warn
+                ),
+            ]
+        );
+        let q = d.query.unwrap();
+        assert_eq!(
+            q.text,
+            "SELECT country, sum(amount) AS total FROM orders GROUP BY country"
+        );
+        assert!(q.tables.is_empty());
+    }
+
+    #[test]
+    fn streams_become_bound_names() {
+        let d = one(
+            "CREATE STREAMING TABLE s AS SELECT * FROM STREAM(LIVE.orders) o JOIN customers USING (id)",
+        );
+        let q = d.query.unwrap();
+        assert_eq!(
+            q.text,
+            "SELECT * FROM __lakeflow_source_0 o JOIN customers USING (id)"
+        );
+        assert_eq!(
+            q.tables,
+            [(
+                "__lakeflow_source_0".into(),
+                TableSource::Stream("orders".into())
+            )]
+        );
+
+        let d =
+            one("CREATE STREAMING LIVE TABLE s AS SELECT a FROM STREAM sales.orders WHERE a > 1");
+        let q = d.query.unwrap();
+        assert_eq!(
+            q.text,
+            "SELECT a FROM __lakeflow_source_0 AS orders WHERE a > 1"
+        );
+        assert_eq!(d.kind, SqlKind::StreamingTable);
+    }
+
+    #[test]
+    fn files_are_read_with_options_and_configuration() {
+        let d = one(
+            "CREATE STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'csv', header => false, delimiter => ';')",
+        );
+        let q = d.query.unwrap();
+        assert_eq!(q.text, "SELECT * FROM __lakeflow_source_0");
+        let TableSource::Files {
+            path,
+            format,
+            stream,
+        } = &q.tables[0].1
+        else {
+            panic!("files expected: {:?}", q.tables);
+        };
+        assert_eq!(path, "/project/in/orders");
+        assert!(*stream);
+        assert_eq!(
+            format,
+            &FileFormat::from(crate::csv().has_header(false).delimiter(b';'))
+        );
+        let d = one(
+            "CREATE LIVE TABLE raw AS SELECT * FROM cloud_files(\"/data/in\", \"json\", map(\"cloudFiles.inferColumnTypes\", \"true\"))",
+        );
+        assert_eq!(
+            d.query.unwrap().tables[0].1,
+            TableSource::Files {
+                path: "/data/in".into(),
+                format: crate::json(),
+                stream: true
+            }
+        );
+    }
+
+    #[test]
+    fn set_use_flows_and_tables_without_a_query() {
+        let all = parse(
+            "SET source = 'eu';\nUSE SCHEMA other;\nCREATE STREAMING TABLE other.all_orders (id BIGINT NOT NULL, amount DECIMAL(10, 2));\nCREATE FLOW ${source}_orders AS INSERT INTO all_orders BY NAME SELECT * FROM STREAM(eu);\nCREATE FLOW backfill AS INSERT INTO ONCE all_orders SELECT * FROM archive",
+        )
+        .unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].name, "all_orders");
+        assert!(all[0].query.is_none());
+        assert_eq!(all[0].columns[1].data_type(), &DataType::Decimal128(10, 2));
+        assert!(!all[0].columns[0].is_nullable());
+        assert_eq!(all[1].name, "eu_orders");
+        assert_eq!(
+            all[1].kind,
+            SqlKind::Flow {
+                target: "all_orders".into(),
+                once: false
+            }
+        );
+        assert_eq!(
+            all[2].kind,
+            SqlKind::Flow {
+                target: "all_orders".into(),
+                once: true
+            }
+        );
+        assert_eq!(all[2].query.as_ref().unwrap().text, "SELECT * FROM archive");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let err = parse("CREATE MATERIALIZED VIEW a AS SELECT 1;\nCREATE TABLE b AS SELECT 1")
+            .unwrap_err();
+        assert!(
+            err.starts_with("t.sql:2:1: CREATE TABLE does not define"),
+            "{err}"
+        );
+        let err = parse("CREATE MATERIALIZED VIEW a\n  COMENT 'x' AS SELECT 1").unwrap_err();
+        assert!(err.starts_with("t.sql:2:3: expected AS, COMMENT"), "{err}");
+        let err = parse("CREATE MATERIALIZED VIEW a AS\nSELECT * FROM read_files('${nope}')")
+            .unwrap_err();
+        assert!(
+            err.starts_with("t.sql:2:27: `${nope}` names no configuration value"),
+            "{err}"
+        );
+        let err = parse("CREATE FLOW f AS AUTO CDC INTO t SELECT 1").unwrap_err();
+        assert!(err.contains("not supported yet"), "{err}");
+        let err = parse("APPLY CHANGES INTO t FROM STREAM(s) KEYS (id)").unwrap_err();
+        assert!(err.contains("not supported yet"), "{err}");
+        let err = parse("CREATE MATERIALIZED VIEW other.x AS SELECT 1").unwrap_err();
+        assert!(
+            err.starts_with("t.sql:1:26: `other.x` names another catalog"),
+            "{err}"
+        );
+        let err = parse("CREATE MATERIALIZED VIEW x").unwrap_err();
+        assert!(err.contains("expected AS and a query"), "{err}");
+        let err =
+            parse("CREATE MATERIALIZED VIEW x AS SELECT * FROM read_files('a.txt')").unwrap_err();
+        assert!(err.contains("say which format"), "{err}");
+    }
+}

@@ -1,0 +1,366 @@
+//! The query after `AS`: `STREAM(x)`, `STREAM x` and `read_files(..)` / `cloud_files(..)`
+//! become names bound to lakeflow readers, and the pipeline's own qualifiers are removed;
+//! the rest of the text goes to DataFusion unchanged.
+
+use std::ops::Range;
+use std::path::Path;
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::statement::{Parsed, StatementParser, matches_name};
+use super::text::{Tok, unescape};
+use super::{SqlQuery, TableSource};
+
+impl StatementParser<'_, '_> {
+    /// The query from the current token to the end of the statement, with streaming and
+    /// file reads replaced by bound names and the pipeline's qualifiers removed.
+    pub(super) fn query(&mut self) -> Parsed<SqlQuery> {
+        let first = self.pos;
+        if first >= self.tokens.len() {
+            return self.error("expected a query after AS");
+        }
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        let mut tables: Vec<(String, TableSource)> = Vec::new();
+        let mut in_from = false;
+        let mut i = first;
+        while i < self.tokens.len() {
+            let token = &self.tokens[i];
+            let keyword = token.keyword();
+            match keyword.as_deref() {
+                Some("FROM" | "JOIN") => in_from = true,
+                Some(
+                    "SELECT" | "WHERE" | "GROUP" | "HAVING" | "ORDER" | "LIMIT" | "ON" | "USING"
+                    | "UNION" | "EXCEPT" | "INTERSECT" | "WINDOW" | "QUALIFY",
+                ) => in_from = false,
+                _ => {}
+            }
+            let next_is =
+                |k: usize, t: &Token| self.tokens.get(i + k).is_some_and(|x| &x.token == t);
+            let alias_name = format!("__lakeflow_source_{}", tables.len());
+            // STREAM(x), STREAM(LIVE.x), STREAM x, STREAM read_files(..)
+            if token.is("STREAM") {
+                let parenthesized = next_is(1, &Token::LParen);
+                let bare = in_from
+                    && i > first
+                    && self.tokens.get(i + 1).is_some_and(|t| {
+                        t.ident().is_some()
+                            && !t
+                                .keyword()
+                                .is_some_and(|k| CLAUSE_WORDS.contains(&k.as_str()))
+                    });
+                if parenthesized || bare {
+                    let inner = if parenthesized { i + 2 } else { i + 1 };
+                    let (source, name, after) = if self.is_file_call(inner) {
+                        let (source, after) = self.file_call(inner, true)?;
+                        (source, None, after)
+                    } else {
+                        let (name, after) = self.table_name_at(inner)?;
+                        (TableSource::Stream(name.clone()), Some(name), after)
+                    };
+                    let end = if parenthesized {
+                        if self
+                            .tokens
+                            .get(after)
+                            .is_none_or(|t| t.token != Token::RParen)
+                        {
+                            return self.error_at(after, "expected `)` closing STREAM(");
+                        }
+                        after + 1
+                    } else {
+                        after
+                    };
+                    let replacement = match (&name, self.has_alias(end)) {
+                        (Some(name), false) => format!("{alias_name} AS {}", quote(name)),
+                        _ => alias_name.clone(),
+                    };
+                    edits.push((
+                        token.range.start..self.tokens[end - 1].range.end,
+                        replacement,
+                    ));
+                    tables.push((alias_name, source));
+                    i = end;
+                    continue;
+                }
+            }
+            // read_files(..) and the legacy cloud_files(..)
+            if self.is_file_call(i) && in_from {
+                let (source, after) = self.file_call(i, false)?;
+                edits.push((
+                    token.range.start..self.tokens[after - 1].range.end,
+                    alias_name.clone(),
+                ));
+                tables.push((alias_name, source));
+                i = after;
+                continue;
+            }
+            // LIVE.x and the pipeline's own catalog and database as qualifiers
+            if next_is(1, &Token::Period)
+                && self.tokens.get(i + 2).is_some_and(|t| t.ident().is_some())
+            {
+                let qualifier = token.ident().unwrap_or_default();
+                let own = token.is("LIVE")
+                    || (in_from
+                        && (matches_name(&self.state.database, qualifier)
+                            || (matches_name(&self.state.catalog, qualifier)
+                                && next_is(3, &Token::Period))));
+                if own && token.ident().is_some() {
+                    let strip_to = if matches_name(&self.state.catalog, qualifier)
+                        && !token.is("LIVE")
+                        && next_is(3, &Token::Period)
+                    {
+                        self.tokens[i + 3].range.end
+                    } else {
+                        self.tokens[i + 1].range.end
+                    };
+                    edits.push((token.range.start..strip_to, String::new()));
+                    i += if strip_to == self.tokens[i + 1].range.end {
+                        2
+                    } else {
+                        4
+                    };
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        let start = self.tokens[first].range.start;
+        let end = self.tokens.last().map_or(start, |t| t.range.end);
+        let mut text = self.sub.text[start..end].to_string();
+        for (range, replacement) in edits.into_iter().rev() {
+            text.replace_range(range.start - start..range.end - start, &replacement);
+        }
+        self.pos = self.tokens.len();
+        Ok(SqlQuery { text, tables })
+    }
+
+    /// Whether a table alias follows token `index` (`AS x` or a plain word).
+    pub(super) fn has_alias(&self, index: usize) -> bool {
+        self.tokens.get(index).is_some_and(|t| {
+            t.is("AS")
+                || (t.ident().is_some()
+                    && !t
+                        .keyword()
+                        .is_some_and(|k| CLAUSE_WORDS.contains(&k.as_str())))
+        })
+    }
+
+    /// A dataset name at `index` (qualifiers of the pipeline removed); returns the token
+    /// after it.
+    pub(super) fn table_name_at(&mut self, index: usize) -> Parsed<(String, usize)> {
+        let saved = self.pos;
+        self.pos = index;
+        let name = self.dataset_name();
+        let after = self.pos;
+        self.pos = saved;
+        Ok((name?, after))
+    }
+
+    pub(super) fn is_file_call(&self, index: usize) -> bool {
+        self.tokens
+            .get(index)
+            .is_some_and(|t| t.is("READ_FILES") || t.is("CLOUD_FILES"))
+            && self
+                .tokens
+                .get(index + 1)
+                .is_some_and(|t| t.token == Token::LParen)
+    }
+
+    /// `read_files('path' [, key => value ..])` or `cloud_files('path', 'format' [, map(..)])`
+    /// at `index`; returns the source and the token after the closing `)`.
+    pub(super) fn file_call(&mut self, index: usize, stream: bool) -> Parsed<(TableSource, usize)> {
+        let legacy = self.tokens[index].is("CLOUD_FILES");
+        let function = if legacy { "cloud_files" } else { "read_files" };
+        let saved = self.pos;
+        self.pos = index + 2;
+        let result = self.file_call_args(function, legacy, stream || legacy);
+        let after = self.pos;
+        self.pos = saved;
+        Ok((result?, after))
+    }
+
+    pub(super) fn file_call_args(
+        &mut self,
+        function: &str,
+        legacy: bool,
+        stream: bool,
+    ) -> Parsed<TableSource> {
+        let path_at = self.pos;
+        let path = self.string(&format!("the path of {function}(..)"))?;
+        let mut options: Vec<(String, String, usize)> = Vec::new();
+        if legacy && self.eat_token(&Token::Comma) {
+            let at = self.pos;
+            options.push((
+                "format".into(),
+                self.string("the format of cloud_files(..)")?,
+                at,
+            ));
+            if self.eat_token(&Token::Comma) {
+                if !self.eat("MAP") {
+                    return self.error("expected map('key', 'value', ..) with cloud_files options");
+                }
+                self.expect_token(Token::LParen)?;
+                while !self.eat_token(&Token::RParen) {
+                    let at = self.pos;
+                    let key = self.string("an option name")?;
+                    self.expect_token(Token::Comma)?;
+                    let value = self.string("an option value")?;
+                    options.push((key, value, at));
+                    if !self.eat_token(&Token::Comma)
+                        && self.peek().is_none_or(|t| t.token != Token::RParen)
+                    {
+                        return self
+                            .error(format!("expected `,` or `)`, found {}", self.describe()));
+                    }
+                }
+            }
+        }
+        while !legacy && self.eat_token(&Token::Comma) {
+            let at = self.pos;
+            let key = match self.next().and_then(Tok::ident) {
+                Some(key) => key.to_ascii_lowercase(),
+                None => return self.error_at(at, "expected an option such as format => 'csv'"),
+            };
+            if !self.eat_token(&Token::RArrow) {
+                return self.error(format!(
+                    "expected `=>` after option `{key}`, found {}",
+                    self.describe()
+                ));
+            }
+            let value = match self.next().map(|t| t.token.clone()) {
+                Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) => unescape(&s),
+                Some(Token::Number(n, _)) => n,
+                Some(Token::Word(w)) => w.value,
+                _ => {
+                    return self
+                        .error_at(self.pos - 1, format!("expected a value for option `{key}`"));
+                }
+            };
+            options.push((key, value, at));
+        }
+        self.expect_token(Token::RParen)?;
+        let mut format = None;
+        let mut header = true;
+        let mut delimiter = None;
+        for (key, value, at) in options {
+            match key.to_ascii_lowercase().as_str() {
+                "format" => format = Some((value.to_ascii_lowercase(), at)),
+                "header" => {
+                    header = match value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return self.error_at(at, "option `header` is true or false"),
+                    }
+                }
+                "delimiter" | "sep" => match value.as_bytes() {
+                    [byte] => delimiter = Some(*byte),
+                    _ => return self.error_at(at, "option `delimiter` is one character"),
+                },
+                key if legacy && key.starts_with("cloudfiles.") => {}
+                other => {
+                    return self.error_at(
+                        at,
+                        format!(
+                            "{function} option `{other}` is not supported; lakeflow reads `format`, `header` and `delimiter`"
+                        ),
+                    );
+                }
+            }
+        }
+        let path = self.absolute(&path);
+        let inferred = Path::new(&path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let format = match format {
+            Some(format) => format,
+            None => match inferred.as_deref() {
+                Some(ext @ ("csv" | "json" | "parquet")) => (ext.to_string(), path_at),
+                Some("jsonl" | "ndjson") => ("json".to_string(), path_at),
+                _ => {
+                    return self.error_at(
+                        path_at,
+                        format!("say which format the files are in: {function}('{path}', format => 'csv') (csv, json, parquet or delta)"),
+                    );
+                }
+            },
+        };
+        Ok(match format.0.as_str() {
+            "csv" => {
+                let mut csv = crate::csv().has_header(header);
+                if let Some(delimiter) = delimiter {
+                    csv = csv.delimiter(delimiter);
+                }
+                TableSource::Files {
+                    path,
+                    format: csv.into(),
+                    stream,
+                }
+            }
+            "json" => TableSource::Files {
+                path,
+                format: crate::json(),
+                stream,
+            },
+            "parquet" => TableSource::Files {
+                path,
+                format: crate::parquet(),
+                stream,
+            },
+            "delta" => TableSource::Delta { path, stream },
+            other => {
+                return self.error_at(
+                    format.1,
+                    format!("format `{other}` is not supported; use csv, json, parquet or delta"),
+                );
+            }
+        })
+    }
+
+    /// A path relative to the project root made absolute; URLs are left as they are.
+    pub(super) fn absolute(&self, path: &str) -> String {
+        if path.contains("://") || Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            self.state.root.join(path).display().to_string()
+        }
+    }
+}
+
+/// Words that end a table reference (so they are not an alias or a name after `STREAM`).
+pub(super) const CLAUSE_WORDS: [&str; 22] = [
+    "WHERE",
+    "JOIN",
+    "INNER",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "CROSS",
+    "NATURAL",
+    "ON",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "WINDOW",
+    "LATERAL",
+    "USING",
+    "QUALIFY",
+    "ANTI",
+    "SEMI",
+];
+
+/// A name as a SQL identifier: bare when it is a plain lower-case word, else quoted.
+pub(super) fn quote(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}

@@ -1,0 +1,622 @@
+//! The statement head: `CREATE .. name [options] AS`, `SET`, `USE`, column lists with
+//! `CONSTRAINT .. EXPECT` rules, and the pipeline's own qualifiers (`LIVE`, the catalog and
+//! database). The query after `AS` is read by `query.rs`.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::text::{Substituted, Tok, unescape};
+use super::{FileState, SqlDefinition, SqlKind};
+use crate::ExpectAction;
+use crate::project::{Location, ProjectError};
+
+/// Reads one statement's tokens.
+pub(super) struct StatementParser<'s, 'a> {
+    pub(super) state: &'s mut FileState<'a>,
+    pub(super) sub: &'s Substituted,
+    pub(super) tokens: &'s [Tok],
+    pub(super) pos: usize,
+}
+
+pub(super) type Parsed<T> = Result<T, ProjectError>;
+
+pub(super) const STATEMENTS: &str = "CREATE MATERIALIZED VIEW, CREATE STREAMING TABLE, CREATE [TEMPORARY] VIEW, CREATE FLOW, SET or USE";
+
+impl StatementParser<'_, '_> {
+    pub(super) fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos)
+    }
+
+    pub(super) fn peek_is(&self, keyword: &str) -> bool {
+        self.peek().is_some_and(|t| t.is(keyword))
+    }
+
+    pub(super) fn eat(&mut self, keyword: &str) -> bool {
+        if self.peek_is(keyword) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn eat_token(&mut self, token: &Token) -> bool {
+        if self.peek().is_some_and(|t| &t.token == token) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn next(&mut self) -> Option<&Tok> {
+        let token = self.tokens.get(self.pos);
+        self.pos += 1;
+        token
+    }
+
+    /// The file location of token `index` (or of the statement's end).
+    pub(super) fn location_of(&self, index: usize) -> Location {
+        let offset = match self.tokens.get(index) {
+            Some(t) => t.range.start,
+            None => self.tokens.last().map_or(0, |t| t.range.end),
+        };
+        self.state.location(self.sub.file_offset(offset))
+    }
+
+    pub(super) fn error_at<T>(&self, index: usize, message: impl Into<String>) -> Parsed<T> {
+        Err(ProjectError::Invalid {
+            location: self.location_of(index),
+            message: message.into(),
+        })
+    }
+
+    pub(super) fn error<T>(&self, message: impl Into<String>) -> Parsed<T> {
+        self.error_at(self.pos, message)
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self.peek() {
+            Some(t) => format!("`{}`", t.token),
+            None => "the end of the statement".to_string(),
+        }
+    }
+
+    pub(super) fn expect(&mut self, keyword: &str) -> Parsed<()> {
+        if self.eat(keyword) {
+            Ok(())
+        } else {
+            self.error(format!("expected {keyword}, found {}", self.describe()))
+        }
+    }
+
+    pub(super) fn expect_token(&mut self, token: Token) -> Parsed<()> {
+        if self.eat_token(&token) {
+            Ok(())
+        } else {
+            self.error(format!("expected `{token}`, found {}", self.describe()))
+        }
+    }
+
+    pub(super) fn statement(&mut self) -> Parsed<Option<SqlDefinition>> {
+        let Some(first) = self.peek().and_then(Tok::keyword) else {
+            return self.error(format!(
+                "expected a pipeline statement ({STATEMENTS}), found {}",
+                self.describe()
+            ));
+        };
+        match first.as_str() {
+            "CREATE" => self.create().map(Some),
+            "SET" => self.set().map(|()| None),
+            "USE" => self.use_().map(|()| None),
+            "APPLY" => self
+                .error("APPLY CHANGES INTO (AUTO CDC) is not supported yet in SQL pipeline files"),
+            other => self.error(format!(
+                "`{other}` is not a pipeline statement; a pipeline file holds {STATEMENTS}"
+            )),
+        }
+    }
+
+    /// `SET key = value`: a configuration value for `${key}` in the rest of the file.
+    pub(super) fn set(&mut self) -> Parsed<()> {
+        self.pos += 1;
+        let eq = self.tokens[self.pos..]
+            .iter()
+            .position(|t| t.token == Token::Eq)
+            .map(|p| p + self.pos);
+        let Some(eq) = eq.filter(|&eq| eq > self.pos) else {
+            return self.error("expected `SET key = value`");
+        };
+        let text = |from: usize, to: usize| -> String {
+            match (self.tokens.get(from), self.tokens.get(to.saturating_sub(1))) {
+                (Some(a), Some(b)) if from < to => {
+                    self.sub.text[a.range.start..b.range.end].trim().to_string()
+                }
+                _ => String::new(),
+            }
+        };
+        let strip = |s: String| -> String {
+            let quoted = s.len() >= 2
+                && ((s.starts_with('\'') && s.ends_with('\''))
+                    || (s.starts_with('"') && s.ends_with('"'))
+                    || (s.starts_with('`') && s.ends_with('`')));
+            if quoted {
+                unescape(&s[1..s.len() - 1])
+            } else {
+                s
+            }
+        };
+        let key = strip(text(self.pos, eq));
+        let value = strip(text(eq + 1, self.tokens.len()));
+        self.state.configuration.insert(key, value);
+        Ok(())
+    }
+
+    /// `USE {SCHEMA | DATABASE | NAMESPACE} name`, `USE CATALOG name`, `USE name`.
+    pub(super) fn use_(&mut self) -> Parsed<()> {
+        self.pos += 1;
+        let catalog = self.eat("CATALOG");
+        // `USE SCHEMA x`, `USE DATABASE x`, `USE NAMESPACE x`, or `USE x` / `USE c.x`.
+        let _schema =
+            catalog || self.eat("SCHEMA") || self.eat("DATABASE") || self.eat("NAMESPACE");
+        let start = self.pos;
+        let parts = self.qualified_name()?;
+        if self.peek().is_some() {
+            return self.error(format!(
+                "expected the end of USE, found {}",
+                self.describe()
+            ));
+        }
+        match (catalog, parts.as_slice()) {
+            (true, [name]) => {
+                self.state.catalog = Some(name.clone());
+                self.state.database = None;
+            }
+            (false, [name]) => self.state.database = Some(name.clone()),
+            (false, [catalog, name]) => {
+                self.state.catalog = Some(catalog.clone());
+                self.state.database = Some(name.clone());
+            }
+            _ => return self.error_at(start, "expected a catalog or schema name"),
+        }
+        Ok(())
+    }
+
+    /// `a`, `a.b` or `a.b.c`, each part a word or a quoted identifier.
+    pub(super) fn qualified_name(&mut self) -> Parsed<Vec<String>> {
+        let mut parts = Vec::new();
+        loop {
+            match self.peek().filter(|t| !t.is("AS")).and_then(Tok::ident) {
+                Some(part) => {
+                    parts.push(part.to_string());
+                    self.pos += 1;
+                }
+                None => return self.error(format!("expected a name, found {}", self.describe())),
+            }
+            if !self.eat_token(&Token::Period) {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// A dataset name as written, without the qualifiers that mean "this pipeline": `LIVE`,
+    /// and the current catalog and database.
+    pub(super) fn dataset_name(&mut self) -> Parsed<String> {
+        let start = self.pos;
+        let parts = self.qualified_name()?;
+        match own_name(&parts, &self.state.catalog, &self.state.database) {
+            Some(name) => Ok(name),
+            None => self.error_at(
+                start,
+                format!(
+                    "`{}` names another catalog or schema than the pipeline's ({}); a pipeline defines its datasets in its own storage, so write the name without qualifiers",
+                    parts.join("."),
+                    own_qualifiers(&self.state.catalog, &self.state.database)
+                ),
+            ),
+        }
+    }
+
+    pub(super) fn create(&mut self) -> Parsed<SqlDefinition> {
+        let start = self.pos;
+        self.pos += 1;
+        if self.eat("OR") && !(self.eat("REFRESH") || self.eat("REPLACE")) {
+            return self.error(format!(
+                "expected OR REFRESH or OR REPLACE, found {}",
+                self.describe()
+            ));
+        }
+        // Every view is temporary in lakeflow (never stored), so TEMPORARY changes nothing.
+        if !self.eat("TEMPORARY") {
+            self.eat("TEMP");
+        }
+        let streaming = self.eat("STREAMING") || self.eat("INCREMENTAL");
+        let live = self.eat("LIVE");
+        let kind = if self.eat("MATERIALIZED") {
+            self.expect("VIEW")?;
+            SqlKind::MaterializedView
+        } else if self.eat("TABLE") {
+            match (streaming, live) {
+                (true, _) => SqlKind::StreamingTable,
+                (false, true) => SqlKind::MaterializedView,
+                (false, false) => {
+                    return self.error_at(
+                        start,
+                        "CREATE TABLE does not define a pipeline dataset; write CREATE MATERIALIZED VIEW (recomputed from its query) or CREATE STREAMING TABLE (appends what is new)",
+                    );
+                }
+            }
+        } else if self.eat("VIEW") {
+            SqlKind::TemporaryView
+        } else if self.eat("FLOW") {
+            SqlKind::Flow {
+                target: String::new(),
+                once: false,
+            }
+        } else {
+            return self.error(format!(
+                "expected MATERIALIZED VIEW, STREAMING TABLE, VIEW or FLOW after CREATE, found {}",
+                self.describe()
+            ));
+        };
+        if self.eat("IF") {
+            self.expect("NOT")?;
+            self.expect("EXISTS")?;
+        }
+        let mut definition = SqlDefinition {
+            name: self.dataset_name()?,
+            kind,
+            location: self.location_of(start),
+            comment: None,
+            partition_cols: Vec::new(),
+            table_properties: BTreeMap::new(),
+            columns: Vec::new(),
+            expectations: Vec::new(),
+            query: None,
+        };
+        let is_flow = matches!(definition.kind, SqlKind::Flow { .. });
+        let is_view = definition.kind == SqlKind::TemporaryView;
+        let mut has_as = false;
+        loop {
+            let at = self.pos;
+            let Some(token) = self.peek() else { break };
+            if token.token == Token::LParen && !is_flow {
+                self.column_list(&mut definition)?;
+                continue;
+            }
+            match token.keyword().as_deref() {
+                Some("AS") => {
+                    self.pos += 1;
+                    has_as = true;
+                    break;
+                }
+                Some("COMMENT") => {
+                    self.pos += 1;
+                    definition.comment = Some(self.string("a comment")?);
+                }
+                Some("PARTITIONED") if !is_flow && !is_view => {
+                    self.pos += 1;
+                    self.expect("BY")?;
+                    definition.partition_cols = self.name_list()?;
+                }
+                Some("TBLPROPERTIES") if !is_flow && !is_view => {
+                    self.pos += 1;
+                    self.properties(&mut definition.table_properties)?;
+                }
+                Some("USING") if !is_flow && !is_view => {
+                    self.pos += 1;
+                    match self.next().map(|t| t.is("DELTA")) {
+                        Some(true) => {}
+                        _ => {
+                            return self.error_at(
+                                at + 1,
+                                "lakeflow stores every table as Delta; write USING DELTA or leave USING out",
+                            );
+                        }
+                    }
+                }
+                Some(
+                    word @ ("CLUSTER" | "LOCATION" | "SCHEDULE" | "TRIGGER" | "ROW" | "WITH"
+                    | "OPTIONS"),
+                ) => {
+                    return self.error(format!(
+                        "`{word}` is not supported in lakeflow's SQL pipelines yet; remove it"
+                    ));
+                }
+                _ => {
+                    return self.error(format!(
+                        "expected AS, COMMENT, PARTITIONED BY, TBLPROPERTIES or a column list, found {}",
+                        self.describe()
+                    ));
+                }
+            }
+        }
+        if is_flow {
+            if !has_as {
+                return self.error("expected AS INSERT INTO target and a query");
+            }
+            return self.flow(definition);
+        }
+        if !has_as {
+            // No AS: only a streaming table is created without a query.
+            if definition.kind != SqlKind::StreamingTable {
+                return self.error(format!(
+                    "expected AS and a query: a {} is defined by its query",
+                    match definition.kind {
+                        SqlKind::MaterializedView => "materialized view",
+                        _ => "view",
+                    }
+                ));
+            }
+            return Ok(definition);
+        }
+        definition.query = Some(self.query()?);
+        Ok(definition)
+    }
+
+    /// `CREATE FLOW name [COMMENT ..] AS INSERT INTO [ONCE] target [BY NAME] query`.
+    pub(super) fn flow(&mut self, mut definition: SqlDefinition) -> Parsed<SqlDefinition> {
+        if self.peek_is("AUTO") || self.peek_is("APPLY") {
+            return self.error(
+                "AUTO CDC flows (CREATE FLOW .. AS AUTO CDC INTO) are not supported yet in SQL pipeline files",
+            );
+        }
+        self.expect("INSERT")?;
+        self.expect("INTO")?;
+        let once = self.eat("ONCE");
+        let target = self.dataset_name()?;
+        if self.eat("BY") {
+            self.expect("NAME")?;
+        }
+        if self.peek().is_none() {
+            return self.error("expected the flow's query");
+        }
+        definition.kind = SqlKind::Flow { target, once };
+        definition.query = Some(self.query()?);
+        Ok(definition)
+    }
+
+    pub(super) fn string(&mut self, what: &str) -> Parsed<String> {
+        match self.peek().and_then(Tok::string) {
+            Some(s) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            None => self.error(format!(
+                "expected {what} in quotes, found {}",
+                self.describe()
+            )),
+        }
+    }
+
+    /// `(a, b, ..)`.
+    pub(super) fn name_list(&mut self) -> Parsed<Vec<String>> {
+        self.expect_token(Token::LParen)?;
+        let mut names = Vec::new();
+        loop {
+            match self.peek().and_then(Tok::ident) {
+                Some(name) => {
+                    names.push(name.to_string());
+                    self.pos += 1;
+                }
+                None => {
+                    return self
+                        .error(format!("expected a column name, found {}", self.describe()));
+                }
+            }
+            if self.eat_token(&Token::RParen) {
+                return Ok(names);
+            }
+            self.expect_token(Token::Comma)?;
+        }
+    }
+
+    /// `('key' = 'value', key.part = value, ..)`.
+    pub(super) fn properties(&mut self, out: &mut BTreeMap<String, String>) -> Parsed<()> {
+        self.expect_token(Token::LParen)?;
+        loop {
+            let key_at = self.pos;
+            let key = match self.peek().and_then(Tok::string) {
+                Some(key) => {
+                    self.pos += 1;
+                    key
+                }
+                None => self.qualified_name()?.join("."),
+            };
+            self.expect_token(Token::Eq)?;
+            let value = match self.next().map(|t| t.token.clone()) {
+                Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) => unescape(&s),
+                Some(Token::Number(n, _)) => n,
+                Some(Token::Word(w)) => w.value,
+                _ => return self.error_at(self.pos - 1, "expected a property value"),
+            };
+            if out.insert(key.clone(), value).is_some() {
+                return self.error_at(key_at, format!("table property `{key}` is given twice"));
+            }
+            if self.eat_token(&Token::RParen) {
+                return Ok(());
+            }
+            self.expect_token(Token::Comma)?;
+        }
+    }
+
+    /// `(col TYPE [NOT NULL] [COMMENT '..'], CONSTRAINT n EXPECT (e) [ON VIOLATION ..], ..)`.
+    pub(super) fn column_list(&mut self, definition: &mut SqlDefinition) -> Parsed<()> {
+        self.expect_token(Token::LParen)?;
+        loop {
+            if self.eat("CONSTRAINT") {
+                let name_at = self.pos;
+                let name = match self.next().and_then(Tok::ident) {
+                    Some(name) => name.to_string(),
+                    None => return self.error_at(name_at, "expected the constraint's name"),
+                };
+                if !self.eat("EXPECT") {
+                    return self.error(format!(
+                        "expected EXPECT (condition) after CONSTRAINT {name}; only expectations are supported as constraints"
+                    ));
+                }
+                let expr = self.parenthesized_text()?;
+                let action = if self.eat("ON") {
+                    self.expect("VIOLATION")?;
+                    if self.eat("DROP") {
+                        self.expect("ROW")?;
+                        ExpectAction::Drop
+                    } else if self.eat("FAIL") {
+                        self.expect("UPDATE")?;
+                        ExpectAction::Fail
+                    } else {
+                        return self.error(format!(
+                            "expected DROP ROW or FAIL UPDATE after ON VIOLATION, found {}",
+                            self.describe()
+                        ));
+                    }
+                } else {
+                    ExpectAction::Warn
+                };
+                definition.expectations.push((name, expr, action));
+            } else {
+                let name = match self.peek().and_then(Tok::ident) {
+                    Some(name) => name.to_string(),
+                    None => {
+                        return self.error(format!(
+                            "expected a column definition or CONSTRAINT, found {}",
+                            self.describe()
+                        ));
+                    }
+                };
+                self.pos += 1;
+                let data_type = self.data_type()?;
+                let mut nullable = true;
+                loop {
+                    if self.eat("NOT") {
+                        self.expect("NULL")?;
+                        nullable = false;
+                    } else if self.eat("COMMENT") {
+                        self.string("a column comment")?;
+                    } else {
+                        break;
+                    }
+                }
+                definition
+                    .columns
+                    .push(Field::new(name, data_type, nullable));
+            }
+            if self.eat_token(&Token::RParen) {
+                return Ok(());
+            }
+            self.expect_token(Token::Comma)?;
+        }
+    }
+
+    /// The text between a `(` and its matching `)`, trimmed.
+    pub(super) fn parenthesized_text(&mut self) -> Parsed<String> {
+        let open = self.pos;
+        self.expect_token(Token::LParen)?;
+        let mut depth = 1;
+        while let Some(token) = self.next() {
+            match token.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let from = self.tokens[open].range.end;
+                        let to = self.tokens[self.pos - 1].range.start;
+                        let text = self.sub.text[from..to].trim().to_string();
+                        if text.is_empty() {
+                            return self.error_at(open, "expected a condition in the parentheses");
+                        }
+                        return Ok(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.error_at(open, "this `(` is not closed")
+    }
+
+    pub(super) fn data_type(&mut self) -> Parsed<DataType> {
+        let at = self.pos;
+        let Some(name) = self.next().and_then(Tok::keyword) else {
+            return self.error_at(
+                at,
+                "expected a column type such as STRING, BIGINT or DOUBLE",
+            );
+        };
+        let mut args = Vec::new();
+        if self.eat_token(&Token::LParen) {
+            loop {
+                match self.next().map(|t| t.token.clone()) {
+                    Some(Token::Number(n, _)) => args.push(n.parse::<u8>().unwrap_or(u8::MAX)),
+                    _ => return self.error_at(self.pos - 1, "expected a number in the type"),
+                }
+                if self.eat_token(&Token::RParen) {
+                    break;
+                }
+                self.expect_token(Token::Comma)?;
+            }
+        }
+        Ok(match (name.as_str(), args.as_slice()) {
+            ("STRING" | "VARCHAR" | "CHAR" | "TEXT", _) => DataType::Utf8,
+            ("BOOLEAN" | "BOOL", []) => DataType::Boolean,
+            ("TINYINT" | "BYTE", []) => DataType::Int8,
+            ("SMALLINT" | "SHORT", []) => DataType::Int16,
+            ("INT" | "INTEGER", []) => DataType::Int32,
+            ("BIGINT" | "LONG", []) => DataType::Int64,
+            ("FLOAT" | "REAL", []) => DataType::Float32,
+            ("DOUBLE", []) => DataType::Float64,
+            ("DATE", []) => DataType::Date32,
+            ("TIMESTAMP" | "TIMESTAMP_LTZ", []) => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
+            ("TIMESTAMP_NTZ", []) => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ("BINARY", []) => DataType::Binary,
+            ("DECIMAL" | "DEC" | "NUMERIC", []) => DataType::Decimal128(10, 0),
+            ("DECIMAL" | "DEC" | "NUMERIC", [p]) if (1..=38).contains(p) => {
+                DataType::Decimal128(*p, 0)
+            }
+            ("DECIMAL" | "DEC" | "NUMERIC", [p, s]) if (1..=38).contains(p) && s <= p => {
+                DataType::Decimal128(*p, *s as i8)
+            }
+            _ => {
+                return self.error_at(
+                    at,
+                    format!(
+                        "column type `{name}` is not supported; use STRING, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP, TIMESTAMP_NTZ or BINARY"
+                    ),
+                );
+            }
+        })
+    }
+}
+
+pub(super) fn matches_name(expected: &Option<String>, name: &str) -> bool {
+    expected
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case(name))
+}
+
+/// The dataset a qualified name names, if its qualifiers are the pipeline's own.
+pub(super) fn own_name(
+    parts: &[String],
+    catalog: &Option<String>,
+    database: &Option<String>,
+) -> Option<String> {
+    match parts {
+        [name] => Some(name.clone()),
+        [q, name] if q.eq_ignore_ascii_case("live") || matches_name(database, q) => {
+            Some(name.clone())
+        }
+        [c, d, name] if matches_name(catalog, c) && matches_name(database, d) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn own_qualifiers(catalog: &Option<String>, database: &Option<String>) -> String {
+    match (catalog, database) {
+        (Some(c), Some(d)) => format!("`{c}.{d}`, or `LIVE`"),
+        (None, Some(d)) => format!("`{d}`, or `LIVE`"),
+        _ => "only `LIVE`".to_string(),
+    }
+}
