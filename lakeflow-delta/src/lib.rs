@@ -489,6 +489,37 @@ impl DeltaStorage {
                 "table `{location}` could not be prepared for writing"
             ))
         })?;
+        // delta-rs refuses unknown keys when a write creates a table; a table with properties
+        // of the user's own (`'quality' = 'gold'`, common in DLT pipelines) is created first,
+        // with them allowed, and then written.
+        let custom = write.properties.keys().any(|k| !k.starts_with("delta."));
+        let table = if table.version().is_none() && custom {
+            let columns: StructType = write
+                .schema
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| Error::Internal(format!("Arrow schema to Delta: {e}")))?;
+            let mut create = table
+                .create()
+                .with_columns(columns.fields().cloned())
+                .with_table_name(write.name.clone())
+                .with_configuration(
+                    write
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone()))),
+                )
+                .with_raise_if_key_not_exists(false);
+            if !write.partition_cols.is_empty() {
+                create = create.with_partition_columns(write.partition_cols.clone());
+            }
+            if let Some(comment) = &write.comment {
+                create = create.with_comment(comment.clone());
+            }
+            create.await.map_err(|e| delta_error(&location, e))?
+        } else {
+            table
+        };
         let input = OneShotTable::new(write.schema.clone(), write.streams);
         let plan = LogicalPlanBuilder::scan(
             write.name.as_str(),

@@ -22,7 +22,8 @@ fn orders_pipeline() -> Pipeline {
             })
             .comment("Revenue per country")
             .partition_cols(["country"])
-            .table_property("delta.appendOnly", "false"),
+            .table_property("delta.appendOnly", "false")
+            .table_property("quality", "gold"),
         )
 }
 
@@ -79,6 +80,11 @@ async fn table_options_are_stored_in_delta_metadata() {
             .get("delta.appendOnly")
             .map(String::as_str),
         Some("false")
+    );
+    assert_eq!(
+        metadata.configuration().get("quality").map(String::as_str),
+        Some("gold"),
+        "a property of the user's own is kept too"
     );
     // Partitioned on disk as Delta does it.
     assert!(dir.path().join("revenue/country=FR").is_dir());
