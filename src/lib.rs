@@ -51,7 +51,8 @@ pub use lakeflow_core::{
     read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
     read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
 };
-pub use lakeflow_delta::DeltaStorage;
+pub use lakeflow_core::{FileSink, Sink};
+pub use lakeflow_delta::{DeltaSink, DeltaStorage};
 pub use lakeflow_macros::{
     append_flow, create_streaming_table, expect, expect_all, expect_all_or_drop,
     expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,

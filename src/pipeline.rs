@@ -200,6 +200,84 @@ impl Pipeline {
         self.create_auto_cdc_flow(flow)
     }
 
+    /// Adds a sink (Spark's `create_sink`): a destination outside the pipeline that append
+    /// flows write to (`append_flow(sink_name, flow_name, query)`), exactly once per batch.
+    /// Formats: `delta` (option `path`: a Delta table by path or URL), and `parquet`, `csv`,
+    /// `json` (option `path`: a local directory; each batch is its own files). A full refresh
+    /// of a sink starts its flows' checkpoints over but leaves the data already written.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .streaming_table("orders", || read_stream_files("landing/orders", csv()))
+    ///     .create_sink("orders_export", "parquet", [("path", "exports/orders")])
+    ///     .append_flow("orders_export", "export_orders", || read_stream("orders"));
+    /// # let _ = pipeline;
+    /// ```
+    #[track_caller]
+    pub fn create_sink<I, K, V>(self, name: impl Into<String>, format: &str, options: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let name = name.into();
+        let options: Vec<(String, String)> = options
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let location = SourceLocation::caller();
+        let sink: std::result::Result<Arc<dyn lakeflow_core::Sink>, String> = match format
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "delta" => match options.iter().find(|(k, _)| k == "path") {
+                Some((_, path)) => lakeflow_delta::DeltaSink::new(path)
+                    .map(|s| Arc::new(s) as Arc<dyn lakeflow_core::Sink>)
+                    .map_err(|e| e.to_string()),
+                None => Err("a delta sink needs the option `path`".to_string()),
+            },
+            other => match lakeflow_core::sink::file_sink(other, &options) {
+                Ok(Some(sink)) => Ok(sink),
+                Ok(None) => Err(format!(
+                    "sink format `{format}` is not supported; use delta, parquet, csv or json, or create_sink_with(name, your Sink)"
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        match sink {
+            Ok(sink) => self.sink_at(name, sink, location),
+            Err(message) => {
+                let mut this = self;
+                this.def.invalid.push((name, message));
+                this
+            }
+        }
+    }
+
+    /// Adds a sink of your own (see [`lakeflow_core::Sink`]).
+    #[track_caller]
+    pub fn create_sink_with(
+        self,
+        name: impl Into<String>,
+        sink: Arc<dyn lakeflow_core::Sink>,
+    ) -> Self {
+        self.sink_at(name.into(), sink, SourceLocation::caller())
+    }
+
+    fn sink_at(
+        mut self,
+        name: String,
+        sink: Arc<dyn lakeflow_core::Sink>,
+        location: SourceLocation,
+    ) -> Self {
+        let mut def = Dataset::with_query(DatasetKind::Sink, name, None, location).def;
+        def.sink = Some(sink);
+        self.def.datasets.push(def);
+        self
+    }
+
     /// Adds a dataset with options (comment, partition columns, table properties, async query).
     pub fn dataset(mut self, dataset: Dataset) -> Self {
         self.def.datasets.push(dataset.def);
@@ -526,6 +604,7 @@ impl Dataset {
                 once: false,
                 schema: None,
                 cdc: None,
+                sink: None,
             },
         }
     }

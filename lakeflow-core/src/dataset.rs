@@ -39,12 +39,17 @@ pub enum DatasetKind {
     /// `#[append_flow(target = "..")]`: not a dataset but a flow that appends its query's rows
     /// to a streaming table, with a checkpoint of its own.
     AppendFlow,
+    /// `create_sink`: a destination outside the pipeline that append flows write; not read.
+    Sink,
 }
 
 impl DatasetKind {
     /// Whether datasets of this kind are written to storage.
     pub fn is_stored(self) -> bool {
-        !matches!(self, DatasetKind::TemporaryView | DatasetKind::AppendFlow)
+        !matches!(
+            self,
+            DatasetKind::TemporaryView | DatasetKind::AppendFlow | DatasetKind::Sink
+        )
     }
 }
 
@@ -56,6 +61,7 @@ impl fmt::Display for DatasetKind {
             DatasetKind::StreamingTable => "streaming table",
             DatasetKind::TemporaryView => "temporary view",
             DatasetKind::AppendFlow => "append flow",
+            DatasetKind::Sink => "sink",
         })
     }
 }
@@ -174,6 +180,8 @@ pub struct DatasetDef {
     pub schema: Option<datafusion::arrow::datatypes::SchemaRef>,
     /// For an AUTO CDC flow: how its source's changes apply to its target.
     pub cdc: Option<Arc<crate::cdc::AutoCdc>>,
+    /// For a sink: where its flows' rows go.
+    pub sink: Option<Arc<dyn crate::sink::Sink>>,
 }
 
 impl fmt::Debug for DatasetDef {
@@ -221,6 +229,7 @@ impl DatasetDef {
             once: record.once,
             schema: None,
             cdc: None,
+            sink: None,
         }
     }
 
@@ -270,8 +279,11 @@ impl DatasetDef {
             }
             _ => {}
         }
+        if (self.kind == DatasetKind::Sink) != self.sink.is_some() {
+            return invalid("a sink is made with create_sink and has a destination".into());
+        }
         match (&self.query, self.kind) {
-            (None, DatasetKind::StreamingTable) => {}
+            (None, DatasetKind::StreamingTable | DatasetKind::Sink) => {}
             (None, _) => {
                 return invalid(format!(
                     "a {} needs a query; only a streaming table can be created without one (for append flows to write)",

@@ -400,6 +400,23 @@ pub(crate) async fn execute(
         })
         .collect();
     drop(quarantine_tx);
+    if let Some(sink) = &def.sink {
+        // A sink: the batch goes to it under the flow's writer id and batch number.
+        let (writer, batch) = match &txn {
+            Some(txn) => (txn.app_id.clone(), txn.version as u64),
+            None => (name.to_string(), 0),
+        };
+        if let Err(e) = sink.write(&writer, batch, schema, streams).await {
+            return Err(checker.take_failure().unwrap_or(e));
+        }
+        return Ok(FlowOutcome {
+            rows_written: rows.load(Ordering::Relaxed),
+            version: None,
+            expectations: checker.results(),
+            dropped_rows: checker.dropped(),
+            technique: Technique::Append,
+        });
+    }
     let main = table_write(def, schema, streams, txn);
     let write = async {
         match commit {

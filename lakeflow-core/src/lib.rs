@@ -26,6 +26,7 @@ pub mod query;
 pub mod report;
 pub mod resolve;
 pub mod scheduler;
+pub mod sink;
 pub mod source;
 pub mod storage;
 mod stream;
@@ -45,5 +46,6 @@ pub use query::{
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;
+pub use sink::{FileSink, Sink};
 pub use source::{CsvFormat, ExternalTable, FileFormat, SourceSpec, csv, json, parquet};
 pub use storage::{Committed, MemoryStorage, Storage, TableWrite};

@@ -27,6 +27,9 @@ pub struct PipelineDef {
     pub datasets: Vec<DatasetDef>,
     /// External tables that `sql(...)` and `read(...)` resolve by name.
     pub externals: BTreeMap<String, ExternalTable>,
+    /// Mistakes found while the pipeline was being defined (an unknown sink format), as
+    /// (dataset, message), reported with the others when it is planned.
+    pub invalid: Vec<(String, String)>,
 }
 
 impl PipelineDef {
@@ -40,6 +43,7 @@ impl PipelineDef {
         PipelineDef {
             datasets,
             externals: BTreeMap::new(),
+            invalid: Vec::new(),
         }
     }
 
@@ -50,7 +54,14 @@ impl PipelineDef {
         engine: &dyn Engine,
         storage: Arc<dyn Storage>,
     ) -> Result<DatasetGraph> {
-        let mut errors = Vec::new();
+        let mut errors: Vec<Error> = self
+            .invalid
+            .iter()
+            .map(|(dataset, message)| Error::InvalidDefinition {
+                dataset: dataset.clone(),
+                message: message.clone(),
+            })
+            .collect();
         let mut defs: BTreeMap<String, DatasetDef> = BTreeMap::new();
         let mut lower: BTreeMap<String, String> = BTreeMap::new();
         for def in &self.datasets {

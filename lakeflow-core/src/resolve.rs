@@ -132,9 +132,10 @@ impl Resolved {
         self.kind != DatasetKind::TemporaryView && self.def.query.is_some()
     }
 
-    /// Whether append flows write this table, so that several writers share it.
+    /// Whether append flows write this table, so that several writers share it (a sink's
+    /// flows share no table).
     pub fn is_shared(&self) -> bool {
-        !self.flows.is_empty()
+        self.kind != DatasetKind::Sink && !self.flows.is_empty()
     }
 }
 
@@ -345,7 +346,7 @@ impl Resolver {
         };
         // The append flows into this table resolve first: a table without a query takes its
         // schema from them, and a flow that reads its own target closes a cycle here.
-        let flows: Vec<String> = if def.kind.is_stored() {
+        let flows: Vec<String> = if def.kind.is_stored() || def.kind == DatasetKind::Sink {
             self.defs
                 .values()
                 .filter(|d| {
@@ -401,7 +402,7 @@ impl Resolver {
                 ),
             }));
         }
-        if !flows.is_empty() {
+        if !flows.is_empty() && def.kind != DatasetKind::Sink {
             if resolved.kind != DatasetKind::StreamingTable
                 || (def.query.is_some() && !resolved.reads_stream())
             {
@@ -793,6 +794,14 @@ impl Scope {
             if *dataset == current {
                 return Err(Error::Cycle {
                     path: vec![(current.clone(), location), (current, location)],
+                });
+            }
+            if resolver.defs[dataset].kind == DatasetKind::Sink {
+                return Err(Error::InvalidDefinition {
+                    dataset: current,
+                    message: format!(
+                        "`{dataset}` is a sink, which append flows write and nothing reads; read the datasets its flows read"
+                    ),
                 });
             }
             if let Some(target) = &resolver.defs[dataset].target {

@@ -366,7 +366,13 @@ fn report(
         rows_written: None,
         version: None,
         duration: Duration::ZERO,
-        location: storage.table_location(graph.get(name).map_or(name, |d| d.table())),
+        location: match graph.get(name).and_then(|d| graph.get(d.table())) {
+            Some(target) => match &target.def.sink {
+                Some(sink) => sink.location(),
+                None => storage.table_location(target.table()),
+            },
+            None => storage.table_location(name),
+        },
         expectations: Vec::new(),
         dropped_rows: None,
         reason,

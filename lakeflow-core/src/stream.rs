@@ -66,6 +66,12 @@ pub(crate) async fn run_stream_batch(
         .as_ref()
         .map(|_| crate::cdc::state_table(name, checkpoint.version()));
     let done_table = state.clone().unwrap_or_else(|| table.clone());
+    // A sink cannot say what it holds: a batch not marked committed is handed to it again
+    // with the same rows (the same offsets), and the sink writes it idempotently.
+    let sink = graph
+        .get(&table)
+        .is_some_and(|t| t.kind == crate::dataset::DatasetKind::Sink);
+    let mut replay = None;
     failpoint::hit("stream_plan");
     let session = engine.session();
     // The batch to run and where it starts: after the last committed batch. A planned batch
@@ -83,14 +89,22 @@ pub(crate) async fn run_stream_batch(
                     checkpoint.commit(storage, planned, version).await?;
                 }
                 (planned + 1, checkpoint.offsets(storage, planned).await?)
-            } else if planned == 0 {
-                (0, Offsets::default())
             } else {
-                (planned, checkpoint.offsets(storage, planned - 1).await?)
+                if sink {
+                    replay = Some(checkpoint.offsets(storage, planned).await?);
+                }
+                if planned == 0 {
+                    (0, Offsets::default())
+                } else {
+                    (planned, checkpoint.offsets(storage, planned - 1).await?)
+                }
             }
         }
     };
-    let mut end = current_offsets(&session, storage, &stream_reads, &start, batch).await?;
+    let mut end = match replay.take() {
+        Some(planned) => planned,
+        None => current_offsets(&session, storage, &stream_reads, &start, batch).await?,
+    };
     // An AUTO CDC flow from snapshots: the snapshot's version is its offset.
     let snapshot_plan = match dataset.def.cdc.as_ref().and_then(|c| c.snapshot.as_ref()) {
         None => None,
@@ -119,7 +133,7 @@ pub(crate) async fn run_stream_batch(
             }
         }
     };
-    let table_exists = storage.version(&table).await?.is_some();
+    let table_exists = sink || storage.version(&table).await?.is_some();
     if !end.is_ahead_of(&start) && table_exists && batch > 0 {
         // Nothing new since the last batch: no commit, no checkpoint entry.
         return Ok(FlowOutcome {

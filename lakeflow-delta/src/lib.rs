@@ -430,6 +430,72 @@ async fn appended(
         .map_err(|e| Error::storage(location, e))
 }
 
+/// A Delta table at a path or URL that append flows write (a sink): each batch is one append
+/// carrying the transaction `(writer, batch)`, and a batch handed over again after a crash is
+/// recognised by it and not written twice.
+#[derive(Debug, Clone)]
+pub struct DeltaSink {
+    /// Storage rooted at the table's parent directory.
+    parent: DeltaStorage,
+    /// The table's directory name under `parent`.
+    name: String,
+    location: String,
+}
+
+impl DeltaSink {
+    /// A sink writing the Delta table at `path` (created on the first batch).
+    pub fn new(path: &str) -> Result<Self> {
+        let url = location_url(path)?;
+        let name = url
+            .path_segments()
+            .and_then(|mut s| s.rfind(|p| !p.is_empty()))
+            .map(str::to_string)
+            .ok_or_else(|| Error::InvalidStorage(path.to_string()))?;
+        let parent = url
+            .join("..")
+            .map_err(|_| Error::InvalidStorage(path.to_string()))?;
+        Ok(DeltaSink {
+            parent: DeltaStorage { root: parent },
+            name,
+            location: display_url(&url),
+        })
+    }
+}
+
+#[async_trait]
+impl lakeflow_core::Sink for DeltaSink {
+    async fn write(
+        &self,
+        writer: &str,
+        batch: u64,
+        schema: SchemaRef,
+        rows: Vec<datafusion::execution::SendableRecordBatchStream>,
+    ) -> Result<()> {
+        if self.parent.transaction_version(&self.name, writer).await? >= Some(batch as i64) {
+            return Ok(());
+        }
+        self.parent
+            .append(TableWrite {
+                name: self.name.clone(),
+                schema,
+                streams: rows,
+                partition_cols: Vec::new(),
+                properties: std::collections::BTreeMap::new(),
+                comment: None,
+                txn: Some(Txn {
+                    app_id: writer.to_string(),
+                    version: batch as i64,
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+}
+
 /// Commit properties carrying the application transaction `txn`.
 fn commit_properties(txn: Txn) -> deltalake::kernel::transaction::CommitProperties {
     deltalake::kernel::transaction::CommitProperties::default()

@@ -101,13 +101,20 @@ fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
         .progress(ProgressMode::Off)
 }
 
+/// A type 1 row: history, key, sequence, a, b.
+type Type1Row = (i64, i64, i64, Option<i64>, Option<String>);
+/// A type 2 row: history, key, start, end, a, b.
+type Type2Row = (i64, i64, i64, Option<i64>, Option<i64>, Option<String>);
+/// The values of a row.
+type Values = (Option<i64>, Option<String>);
+
 /// Type 1 model: each batch in sequence order; a change applies only above the key's last
 /// applied sequence; deletes are remembered.
 fn model_type1(
     batches: &[Vec<Change>],
     ignore_nulls: bool,
-) -> Vec<(i64, i64, i64, Option<i64>, Option<String>)> {
-    let mut state: BTreeMap<(i64, i64), (i64, Option<(Option<i64>, Option<String>)>)> =
+) -> Vec<Type1Row> {
+    let mut state: BTreeMap<(i64, i64), (i64, Option<Values>)> =
         BTreeMap::new();
     for batch in batches {
         let mut sorted = batch.clone();
@@ -138,7 +145,7 @@ fn model_type1(
 /// walked in sequence order; a change of any column opens a version, a delete closes one.
 fn model_type2(
     batches: &[Vec<Change>],
-) -> Vec<(i64, i64, i64, Option<i64>, Option<i64>, Option<String>)> {
+) -> Vec<Type2Row> {
     let mut events: BTreeMap<(i64, i64), Vec<Change>> = BTreeMap::new();
     for c in batches.iter().flatten() {
         let list = events.entry((c.h, c.id)).or_default();
@@ -189,7 +196,7 @@ fn text(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
 
 use lakeflow::datafusion::arrow::array::Array;
 
-async fn table_type1(dir: &Path) -> Vec<(i64, i64, i64, Option<i64>, Option<String>)> {
+async fn table_type1(dir: &Path) -> Vec<Type1Row> {
     let mut rows = Vec::new();
     for batch in delta_rows(dir).await {
         for r in 0..batch.num_rows() {
@@ -206,7 +213,7 @@ async fn table_type1(dir: &Path) -> Vec<(i64, i64, i64, Option<i64>, Option<Stri
     rows
 }
 
-async fn table_type2(dir: &Path) -> Vec<(i64, i64, i64, Option<i64>, Option<i64>, Option<String>)> {
+async fn table_type2(dir: &Path) -> Vec<Type2Row> {
     let mut rows = Vec::new();
     for batch in delta_rows(dir).await {
         for r in 0..batch.num_rows() {

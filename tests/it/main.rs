@@ -10,6 +10,7 @@ mod flows;
 mod incremental;
 mod quality;
 mod registry;
+mod sinks;
 mod sources;
 mod sql_pipelines;
 mod streaming;

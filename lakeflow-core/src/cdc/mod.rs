@@ -440,6 +440,7 @@ impl AutoCdc {
             once: false,
             schema: None,
             cdc: Some(Arc::new(self)),
+            sink: None,
         }
     }
 }
