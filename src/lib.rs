@@ -37,6 +37,7 @@
 
 pub mod cli;
 mod continuous;
+mod graph_page;
 mod pipeline;
 pub mod project;
 pub mod testing;

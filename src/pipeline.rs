@@ -412,9 +412,26 @@ impl Pipeline {
     pub async fn run(&self) -> Result<RunReport> {
         let mut options = self.options.clone();
         options.observers.extend(self.progress.observer());
-        self.def
-            .run(self.engine.as_ref(), self.open_storage()?, &options)
-            .await
+        let storage = self.open_storage()?;
+        let (graph, result) = self
+            .def
+            .run_planned(self.engine.as_ref(), storage.clone(), &options)
+            .await;
+        let report = match &result {
+            Ok(report) => Some(report),
+            Err(Error::RunFailed { report }) => Some(report.as_ref()),
+            Err(_) => None,
+        };
+        // The page is a view of the run, never a reason to fail it.
+        if let (Some(graph), Some(report)) = (graph, report)
+            && let Err(e) = crate::graph_page::write(storage.as_ref(), &graph, report).await
+        {
+            eprintln!(
+                "warning: could not write {}: {e}",
+                crate::graph_page::GRAPH_PAGE
+            );
+        }
+        result
     }
 
     /// The event log of every run so far, as a DataFrame: one row per event, newest last.

@@ -109,6 +109,17 @@ impl PipelineDef {
         storage: Arc<dyn Storage>,
         options: &RunOptions,
     ) -> Result<RunReport> {
+        self.run_planned(engine, storage, options).await.1
+    }
+
+    /// [`PipelineDef::run`], also handing back the graph the run planned (`None` when
+    /// planning failed), for views of the run such as the graph page.
+    pub async fn run_planned(
+        &self,
+        engine: &dyn Engine,
+        storage: Arc<dyn Storage>,
+        options: &RunOptions,
+    ) -> (Option<DatasetGraph>, Result<RunReport>) {
         crate::failpoint::hit("run_start");
         let log = EventLog::new(&options.pipeline_name, options.observers.clone());
         let names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
@@ -135,7 +146,7 @@ impl PipelineDef {
             Err(e) => {
                 update_progress(&log, "FAILED", Some(e.to_string()));
                 log.flush(storage.as_ref()).await;
-                return Err(e);
+                return (None, Err(e));
             }
         };
         let selection = options
@@ -153,7 +164,7 @@ impl PipelineDef {
                 };
                 update_progress(&log, "FAILED", Some(e.to_string()));
                 log.flush(storage.as_ref()).await;
-                return Err(e);
+                return (Some(graph), Err(e));
             }
             if graph.get(name).is_none() {
                 let e = Error::InvalidDefinition {
@@ -162,7 +173,7 @@ impl PipelineDef {
                 };
                 update_progress(&log, "FAILED", Some(e.to_string()));
                 log.flush(storage.as_ref()).await;
-                return Err(e);
+                return (Some(graph), Err(e));
             }
         }
         definitions(&log, &graph);
@@ -176,13 +187,14 @@ impl PipelineDef {
         };
         update_progress(&log, state, None);
         log.flush(storage.as_ref()).await;
-        if report.succeeded() {
+        let result = if report.succeeded() {
             Ok(report)
         } else {
             Err(Error::RunFailed {
                 report: Box::new(report),
             })
-        }
+        };
+        (Some(graph), result)
     }
 }
 

@@ -145,7 +145,11 @@ impl SourceSpec {
     pub(crate) fn table_name(&self) -> String {
         let path = self.path().trim_end_matches('/');
         let last = path.rsplit('/').next().unwrap_or(path);
-        last.split('.').next().unwrap_or(last).to_string()
+        // `orders.csv` reads as `orders`; a hidden name (`.tmp1`) or an empty one keeps a name.
+        match last.trim_start_matches('.').split('.').next() {
+            Some(stem) if !stem.is_empty() => stem.to_string(),
+            _ => "source".to_string(),
+        }
     }
 
     /// Opens the source: lists files, infers the schema, or loads the Delta log.
@@ -335,5 +339,17 @@ impl fmt::Display for SourceSpec {
             }
             SourceSpec::Delta { path } => write!(f, "delta `{path}`"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_names_come_from_the_last_path_segment() {
+        let name = |p: &str| super::SourceSpec::delta(p).table_name();
+        assert_eq!(name("data/orders.csv"), "orders");
+        assert_eq!(name("/tmp/.tmpAbC/landing/"), "landing");
+        assert_eq!(name("/tmp/.tmpAbC"), "tmpAbC");
+        assert_eq!(name("/"), "source");
     }
 }

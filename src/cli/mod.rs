@@ -21,7 +21,7 @@
 
 mod args;
 mod init;
-mod render;
+pub(crate) mod render;
 
 use std::path::Path;
 use std::process::ExitCode;

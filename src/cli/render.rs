@@ -27,7 +27,7 @@ fn expectations(node: &Resolved) -> Vec<String> {
 }
 
 /// Every edge as (source name, target name, edge), in the order of the datasets.
-fn edges(graph: &DatasetGraph) -> Vec<(&str, &str, Edge)> {
+pub(crate) fn edges(graph: &DatasetGraph) -> Vec<(&str, &str, Edge)> {
     let g = graph.graph();
     let mut out: Vec<(&str, &str, Edge)> = g
         .edge_indices()
@@ -45,7 +45,7 @@ fn edges(graph: &DatasetGraph) -> Vec<(&str, &str, Edge)> {
     out
 }
 
-fn edge_kind(edge: Edge) -> &'static str {
+pub(crate) fn edge_kind(edge: Edge) -> &'static str {
     match edge {
         Edge::Read(mode) if mode.is_stream() => "stream",
         Edge::Read(_) => "read",

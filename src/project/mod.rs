@@ -192,13 +192,16 @@ impl Project {
             .name(self.spec.name.clone())
             .storage(self.storage());
         for definition in &self.definitions {
-            pipeline = pipeline.dataset(dataset(definition));
+            pipeline = add(pipeline, definition);
         }
         // The builder records the caller's location; a SQL definition's is in its file.
         let mut def = pipeline.definition().clone();
         for (i, definition) in self.definitions.iter().enumerate() {
             if let Some(dataset) = def.datasets.get_mut(base + i) {
                 dataset.location = source_location(&definition.location);
+                if matches!(definition.kind, SqlKind::AutoCdc(_)) {
+                    dataset.comment.clone_from(&definition.comment);
+                }
             }
         }
         pipeline.with_definition(def)
@@ -381,8 +384,8 @@ fn read(source: &TableSource) -> Plan {
     }
 }
 
-/// The builder dataset of a SQL definition.
-fn dataset(definition: &SqlDefinition) -> Dataset {
+/// Adds a SQL definition to `pipeline` with the builder.
+fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
     let name = definition.name.clone();
     let plan = definition.query.clone().map(|query| {
         Arc::new(SqlPlan {
@@ -417,6 +420,8 @@ fn dataset(definition: &SqlDefinition) -> Dataset {
             let flow = Dataset::append_flow(target.clone(), name, query());
             if *once { flow.once() } else { flow }
         }
+        // Its options are the flow's; `Project::add_to` sets its comment and location.
+        (SqlKind::AutoCdc(cdc), _) => return pipeline.create_auto_cdc_flow(cdc.auto_cdc(&name)),
     };
     if let Some(comment) = &definition.comment {
         dataset = dataset.comment(comment.clone());
@@ -430,5 +435,5 @@ fn dataset(definition: &SqlDefinition) -> Dataset {
     for (rule, expr, action) in &definition.expectations {
         dataset = dataset.expectation(crate::Expectation::sql(rule.clone(), expr.clone(), *action));
     }
-    dataset
+    pipeline.dataset(dataset)
 }

@@ -58,6 +58,11 @@ async fn tables_land_in_delta_and_read_back() {
         !dir.path().join("valid_orders").exists(),
         "a temporary view is never stored"
     );
+    // Each run draws the graph with its statuses beside the event log.
+    let page = std::fs::read_to_string(dir.path().join("_lakeflow/graph.html")).unwrap();
+    for expected in ["orders", "revenue", "valid_orders", "COMPLETED"] {
+        assert!(page.contains(expected), "{expected} not on the page");
+    }
 }
 
 #[tokio::test]

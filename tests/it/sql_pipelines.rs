@@ -1,6 +1,7 @@
 //! SQL pipeline projects: Spark's `spark-pipelines init` project, a medallion pipeline
-//! written only in SQL, every legacy Delta Live Tables form, and the errors a SQL file can
-//! have — each run through `lakeflow::project` and compared with expected tables.
+//! written only in SQL, every legacy Delta Live Tables form, AUTO CDC flows (type 1 and 2,
+//! and the legacy `APPLY CHANGES INTO`), and the errors a SQL file can have — each run
+//! through `lakeflow::project` and compared with expected tables.
 
 use std::path::{Path, PathBuf};
 
@@ -357,5 +358,171 @@ async fn a_rust_pipeline_takes_the_sql_files_and_configuration_of_a_spec() {
     assert_eq!(
         table(&root.join("lakeflow-data"), "tripled").await,
         ["| n |", "| 9 |"]
+    );
+}
+
+#[tokio::test]
+async fn auto_cdc_flows_in_sql_apply_a_change_feed_as_scd_type_1_and_2_across_runs() {
+    let (_tmp, root) = fixture("cdc_sql");
+    let report = run(&root).await;
+    assert!(report.succeeded());
+    assert_eq!(
+        report.dataset("customers_cdc").unwrap().kind,
+        lakeflow::DatasetKind::AppendFlow
+    );
+    let storage = root.join("lakeflow-data");
+    assert_eq!(
+        table(&storage, "customers").await,
+        [
+            "| customer_id | name | city   | email           |",
+            "| 1           | Ann  | Lyon   | ann@example.com |",
+            "| 2           | Bob  | Berlin | bob@example.com |",
+            "| 3           | Cid  | Rome   | cid@example.com |",
+        ]
+    );
+    assert_eq!(
+        table(&storage, "customers_history").await,
+        [
+            "| customer_id | name | city   | email           | __START_AT | __END_AT |",
+            "| 1           | Ann  | Lyon   | ann@example.com | 4          |          |",
+            "| 1           | Ann  | Paris  | ann@example.com | 1          | 4        |",
+            "| 2           | Bob  | Berlin | bob@example.com | 2          |          |",
+            "| 3           | Cid  | Rome   | cid@example.com | 3          |          |",
+        ]
+    );
+
+    // The next export: an email change (not tracked), a delete, a change after the last one,
+    // a new customer, and a change older than one already applied.
+    std::fs::write(
+        root.join("data/changes/changes-0002.csv"),
+        "customer_id,name,city,email,operation,sequence_num
+2,Bob,Berlin,bob@new.example.com,UPDATE,6
+3,,,,DELETE,7
+1,Ann,Nice,ann@example.com,UPDATE,5
+4,Dee,Oslo,dee@example.com,INSERT,8
+1,Ann,Nantes,ann@example.com,UPDATE,3
+",
+    )
+    .unwrap();
+    let report = run(&root).await;
+    assert_eq!(
+        report.dataset("customer_changes").unwrap().rows_written,
+        Some(5),
+        "only the new file is read"
+    );
+    // Type 1: the highest sequence wins whatever the arrival order; Cid is deleted.
+    assert_eq!(
+        table(&storage, "customers").await,
+        [
+            "| customer_id | name | city   | email               |",
+            "| 1           | Ann  | Nice   | ann@example.com     |",
+            "| 2           | Bob  | Berlin | bob@new.example.com |",
+            "| 4           | Dee  | Oslo   | dee@example.com     |",
+        ]
+    );
+    // Type 2: the late change lands at its place in Ann's history, Bob's email is updated in
+    // place (not tracked), and Cid's version is closed by the delete.
+    assert_eq!(
+        table(&storage, "customers_history").await,
+        [
+            "| customer_id | name | city   | email               | __START_AT | __END_AT |",
+            "| 1           | Ann  | Lyon   | ann@example.com     | 4          | 5        |",
+            "| 1           | Ann  | Nantes | ann@example.com     | 3          | 4        |",
+            "| 1           | Ann  | Nice   | ann@example.com     | 5          |          |",
+            "| 1           | Ann  | Paris  | ann@example.com     | 1          | 3        |",
+            "| 2           | Bob  | Berlin | bob@new.example.com | 2          |          |",
+            "| 3           | Cid  | Rome   | cid@example.com     | 3          | 7        |",
+            "| 4           | Dee  | Oslo   | dee@example.com     | 8          |          |",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_legacy_apply_changes_into_and_a_streaming_table_with_its_cdc_flow_run() {
+    let (_tmp, root) = project(&[
+        (
+            "lakeflow.yml",
+            "name: legacy_cdc\ncatalog: main\nschema: shop\nlibraries:\n  - glob:\n      include: dlt/*.sql\n",
+        ),
+        (
+            "landing/changes-1.csv",
+            "id,name,amount,op,seq\n1,a,10.0,U,1\n2,b,20.0,U,2\n1,,15.0,U,3\n2,,,D,4\n3,c,30.0,U,5\n",
+        ),
+        (
+            "dlt/cdc.sql",
+            "CREATE STREAMING LIVE TABLE changes
+AS SELECT * FROM cloud_files('landing', 'csv');
+
+CREATE OR REFRESH STREAMING TABLE main.shop.balances (id BIGINT, name STRING, amount DOUBLE);
+
+APPLY CHANGES INTO LIVE.balances
+FROM STREAM(LIVE.changes)
+KEYS (id)
+IGNORE NULL UPDATES
+APPLY AS DELETE WHEN op = \"D\"
+SEQUENCE BY seq
+COLUMNS * EXCEPT (op, seq);
+
+CREATE OR REFRESH STREAMING TABLE names
+FLOW AUTO CDC FROM STREAM(changes) KEYS (id) APPLY AS DELETE WHEN op = 'D' SEQUENCE BY seq
+COLUMNS (id, name);
+",
+        ),
+    ]);
+    let report = run(&root).await;
+    assert!(report.succeeded());
+    assert!(report.dataset("balances_cdc").is_some(), "{report}");
+    assert!(report.dataset("names_cdc").is_some(), "{report}");
+    // Bob deleted; Ann's NULL name kept; the columns as declared.
+    assert_eq!(
+        table(&root.join("lakeflow-data"), "balances").await,
+        [
+            "| id | name | amount |",
+            "| 1  | a    | 15.0   |",
+            "| 3  | c    | 30.0   |",
+        ]
+    );
+    // Without IGNORE NULL UPDATES, a NULL is a value like any other.
+    assert_eq!(
+        table(&root.join("lakeflow-data"), "names").await,
+        ["| id | name |", "| 1  |      |", "| 3  | c    |"]
+    );
+}
+
+#[tokio::test]
+async fn auto_cdc_mistakes_name_the_file_line_and_column() {
+    let spec = "name: bad\nlibraries:\n  - glob:\n      include: sql/**\n";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", spec),
+        (
+            "sql/cdc.sql",
+            "CREATE STREAMING TABLE changes AS SELECT * FROM STREAM read_files('in', format => 'csv');\nCREATE STREAMING TABLE t;\nCREATE FLOW f AS AUTO CDC INTO t\n  FROM STREAM(changes)\n  KEYS (id)\n  SEQUENCE BY seq\n  STORED AS SCD TYPE 3;\n",
+        ),
+    ]);
+    let err = Project::find(&root).unwrap_err().to_string();
+    assert!(
+        err.starts_with("sql/cdc.sql:7:22: expected 1 or 2 after SCD TYPE"),
+        "{err}"
+    );
+
+    // What only planning finds (a key the feed does not have) names the flow.
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", spec),
+        ("in/1.csv", "id,v,seq\n1,x,1\n"),
+        (
+            "sql/cdc.sql",
+            "CREATE STREAMING TABLE changes AS SELECT * FROM STREAM read_files('in', format => 'csv');\nCREATE STREAMING TABLE t;\n\n  CREATE FLOW f AS AUTO CDC INTO t FROM STREAM(changes) KEYS (nope) SEQUENCE BY seq;\n",
+        ),
+    ]);
+    let err = Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .dry_run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dataset `f`: key `nope` is not a column of its source `changes`"),
+        "{err}"
     );
 }

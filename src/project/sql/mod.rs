@@ -1,7 +1,9 @@
 //! SQL pipeline files: the Spark Declarative Pipelines statements (`CREATE MATERIALIZED VIEW`,
 //! `CREATE STREAMING TABLE`, `CREATE [TEMPORARY] VIEW`, `CREATE FLOW .. AS INSERT INTO`, `SET`,
 //! `USE`), Databricks' `CONSTRAINT .. EXPECT` rules and the legacy Delta Live Tables forms
-//! (`CREATE [OR REFRESH] [STREAMING] LIVE TABLE`, `LIVE.x`, `STREAM(LIVE.x)`, `cloud_files`).
+//! (`CREATE [OR REFRESH] [STREAMING] LIVE TABLE`, `LIVE.x`, `STREAM(LIVE.x)`, `cloud_files`),
+//! and AUTO CDC flows (`CREATE FLOW .. AS AUTO CDC INTO`, `APPLY CHANGES INTO`,
+//! `CREATE STREAMING TABLE .. FLOW AUTO CDC`).
 //!
 //! A file is split into statements, `${key}` is substituted from the configuration, and each
 //! statement is read from sqlparser's tokens, keeping every token's position in the file, so
@@ -18,6 +20,7 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+mod cdc;
 mod query;
 mod statement;
 mod text;
@@ -44,6 +47,44 @@ pub enum SqlKind {
         /// `INSERT INTO ONCE`: a backfill run a single time.
         once: bool,
     },
+    /// `CREATE FLOW name AS AUTO CDC INTO target ..`, the legacy `APPLY CHANGES INTO target ..`
+    /// (named `<target>_cdc`), or the flow of `CREATE STREAMING TABLE target FLOW AUTO CDC ..`:
+    /// a change feed applied to a streaming table.
+    AutoCdc(Box<SqlAutoCdc>),
+}
+
+/// The clauses of an AUTO CDC flow; [`SqlAutoCdc::auto_cdc`] makes the builder's flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlAutoCdc {
+    /// `INTO target`: a streaming table without a query.
+    pub target: String,
+    /// `FROM STREAM(source)`: the dataset whose new rows are the changes.
+    pub source: String,
+    /// `KEYS (..)`.
+    pub keys: Vec<String>,
+    /// `IGNORE NULL UPDATES`.
+    pub ignore_null_updates: bool,
+    /// `APPLY AS DELETE WHEN condition`.
+    pub apply_as_deletes: Option<String>,
+    /// `APPLY AS TRUNCATE WHEN condition`.
+    pub apply_as_truncates: Option<String>,
+    /// `SEQUENCE BY expr`.
+    pub sequence_by: String,
+    /// `COLUMNS (..)` or `COLUMNS * EXCEPT (..)`.
+    pub columns: Option<ColumnSelection>,
+    /// `STORED AS SCD TYPE 1 | 2` (1 when not given).
+    pub scd_type: u8,
+    /// `TRACK HISTORY ON (..)` or `TRACK HISTORY ON * EXCEPT (..)`.
+    pub track_history: Option<ColumnSelection>,
+}
+
+/// A column list of an AUTO CDC clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSelection {
+    /// `(a, b)`: only these.
+    Only(Vec<String>),
+    /// `* EXCEPT (a, b)`: every column but these.
+    Except(Vec<String>),
 }
 
 /// One dataset or flow defined by a SQL statement.
@@ -134,9 +175,7 @@ pub fn parse_sql_file(
     };
     let mut out = Vec::new();
     for range in split_statements(text) {
-        if let Some(definition) = state.statement(range)? {
-            out.push(definition);
-        }
+        out.extend(state.statement(range)?);
     }
     Ok(out)
 }
@@ -196,8 +235,9 @@ impl FileState<'_> {
         Ok(Substituted { text, segments })
     }
 
-    /// Reads one statement; `SET` and `USE` change the state and define nothing.
-    fn statement(&mut self, range: Range<usize>) -> Result<Option<SqlDefinition>, ProjectError> {
+    /// Reads one statement; `SET` and `USE` change the state and define nothing, and
+    /// `CREATE STREAMING TABLE .. FLOW AUTO CDC` defines the table and its flow.
+    fn statement(&mut self, range: Range<usize>) -> Result<Vec<SqlDefinition>, ProjectError> {
         let sub = self.substitute(range)?;
         let dialect = GenericDialect {};
         let tokens = Tokenizer::new(&dialect, &sub.text)
@@ -226,6 +266,7 @@ impl FileState<'_> {
             sub: &sub,
             tokens: &tokens,
             pos: 0,
+            table_flow: None,
         };
         parser.statement()
     }
@@ -387,6 +428,153 @@ mod tests {
         assert_eq!(all[2].query.as_ref().unwrap().text, "SELECT * FROM archive");
     }
 
+    fn cdc(definition: &SqlDefinition) -> &SqlAutoCdc {
+        match &definition.kind {
+            SqlKind::AutoCdc(cdc) => cdc,
+            other => panic!("an AUTO CDC flow expected, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn auto_cdc_flows_read_every_clause() {
+        let all = parse(
+            "CREATE OR REFRESH STREAMING TABLE customers;\n\
+             CREATE FLOW customers_flow COMMENT 'latest' AS AUTO CDC INTO main.sales.customers\n\
+             FROM STREAM(LIVE.changes)\n\
+             KEYS (id, region)\n\
+             IGNORE NULL UPDATES\n\
+             APPLY AS DELETE WHEN operation = \"DELETE\"\n\
+             APPLY AS TRUNCATE WHEN operation = 'TRUNCATE' AND (id IS NULL)\n\
+             SEQUENCE BY struct(ts, seq)\n\
+             COLUMNS * EXCEPT (operation, ts)\n\
+             STORED AS SCD TYPE 1",
+        )
+        .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].name, "customers_flow");
+        assert_eq!(all[1].comment.as_deref(), Some("latest"));
+        assert_eq!(all[1].location.to_string(), "t.sql:2:1");
+        assert_eq!(
+            cdc(&all[1]),
+            &SqlAutoCdc {
+                target: "customers".into(),
+                source: "changes".into(),
+                keys: vec!["id".into(), "region".into()],
+                ignore_null_updates: true,
+                apply_as_deletes: Some("operation = 'DELETE'".into()),
+                apply_as_truncates: Some("operation = 'TRUNCATE' AND (id IS NULL)".into()),
+                sequence_by: "struct(ts, seq)".into(),
+                columns: Some(ColumnSelection::Except(vec![
+                    "operation".into(),
+                    "ts".into()
+                ])),
+                scd_type: 1,
+                track_history: None,
+            }
+        );
+
+        // Clauses in any order; a bare column list; the legacy form named after its target.
+        let d = one(
+            "APPLY CHANGES INTO LIVE.history FROM STREAM sales.changes KEYS (id) SEQUENCE BY seq STORED AS SCD TYPE 2 TRACK HISTORY ON * EXCEPT (email) COLUMNS id, name, email",
+        );
+        assert_eq!(d.name, "history_cdc");
+        let c = cdc(&d);
+        assert_eq!(
+            (c.target.as_str(), c.source.as_str()),
+            ("history", "changes")
+        );
+        assert_eq!(c.scd_type, 2);
+        assert_eq!(
+            c.track_history,
+            Some(ColumnSelection::Except(vec!["email".into()]))
+        );
+        assert_eq!(
+            c.columns,
+            Some(ColumnSelection::Only(vec![
+                "id".into(),
+                "name".into(),
+                "email".into()
+            ]))
+        );
+        let flow = c.auto_cdc(&d.name);
+        assert_eq!(flow.flow_name(), "history_cdc");
+        assert_eq!(flow.target(), "history");
+        assert_eq!(flow.source(), "changes");
+
+        // A streaming table with its flow, Databricks SQL's form.
+        let all = parse(
+            "CREATE OR REFRESH STREAMING TABLE t (id BIGINT, v STRING)\nFLOW AUTO CDC FROM STREAM(s) KEYS (id) SEQUENCE BY seq TRACK HISTORY ON (v) STORED AS SCD TYPE 2",
+        )
+        .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].kind, SqlKind::StreamingTable);
+        assert!(all[0].query.is_none());
+        assert_eq!(all[0].columns.len(), 2);
+        assert_eq!(all[1].name, "t_cdc");
+        assert_eq!(all[1].location.to_string(), "t.sql:2:1");
+        assert_eq!(
+            cdc(&all[1]).track_history,
+            Some(ColumnSelection::Only(vec!["v".into()]))
+        );
+    }
+
+    #[test]
+    fn auto_cdc_mistakes_name_their_place() {
+        let err = |text: &str| parse(text).unwrap_err();
+        let e = err(
+            "CREATE FLOW f AS AUTO CDC INTO t\nFROM STREAM(s)\nKEYS (id)\nSEQUENCE BY seq\nSTORED AS SCD TYPE 3",
+        );
+        assert!(
+            e.starts_with("t.sql:5:20: expected 1 or 2 after SCD TYPE"),
+            "{e}"
+        );
+        let e = err("CREATE FLOW f AS AUTO CDC INTO t FROM STREAM(s) KEYS (id)");
+        assert!(e.contains("has no SEQUENCE BY"), "{e}");
+        let e = err("CREATE FLOW f AS AUTO CDC INTO t FROM s SEQUENCE BY v");
+        assert!(e.contains("has no KEYS"), "{e}");
+        let e = err(
+            "CREATE FLOW f AS AUTO CDC INTO t FROM s KEYS (id) SEQUENCE BY v\n  TRACK HISTORY ON (v)",
+        );
+        assert!(
+            e.starts_with("t.sql:2:3: TRACK HISTORY ON needs STORED AS SCD TYPE 2"),
+            "{e}"
+        );
+        let e = err(
+            "APPLY CHANGES INTO t FROM s KEYS (id) SEQUENCE BY v STORED AS SCD TYPE 2 APPLY AS TRUNCATE WHEN true",
+        );
+        assert!(
+            e.contains("APPLY AS TRUNCATE WHEN is for SCD TYPE 1 only"),
+            "{e}"
+        );
+        let e = err("APPLY CHANGES INTO t FROM s KEYS (id) KEYS (v) SEQUENCE BY v");
+        assert!(e.starts_with("t.sql:1:39: KEYS is given twice"), "{e}");
+        let e = err("CREATE FLOW f AS AUTO CDC INTO t FROM SNAPSHOT s KEYS (id)");
+        assert!(e.contains("AUTO CDC FROM SNAPSHOT has no SQL form"), "{e}");
+        let e = err(
+            "CREATE FLOW f AS AUTO CDC INTO t FROM STREAM read_files('x.csv') KEYS (id) SEQUENCE BY v",
+        );
+        assert!(e.contains("define it first"), "{e}");
+        let e = err(
+            "CREATE FLOW f AS AUTO CDC INTO t FROM s KEYS (id) SEQUENCE BY v SYSTEM SEQUENCE BY w",
+        );
+        assert!(e.contains("SYSTEM SEQUENCE BY is not supported"), "{e}");
+        let e = err(
+            "CREATE FLOW f AS AUTO CDC INTO t FROM s KEYS (id) IGNORE NULL UPDATES ON (a) SEQUENCE BY v",
+        );
+        assert!(e.contains("IGNORE NULL UPDATES ON a column list"), "{e}");
+        let e = err("CREATE FLOW f AS AUTO CDC INTO other.t FROM s KEYS (id) SEQUENCE BY v");
+        assert!(
+            e.starts_with("t.sql:1:32: `other.t` names another catalog"),
+            "{e}"
+        );
+        let e =
+            err("CREATE FLOW f AS AUTO CDC INTO t FROM s KEYS (id) SEQUENCE BY v COLUMNS * (a)");
+        assert!(
+            e.contains("expected EXCEPT (columns) after COLUMNS *"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn errors_name_file_line_and_column() {
         let err = parse("CREATE MATERIALIZED VIEW a AS SELECT 1;\nCREATE TABLE b AS SELECT 1")
@@ -404,9 +592,10 @@ mod tests {
             "{err}"
         );
         let err = parse("CREATE FLOW f AS AUTO CDC INTO t SELECT 1").unwrap_err();
-        assert!(err.contains("not supported yet"), "{err}");
-        let err = parse("APPLY CHANGES INTO t FROM STREAM(s) KEYS (id)").unwrap_err();
-        assert!(err.contains("not supported yet"), "{err}");
+        assert!(
+            err.starts_with("t.sql:1:34: expected FROM, found `SELECT`"),
+            "{err}"
+        );
         let err = parse("CREATE MATERIALIZED VIEW other.x AS SELECT 1").unwrap_err();
         assert!(
             err.starts_with("t.sql:1:26: `other.x` names another catalog"),

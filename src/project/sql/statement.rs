@@ -1,6 +1,6 @@
 //! The statement head: `CREATE .. name [options] AS`, `SET`, `USE`, column lists with
 //! `CONSTRAINT .. EXPECT` rules, and the pipeline's own qualifiers (`LIVE`, the catalog and
-//! database). The query after `AS` is read by `query.rs`.
+//! database). The query after `AS` is read by `query.rs`, AUTO CDC clauses by `cdc.rs`.
 
 use std::collections::BTreeMap;
 
@@ -18,11 +18,13 @@ pub(super) struct StatementParser<'s, 'a> {
     pub(super) sub: &'s Substituted,
     pub(super) tokens: &'s [Tok],
     pub(super) pos: usize,
+    /// The AUTO CDC flow of `CREATE STREAMING TABLE t FLOW AUTO CDC ..`, defined with its table.
+    pub(super) table_flow: Option<SqlDefinition>,
 }
 
 pub(super) type Parsed<T> = Result<T, ProjectError>;
 
-pub(super) const STATEMENTS: &str = "CREATE MATERIALIZED VIEW, CREATE STREAMING TABLE, CREATE [TEMPORARY] VIEW, CREATE FLOW, SET or USE";
+pub(super) const STATEMENTS: &str = "CREATE MATERIALIZED VIEW, CREATE STREAMING TABLE, CREATE [TEMPORARY] VIEW, CREATE FLOW, APPLY CHANGES INTO, AUTO CDC INTO, SET or USE";
 
 impl StatementParser<'_, '_> {
     pub(super) fn peek(&self) -> Option<&Tok> {
@@ -100,7 +102,7 @@ impl StatementParser<'_, '_> {
         }
     }
 
-    pub(super) fn statement(&mut self) -> Parsed<Option<SqlDefinition>> {
+    pub(super) fn statement(&mut self) -> Parsed<Vec<SqlDefinition>> {
         let Some(first) = self.peek().and_then(Tok::keyword) else {
             return self.error(format!(
                 "expected a pipeline statement ({STATEMENTS}), found {}",
@@ -108,11 +110,24 @@ impl StatementParser<'_, '_> {
             ));
         };
         match first.as_str() {
-            "CREATE" => self.create().map(Some),
-            "SET" => self.set().map(|()| None),
-            "USE" => self.use_().map(|()| None),
-            "APPLY" => self
-                .error("APPLY CHANGES INTO (AUTO CDC) is not supported yet in SQL pipeline files"),
+            "CREATE" => {
+                let definition = self.create()?;
+                Ok(std::iter::once(definition)
+                    .chain(self.table_flow.take())
+                    .collect())
+            }
+            "SET" => self.set().map(|()| Vec::new()),
+            "USE" => self.use_().map(|()| Vec::new()),
+            "APPLY" | "AUTO" => {
+                // The legacy form: a flow without a name of its own, named after its target.
+                let start = self.pos;
+                let cdc = self.auto_cdc_into()?;
+                Ok(vec![SqlDefinition::new(
+                    format!("{}_cdc", cdc.target),
+                    SqlKind::AutoCdc(Box::new(cdc)),
+                    self.location_of(start),
+                )])
+            }
             other => self.error(format!(
                 "`{other}` is not a pipeline statement; a pipeline file holds {STATEMENTS}"
             )),
@@ -265,17 +280,8 @@ impl StatementParser<'_, '_> {
             self.expect("NOT")?;
             self.expect("EXISTS")?;
         }
-        let mut definition = SqlDefinition {
-            name: self.dataset_name()?,
-            kind,
-            location: self.location_of(start),
-            comment: None,
-            partition_cols: Vec::new(),
-            table_properties: BTreeMap::new(),
-            columns: Vec::new(),
-            expectations: Vec::new(),
-            query: None,
-        };
+        let mut definition =
+            SqlDefinition::new(self.dataset_name()?, kind, self.location_of(start));
         let is_flow = matches!(definition.kind, SqlKind::Flow { .. });
         let is_view = definition.kind == SqlKind::TemporaryView;
         let mut has_as = false;
@@ -291,6 +297,19 @@ impl StatementParser<'_, '_> {
                     self.pos += 1;
                     has_as = true;
                     break;
+                }
+                Some("FLOW") if definition.kind == SqlKind::StreamingTable => {
+                    // `CREATE STREAMING TABLE t FLOW AUTO CDC FROM ..`: the table, and its flow.
+                    self.pos += 1;
+                    self.expect("AUTO")?;
+                    self.expect("CDC")?;
+                    let cdc = self.auto_cdc_clauses(definition.name.clone())?;
+                    self.table_flow = Some(SqlDefinition::new(
+                        format!("{}_cdc", definition.name),
+                        SqlKind::AutoCdc(Box::new(cdc)),
+                        self.location_of(at),
+                    ));
+                    return Ok(definition);
                 }
                 Some("COMMENT") => {
                     self.pos += 1;
@@ -335,7 +354,9 @@ impl StatementParser<'_, '_> {
         }
         if is_flow {
             if !has_as {
-                return self.error("expected AS INSERT INTO target and a query");
+                return self.error(
+                    "expected AS INSERT INTO target and a query, or AS AUTO CDC INTO target and its clauses",
+                );
             }
             return self.flow(definition);
         }
@@ -356,12 +377,12 @@ impl StatementParser<'_, '_> {
         Ok(definition)
     }
 
-    /// `CREATE FLOW name [COMMENT ..] AS INSERT INTO [ONCE] target [BY NAME] query`.
+    /// `CREATE FLOW name [COMMENT ..] AS INSERT INTO [ONCE] target [BY NAME] query`, or
+    /// `.. AS AUTO CDC INTO target ..` (also `APPLY CHANGES INTO`).
     pub(super) fn flow(&mut self, mut definition: SqlDefinition) -> Parsed<SqlDefinition> {
         if self.peek_is("AUTO") || self.peek_is("APPLY") {
-            return self.error(
-                "AUTO CDC flows (CREATE FLOW .. AS AUTO CDC INTO) are not supported yet in SQL pipeline files",
-            );
+            definition.kind = SqlKind::AutoCdc(Box::new(self.auto_cdc_into()?));
+            return Ok(definition);
         }
         self.expect("INSERT")?;
         self.expect("INTO")?;
@@ -588,6 +609,23 @@ impl StatementParser<'_, '_> {
                 );
             }
         })
+    }
+}
+
+impl SqlDefinition {
+    /// A definition with no options yet.
+    fn new(name: String, kind: SqlKind, location: Location) -> Self {
+        SqlDefinition {
+            name,
+            kind,
+            location,
+            comment: None,
+            partition_cols: Vec::new(),
+            table_properties: BTreeMap::new(),
+            columns: Vec::new(),
+            expectations: Vec::new(),
+            query: None,
+        }
     }
 }
 
