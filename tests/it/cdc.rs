@@ -110,12 +110,8 @@ type Values = (Option<i64>, Option<String>);
 
 /// Type 1 model: each batch in sequence order; a change applies only above the key's last
 /// applied sequence; deletes are remembered.
-fn model_type1(
-    batches: &[Vec<Change>],
-    ignore_nulls: bool,
-) -> Vec<Type1Row> {
-    let mut state: BTreeMap<(i64, i64), (i64, Option<Values>)> =
-        BTreeMap::new();
+fn model_type1(batches: &[Vec<Change>], ignore_nulls: bool) -> Vec<Type1Row> {
+    let mut state: BTreeMap<(i64, i64), (i64, Option<Values>)> = BTreeMap::new();
     for batch in batches {
         let mut sorted = batch.clone();
         sorted.sort_by_key(|c| c.seq); // stable: ties keep arrival order
@@ -143,9 +139,7 @@ fn model_type1(
 
 /// Type 2 model: all changes of a key (a repeated sequence is a duplicate: the first stays),
 /// walked in sequence order; a change of any column opens a version, a delete closes one.
-fn model_type2(
-    batches: &[Vec<Change>],
-) -> Vec<Type2Row> {
+fn model_type2(batches: &[Vec<Change>]) -> Vec<Type2Row> {
     let mut events: BTreeMap<(i64, i64), Vec<Change>> = BTreeMap::new();
     for c in batches.iter().flatten() {
         let list = events.entry((c.h, c.id)).or_default();
