@@ -33,6 +33,33 @@ pub use args::{Command, Common, GraphFormat, UsageError, help};
 use crate::project::{Project, ProjectError, Spec};
 use crate::{Error, Pipeline};
 
+/// Writes a line to stdout; a closed pipe (`lakeflow events | head`) ends the program
+/// quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, $($arg)*).and_then(|()| stdout.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// [`out!`] without the newline.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = write!(stdout, $($arg)*).and_then(|()| stdout.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// The exit codes, which scripts can rely on.
 pub mod exit {
     /// The command did what was asked.
@@ -160,11 +187,11 @@ impl Cli {
     async fn command(self, command: Command, common: &Common) -> Result<(), Failure> {
         match command {
             Command::Help => {
-                print!("{}", help(&self.program));
+                out_raw!("{}", help(&self.program));
                 Ok(())
             }
             Command::Version => {
-                println!("{} {}", self.program, env!("CARGO_PKG_VERSION"));
+                out!("{} {}", self.program, env!("CARGO_PKG_VERSION"));
                 Ok(())
             }
             Command::Init { name } => {
@@ -179,7 +206,7 @@ impl Cli {
                     code: exit::USAGE,
                     message,
                 })?;
-                println!(
+                out!(
                     "Pipeline project `{name}` created in {}. To run it:\n  cd {name}\n  lakeflow run",
                     dir.display()
                 );
@@ -204,11 +231,11 @@ impl Cli {
                 }
                 match pipeline.run().await {
                     Ok(report) => {
-                        println!("{report}");
+                        out!("{report}");
                         Ok(())
                     }
                     Err(Error::RunFailed { report }) => {
-                        println!("{report}");
+                        out!("{report}");
                         let failed = report
                             .datasets
                             .iter()
@@ -228,12 +255,14 @@ impl Cli {
                 let (pipeline, _) = self.load(common)?;
                 let graph = pipeline.dry_run().await?;
                 let nodes: Vec<_> = graph.in_order().collect();
-                println!("Dry run succeeded: {} definitions are valid.", nodes.len());
+                out!("Dry run succeeded: {} definitions are valid.", nodes.len());
                 let width = nodes.iter().map(|n| n.def.name.len()).max().unwrap_or(0);
                 for node in nodes {
-                    println!(
+                    out!(
                         "  {:width$}  {:18}  {}",
-                        node.def.name, node.kind, node.def.location
+                        node.def.name,
+                        node.kind,
+                        node.def.location
                     );
                 }
                 Ok(())
@@ -241,7 +270,7 @@ impl Cli {
             Command::Graph { format } => {
                 let (pipeline, name) = self.load(common)?;
                 let graph = pipeline.dry_run().await?;
-                print!(
+                out_raw!(
                     "{}",
                     match format {
                         GraphFormat::Dot => render::dot(&graph, &name),
@@ -264,7 +293,7 @@ impl Cli {
                     code: exit::ERROR,
                     message: format!("cannot print the events: {e}"),
                 })?;
-                println!("{table}");
+                out!("{table}");
                 Ok(())
             }
         }
