@@ -99,7 +99,8 @@ pub(crate) async fn apply_batch(
         None => Vec::new(),
     };
     let state = read_as(&layout.state_schema, &state)?;
-    let floor = if layout.scd_type == 1 {
+    // Only a flow that applies truncates has a floor to read.
+    let floor = if layout.scd_type == 1 && spec.apply_as_truncates.is_some() {
         match storage.table(&tables.state).await? {
             Some(table) => floor(session, table, &layout).await?,
             None => None,
@@ -119,14 +120,33 @@ pub(crate) async fn apply_batch(
     } else {
         RecordBatch::new_empty(tables.target_schema.clone())
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    if layout.scd_type == 1 && !spec.ignore_null_updates {
+        let latest =
+            layout.type1_latest(&events, &state, floor.as_ref(), &tables.target_schema, now)?;
+        if let Some(latest) = latest {
+            let rows = latest.rows();
+            let mut version = None;
+            if !target_done && rows > 0 {
+                let upsert = layout.target_merge(tables, latest.target, false, txn.clone());
+                version = Some(storage.upsert(upsert).await?.version);
+            }
+            crate::failpoint::hit("cdc_between_merges");
+            let upsert = layout.state_merge(tables, latest.state, false, txn, now);
+            storage.upsert(upsert).await?;
+            return Ok(Applied {
+                rows: rows as u64,
+                version,
+            });
+        }
+    }
     let plan = if layout.scd_type == 1 {
         layout.type1(spec, &events, &state, &old_rows, floor)?
     } else {
         layout.type2(spec, &events, &state)?
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
     let rows = plan.target_rows();
     let mut version = None;
     if !target_done && (rows > 0 || plan.replace) {

@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 
 mod apply;
 mod history;
+mod latest;
 mod snapshot;
 mod write;
 

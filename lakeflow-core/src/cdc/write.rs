@@ -57,17 +57,28 @@ impl Layout {
         columns.push(Arc::new(BooleanArray::from(
             rows.iter().map(|r| r.3).collect::<Vec<_>>(),
         )));
+        Ok(self.target_merge(tables, with_delete(&schema, columns)?, plan.replace, txn))
+    }
+
+    /// The target merge of `rows` (the target's columns and the delete marker).
+    pub(super) fn target_merge(
+        &self,
+        tables: &Tables<'_>,
+        rows: RecordBatch,
+        replace: bool,
+        txn: crate::storage::Txn,
+    ) -> crate::storage::TableUpsert {
         let mut keys = self.keys.clone();
         if self.scd_type == 2 {
             keys.push(START_AT.to_string());
         }
-        Ok(crate::storage::TableUpsert {
+        crate::storage::TableUpsert {
             name: tables.target.to_string(),
-            rows: vec![with_delete(&schema, columns)?],
-            schema,
+            rows: vec![rows],
+            schema: tables.target_schema.clone(),
             keys,
             delete_column: UPSERT_DELETE.to_string(),
-            replace: plan.replace,
+            replace,
             expire: None,
             partition_cols: tables.def.partition_cols.clone(),
             properties: tables
@@ -79,7 +90,7 @@ impl Layout {
                 .collect(),
             comment: tables.def.comment.clone(),
             txn: Some(txn),
-        })
+        }
     }
 
     /// The merge of `plan` into the flow's state.
@@ -136,6 +147,25 @@ impl Layout {
             )));
         }
         columns.push(Arc::new(BooleanArray::from(vec![false; rows.len()])));
+        Ok(self.state_merge(
+            tables,
+            with_delete(&schema, columns)?,
+            plan.replace,
+            txn,
+            now,
+        ))
+    }
+
+    /// The state merge of `rows` (the state's columns and the delete marker); type 1 also
+    /// drops tombstones older than the time-to-live.
+    pub(super) fn state_merge(
+        &self,
+        tables: &Tables<'_>,
+        rows: RecordBatch,
+        replace: bool,
+        txn: crate::storage::Txn,
+        now: i64,
+    ) -> crate::storage::TableUpsert {
         let mut keys = self.keys.clone();
         if self.scd_type == 2 {
             keys.push(SEQ.to_string());
@@ -145,19 +175,19 @@ impl Layout {
             at: DELETED_AT.to_string(),
             before: now - tables.tombstone_ttl * 1_000_000,
         });
-        Ok(crate::storage::TableUpsert {
+        crate::storage::TableUpsert {
             name: tables.state.clone(),
-            rows: vec![with_delete(&schema, columns)?],
-            schema,
+            rows: vec![rows],
+            schema: self.state_schema.clone(),
             keys,
             delete_column: UPSERT_DELETE.to_string(),
-            replace: plan.replace,
+            replace,
             expire,
             partition_cols: Vec::new(),
             properties: BTreeMap::new(),
             comment: Some(format!("State of AUTO CDC flow `{}`", tables.flow)),
             txn: Some(txn),
-        })
+        }
     }
 }
 
