@@ -107,6 +107,8 @@ type Type1Row = (i64, i64, i64, Option<i64>, Option<String>);
 type Type2Row = (i64, i64, i64, Option<i64>, Option<i64>, Option<String>);
 /// The values of a row.
 type Values = (Option<i64>, Option<String>);
+/// A version in the type 2 model: start, end, a, b.
+type Version = (i64, Option<i64>, Option<i64>, Option<String>);
 
 /// Type 1 model: each batch in sequence order; a change applies only above the key's last
 /// applied sequence; deletes are remembered.
@@ -150,7 +152,7 @@ fn model_type2(batches: &[Vec<Change>]) -> Vec<Type2Row> {
     let mut out = Vec::new();
     for ((h, id), mut list) in events {
         list.sort_by_key(|c| c.seq);
-        let mut versions: Vec<(i64, Option<i64>, Option<i64>, Option<String>)> = Vec::new();
+        let mut versions: Vec<Version> = Vec::new();
         let mut open = false;
         for c in list {
             if c.delete {
