@@ -2,18 +2,41 @@
 //! which only received appends since its last refresh is refreshed by aggregating the new
 //! rows and merging them into the stored result, not by recomputing over all rows.
 //!
-//! Mergeable: `count`, `sum`, `min`, `max` (not DISTINCT, no FILTER or ORDER BY), under a
-//! projection that only selects or renames the group columns and aggregates. Anything else —
-//! `avg`, expressions over aggregates, DISTINCT, several inputs, expectations — is refreshed
-//! by a full recompute. This module only analyses and builds plans; `flow.rs` decides when to
-//! use them.
+//! Mergeable aggregates: `count`, `sum`, `min`, `max` and `avg` (not DISTINCT, no FILTER or
+//! ORDER BY), under a projection that only selects or renames the group columns and
+//! aggregates. The merge groups `stored UNION ALL aggregate(new rows)` again: counts and sums
+//! add, minima and maxima compare.
+//!
+//! `avg(x)` merges only when the same view also has `count(x)` of the same argument (not
+//! `count(*)`: avg ignores NULLs, `count(*)` counts them), because the stored table holds
+//! only the average and hidden columns would change what users see. The stored average times
+//! that count is the stored sum, so the merged average is `sum(avg * count) / sum(count)`.
+//! It is floating point: it can differ from a recompute in the last bits. An `avg` whose
+//! result is not `Float64` (a decimal or duration average, which rounds to a scale) recomputes.
+//!
+//! The aggregated input must be *linear* in the appended rows: new input rows only add output
+//! rows and change no earlier ones. Scans, filters, projections, aliases, `UNION ALL`,
+//! unnest, and joins whose other side reads no pipeline dataset are; DISTINCT, nested
+//! aggregates, windows, limits, subqueries in expressions, and joins of two pipeline reads are
+//! not. A temporary view is only a placeholder in the plan given to [`analyze`], so what it
+//! does is not visible to this check: the caller must inline temporary views first (not done
+//! yet; see the ignored test in `tests/it/incremental.rs`).
+//!
+//! Anything else — expressions over aggregates, HAVING, several inputs, expectations — is
+//! refreshed by a full recompute. This module only analyses and builds plans; `flow.rs`
+//! decides when to use them.
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::JoinType;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::DataFrame;
+use datafusion::functions::core::expr_fn::nullif;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, cast};
-use datafusion::prelude::col;
+use datafusion::prelude::{col, lit};
 
 use crate::error::Result;
+use crate::placeholder::Placeholder;
 
 /// How one aggregate of the stored result merges with the same aggregate of new rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +47,12 @@ pub(crate) enum Merge {
     Min,
     /// `max`: the larger.
     Max,
+    /// `avg`: the averages weighted by the column at index `count` of
+    /// [`Mergeable::columns`], which holds `count` of the same argument.
+    Avg {
+        /// Index of the matching count column.
+        count: usize,
+    },
 }
 
 /// The shape of a mergeable aggregation: its output columns, in order.
@@ -47,52 +76,77 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<Mergeable> {
     if aggregate
         .group_expr
         .iter()
-        .any(|g| matches!(g, Expr::GroupingSet(_)))
+        .any(|g| matches!(g, Expr::GroupingSet(_)) || has_subquery(g))
     {
         return None;
     }
-    let mut merges = Vec::with_capacity(aggregate.aggr_expr.len());
+    if !linear(&aggregate.input) {
+        return None;
+    }
+    // Per aggregate: its function's name and arguments.
+    let mut functions = Vec::with_capacity(aggregate.aggr_expr.len());
     for expr in &aggregate.aggr_expr {
         let Expr::AggregateFunction(f) = strip_alias(expr) else {
             return None;
         };
         let p = &f.params;
-        if p.distinct || p.filter.is_some() || !p.order_by.is_empty() {
+        if p.distinct || p.filter.is_some() || !p.order_by.is_empty() || has_subquery(expr) {
             return None;
         }
-        merges.push(match f.func.name() {
-            "count" | "sum" => Merge::Sum,
-            "min" => Merge::Min,
-            "max" => Merge::Max,
-            _ => return None,
-        });
+        let name = f.func.name();
+        if !matches!(name, "count" | "sum" | "min" | "max" | "avg") {
+            return None;
+        }
+        functions.push((name, &p.args));
     }
     let agg_schema = aggregate.schema.as_ref();
-    let kind_at = |index: usize| (index >= groups).then(|| merges[index - groups]);
-    let columns = match projection {
+    // Each output column: its name and the index of the aggregate it shows, if one.
+    let aggregate_at = |index: usize| (index >= groups).then(|| index - groups);
+    let shown: Vec<(String, Option<usize>)> = match projection {
         None => agg_schema
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.name().clone(), kind_at(i)))
+            .map(|(i, f)| (f.name().clone(), aggregate_at(i)))
             .collect(),
         Some(p) => {
-            let mut columns = Vec::with_capacity(p.expr.len());
+            let mut shown = Vec::with_capacity(p.expr.len());
             for (expr, field) in p.expr.iter().zip(p.schema.fields()) {
                 let Expr::Column(column) = strip_alias(expr) else {
                     return None;
                 };
                 let index = agg_schema.index_of_column(column).ok()?;
-                columns.push((field.name().clone(), kind_at(index)));
+                shown.push((field.name().clone(), aggregate_at(index)));
             }
-            // Every aggregate must be visible to be merged.
-            let shown = columns.iter().filter(|(_, m)| m.is_some()).count();
-            if shown != merges.len() {
-                return None;
-            }
-            columns
+            shown
         }
     };
+    // Every aggregate must be visible to be merged.
+    if (0..functions.len()).any(|a| !shown.iter().any(|(_, s)| *s == Some(a))) {
+        return None;
+    }
+    let mut columns = Vec::with_capacity(shown.len());
+    for (name, aggregate_index) in shown.iter() {
+        let merge = match aggregate_index {
+            None => None,
+            Some(a) => Some(match functions[*a] {
+                ("count" | "sum", _) => Merge::Sum,
+                ("min", _) => Merge::Min,
+                ("max", _) => Merge::Max,
+                (_, args) => {
+                    // `avg`: weighted by the shown `count` of the same argument.
+                    if agg_schema.field(groups + a).data_type() != &DataType::Float64 {
+                        return None;
+                    }
+                    let count = shown
+                        .iter()
+                        .position(|(_, s)| s.is_some_and(|c| functions[c] == ("count", args)))?;
+                    Merge::Avg { count }
+                }
+            }),
+        };
+        columns.push((name.clone(), merge));
+    }
     Some(Mergeable { columns })
 }
 
@@ -101,6 +155,54 @@ fn strip_alias(expr: &Expr) -> &Expr {
         Expr::Alias(alias) => strip_alias(&alias.expr),
         other => other,
     }
+}
+
+fn has_subquery(expr: &Expr) -> bool {
+    expr.exists(|e| {
+        Ok(matches!(
+            e,
+            Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_)
+        ))
+    })
+    .unwrap_or(true)
+}
+
+/// Whether the rows of `plan` over an input plus appended rows are its rows over the input
+/// plus its rows over the appended rows alone — what merging needs. Pipeline datasets (the
+/// placeholder scans) are what may have grown; everything else is read as it is.
+fn linear(plan: &LogicalPlan) -> bool {
+    let exprs_ok = |node: &LogicalPlan| !node.expressions().iter().any(has_subquery);
+    match plan {
+        LogicalPlan::TableScan(scan) => scan.fetch.is_none(),
+        LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => true,
+        LogicalPlan::Projection(_)
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Union(_)
+        | LogicalPlan::Unnest(_)
+        | LogicalPlan::Repartition(_) => exprs_ok(plan) && plan.inputs().into_iter().all(linear),
+        LogicalPlan::Sort(sort) => sort.fetch.is_none() && linear(&sort.input),
+        LogicalPlan::Join(join) => {
+            let (left, right) = (grows(&join.left), grows(&join.right));
+            // The side whose rows are kept (or tested) may grow when the other is fixed.
+            let sides = match join.join_type {
+                JoinType::Inner => !(left && right),
+                JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti => !right,
+                JoinType::Right | JoinType::RightSemi | JoinType::RightAnti => !left,
+                _ => !left && !right,
+            };
+            sides && exprs_ok(plan) && linear(&join.left) && linear(&join.right)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `plan` reads a pipeline dataset (which may have received appends).
+fn grows(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| {
+        Ok(matches!(node, LogicalPlan::TableScan(scan) if Placeholder::of(&scan.source).is_some()))
+    })
+    .unwrap_or(true)
 }
 
 impl Mergeable {
@@ -121,32 +223,76 @@ impl Mergeable {
             Ok(df.select(exprs)?)
         };
         let both = typed(stored)?.union(typed(delta)?)?;
+        let float = |name: &str| cast(col(format!("\"{name}\"")), DataType::Float64);
+        // Each average's weighted sum, named after its position: `sum(avg * count)`. A side
+        // with no values has count 0 and a NULL average, which `sum` leaves out.
+        let weighted = |index: usize| format!("__lakeflow_weighted_{index}");
         let mut groups = Vec::new();
         let mut aggregates = Vec::new();
-        for (name, merge) in &self.columns {
+        for (index, (name, merge)) in self.columns.iter().enumerate() {
             let column = col(format!("\"{name}\""));
             match merge {
                 None => groups.push(column),
                 Some(Merge::Sum) => aggregates.push(sum(column).alias(name)),
                 Some(Merge::Min) => aggregates.push(min(column).alias(name)),
                 Some(Merge::Max) => aggregates.push(max(column).alias(name)),
+                Some(Merge::Avg { count }) => {
+                    aggregates.push(sum(float(name) * float(names[*count])).alias(weighted(index)))
+                }
             }
         }
         let merged = both.aggregate(groups, aggregates)?;
+        // The merged average: the weighted sum over the merged count (NULL when it is 0).
+        let exprs: Vec<Expr> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(index, (name, merge))| match merge {
+                Some(Merge::Avg { count }) => {
+                    (float(&weighted(index)) / nullif(float(names[*count]), lit(0.0))).alias(name)
+                }
+                _ => col(format!("\"{name}\"")),
+            })
+            .collect();
+        let merged = merged.select(exprs)?;
         typed(merged)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::placeholder::Binding;
     use datafusion::prelude::SessionContext;
 
+    /// Plans `sql` where `t` and `s` stand for pipeline datasets (placeholders) and `u` is a
+    /// table outside the pipeline.
     async fn plan(sql: &str) -> LogicalPlan {
         let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t (k VARCHAR, v BIGINT) AS VALUES ('a', 1)")
+        ctx.sql("CREATE TABLE u (k VARCHAR, g VARCHAR) AS VALUES ('a', 'x')")
             .await
             .unwrap();
+        ctx.sql(
+            "CREATE TABLE shape (k VARCHAR, v BIGINT, d DECIMAL(10, 2)) AS VALUES ('a', 1, 1.5)",
+        )
+        .await
+        .unwrap();
+        let schema = ctx
+            .table("shape")
+            .await
+            .unwrap()
+            .schema()
+            .as_arrow()
+            .clone();
+        for name in ["t", "s"] {
+            let placeholder = Placeholder {
+                binding: Binding::Dataset(name.to_string()),
+                schema: Arc::new(schema.clone()),
+            };
+            ctx.register_table(name, Arc::new(placeholder)).unwrap();
+        }
         ctx.sql(sql).await.unwrap().into_unoptimized_plan()
     }
 
@@ -170,12 +316,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_average_merges_through_the_count_of_its_argument() {
+        let p = plan("SELECT avg(v) AS mean, k, count(v) AS n FROM t GROUP BY k").await;
+        assert_eq!(
+            analyze(&p).unwrap().columns,
+            [
+                ("mean".to_string(), Some(Merge::Avg { count: 2 })),
+                ("k".to_string(), None),
+                ("n".to_string(), Some(Merge::Sum)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn linear_inputs_merge() {
+        for sql in [
+            "SELECT k, sum(v) FROM t WHERE v > 0 GROUP BY k",
+            "SELECT u.g, count(*), sum(t.v) FROM t JOIN u ON t.k = u.k GROUP BY u.g",
+            "SELECT u.g, count(*) FROM t LEFT JOIN u ON t.k = u.k GROUP BY u.g",
+            "SELECT k, count(*) FROM (SELECT k FROM t UNION ALL SELECT k FROM t) GROUP BY k",
+        ] {
+            assert!(analyze(&plan(sql).await).is_some(), "{sql}");
+        }
+    }
+
+    #[tokio::test]
     async fn falls_back_for_the_rest() {
         for sql in [
+            // avg without the count of its own argument, or not a float.
             "SELECT k, avg(v) FROM t GROUP BY k",
+            "SELECT k, avg(v), count(*) FROM t GROUP BY k",
+            "SELECT k, avg(v), count(DISTINCT v) FROM t GROUP BY k",
+            "SELECT k, avg(v), count(d) FROM t GROUP BY k",
+            "SELECT k, avg(d), count(d) FROM t GROUP BY k",
+            // Not an aggregate the merge can redo.
             "SELECT k, count(DISTINCT v) FROM t GROUP BY k",
             "SELECT k, sum(v) * 2 AS doubled FROM t GROUP BY k",
+            "SELECT k, sum(v) FROM t GROUP BY k HAVING sum(v) > 0",
             "SELECT k FROM t",
+            // Inputs where new rows change or remove earlier output rows.
+            "SELECT k, count(*) FROM (SELECT DISTINCT k, v FROM t) GROUP BY k",
+            "SELECT k, sum(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
+            "SELECT k, count(*) FROM (SELECT k FROM t LIMIT 10) GROUP BY k",
+            "SELECT t.k, count(*) FROM t JOIN s ON t.k = s.k GROUP BY t.k",
+            "SELECT u.g, count(*) FROM u LEFT JOIN t ON t.k = u.k GROUP BY u.g",
+            "SELECT k, count(*) FROM t WHERE v > (SELECT avg(v) FROM t) GROUP BY k",
+            "SELECT k, count(*) FROM (SELECT k, row_number() OVER (ORDER BY v) AS r FROM t) WHERE r > 1 GROUP BY k",
         ] {
             assert!(analyze(&plan(sql).await).is_none(), "{sql}");
         }
