@@ -272,7 +272,9 @@ async fn incremental(
     {
         return Ok(None);
     }
-    let Some(mergeable) = crate::incremental::analyze(&dataset.plan) else {
+    // Temporary views are inlined so that what they do (a DISTINCT, say) is seen.
+    let inlined = crate::planner::inline_temporary_views(graph, dataset.plan.clone())?;
+    let Some(mergeable) = crate::incremental::analyze(&inlined) else {
         return Ok(None);
     };
     let (tables, _) = reads(graph, name);

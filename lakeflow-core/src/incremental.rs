@@ -18,9 +18,8 @@
 //! rows and change no earlier ones. Scans, filters, projections, aliases, `UNION ALL`,
 //! unnest, and joins whose other side reads no pipeline dataset are; DISTINCT, nested
 //! aggregates, windows, limits, subqueries in expressions, and joins of two pipeline reads are
-//! not. A temporary view is only a placeholder in the plan given to [`analyze`], so what it
-//! does is not visible to this check: the caller must inline temporary views first (not done
-//! yet; see the ignored test in `tests/it/incremental.rs`).
+//! not. A temporary view is only a placeholder in a view's plan, so `flow.rs` inlines
+//! temporary views (`planner::inline_temporary_views`) before calling [`analyze`].
 //!
 //! Anything else — expressions over aggregates, HAVING, several inputs, expectations — is
 //! refreshed by a full recompute. This module only analyses and builds plans; `flow.rs`

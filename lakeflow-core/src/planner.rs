@@ -125,6 +125,49 @@ pub fn executable_plan(
     swap_placeholders(dataset.plan.clone(), graph, inputs)
 }
 
+/// `plan` with each temporary view's placeholder replaced by the view's own plan (its
+/// temporary views inlined too); every other placeholder stays. For deciding what a query
+/// does (`incremental.rs`), not for running it.
+pub fn inline_temporary_views(graph: &DatasetGraph, plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut failure = None;
+    let inlined = plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(provider) = Placeholder::of(&scan.source) else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(Binding::Dataset(name)) =
+            provider.downcast_ref::<Placeholder>().map(|p| &p.binding)
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(view) = graph
+            .get(name)
+            .filter(|d| d.kind == DatasetKind::TemporaryView)
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let alias = inline_temporary_views(graph, view.plan.clone()).and_then(|inner| {
+            Ok(SubqueryAlias::try_new(
+                Arc::new(inner),
+                scan.table_name.clone(),
+            )?)
+        });
+        match alias {
+            Ok(alias) => Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias))),
+            Err(e) => {
+                failure = Some(e);
+                Ok(Transformed::no(node))
+            }
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(inlined.data),
+    }
+}
+
 fn swap_placeholders(
     plan: LogicalPlan,
     graph: &DatasetGraph,

@@ -267,11 +267,9 @@ async fn an_unmergeable_view_is_recomputed() {
     }
 }
 
-/// A view over a temporary view that is not linear (DISTINCT): the temporary view is a
-/// placeholder in the view's plan, so `incremental.rs` cannot see inside it and merges.
-/// Fixed when `flow.rs` analyzes the plan with temporary views inlined (BENCHMARKS.md, finding 4).
+/// A view over a temporary view that is not linear (DISTINCT): `flow.rs` analyzes the plan
+/// with temporary views inlined, so it sees the DISTINCT and recomputes.
 #[tokio::test]
-#[ignore = "known gap: a temporary view is not looked through when deciding to merge"]
 async fn a_view_over_an_unmergeable_temporary_view_is_recomputed() {
     let root = tempfile::tempdir().unwrap();
     let landing = root.path().join("landing");
