@@ -65,7 +65,7 @@ const UPSERT_DELETE: &str = "__lakeflow_upsert_delete";
 /// `Pipeline::create_auto_cdc_flow`.
 ///
 /// ```
-/// use lakeflow::AutoCdc;
+/// use lakeflow_core::AutoCdc;
 ///
 /// let flow = AutoCdc::new("customers", "customer_changes")
 ///     .keys(["customer_id"])
