@@ -220,60 +220,40 @@ fn update_progress(log: &EventLog, state: &str, error: Option<String>) {
 fn definitions(log: &EventLog, graph: &DatasetGraph) {
     for dataset in graph.in_order() {
         let def = &dataset.def;
-        if let Some(target) = &dataset.target {
-            let inputs: Vec<_> = dataset
-                .inputs
+        // An append flow is a flow only; every other node is a dataset, with a flow of its
+        // own unless it is a temporary view or a table only flows write.
+        if dataset.target.is_none() {
+            let schema: Vec<_> = dataset
+                .read_schema
+                .fields()
                 .iter()
-                .map(|(name, mode)| json!({ "name": name, "streaming": mode.is_stream() }))
+                .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+                .collect();
+            let expectations: Vec<_> = def
+                .expectations
+                .iter()
+                .map(|e| json!({ "name": e.name, "rule": e.rule.to_string(), "action": e.action.to_string() }))
                 .collect();
             log.emit(
                 Level::Info,
-                "flow_definition",
+                "dataset_definition",
                 Some(&def.name),
                 None,
-                format!("Flow '{}' appends to '{target}'.", def.name),
-                json!({ "flow_definition": {
-                    "target": target,
-                    "once": def.once,
-                    "inputs": inputs,
-                    "sources": dataset.sources,
+                format!("Dataset '{}' is a {}.", def.name, dataset.kind),
+                json!({ "dataset_definition": {
+                    "kind": dataset.kind.to_string(),
+                    "schema": schema,
+                    "comment": def.comment,
+                    "partition_cols": def.partition_cols,
+                    "table_properties": def.table_properties,
+                    "expectations": expectations,
+                    "quarantine": def.quarantine,
                     "location": def.location.to_string(),
                 }}),
                 None,
                 Vec::new(),
             );
-            continue;
         }
-        let schema: Vec<_> = dataset
-            .read_schema
-            .fields()
-            .iter()
-            .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
-            .collect();
-        let expectations: Vec<_> = def
-            .expectations
-            .iter()
-            .map(|e| json!({ "name": e.name, "rule": e.rule.to_string(), "action": e.action.to_string() }))
-            .collect();
-        log.emit(
-            Level::Info,
-            "dataset_definition",
-            Some(&def.name),
-            None,
-            format!("Dataset '{}' is a {}.", def.name, dataset.kind),
-            json!({ "dataset_definition": {
-                "kind": dataset.kind.to_string(),
-                "schema": schema,
-                "comment": def.comment,
-                "partition_cols": def.partition_cols,
-                "table_properties": def.table_properties,
-                "expectations": expectations,
-                "quarantine": def.quarantine,
-                "location": def.location.to_string(),
-            }}),
-            None,
-            Vec::new(),
-        );
         if !dataset.has_flow() {
             continue;
         }
@@ -282,16 +262,22 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
             .iter()
             .map(|(name, mode)| json!({ "name": name, "streaming": mode.is_stream() }))
             .collect();
+        let message = match &dataset.target {
+            Some(target) => format!("Flow '{}' appends to '{target}'.", def.name),
+            None => format!("Flow '{}' defined.", def.name),
+        };
         log.emit(
             Level::Info,
             "flow_definition",
             Some(&def.name),
             None,
-            format!("Flow '{}' defined.", def.name),
+            message,
             json!({ "flow_definition": {
-                "target": def.name,
+                "target": dataset.table(),
+                "once": def.once,
                 "inputs": inputs,
                 "sources": dataset.sources,
+                "location": def.location.to_string(),
             }}),
             None,
             Vec::new(),

@@ -129,43 +129,20 @@ pub fn executable_plan(
 /// temporary views inlined too); every other placeholder stays. For deciding what a query
 /// does (`incremental.rs`), not for running it.
 pub fn inline_temporary_views(graph: &DatasetGraph, plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut failure = None;
-    let inlined = plan.transform_up_with_subqueries(|node| {
-        let LogicalPlan::TableScan(scan) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        let Some(provider) = Placeholder::of(&scan.source) else {
-            return Ok(Transformed::no(node));
-        };
-        let Some(Binding::Dataset(name)) =
-            provider.downcast_ref::<Placeholder>().map(|p| &p.binding)
-        else {
-            return Ok(Transformed::no(node));
+    map_placeholders(plan, &mut |placeholder, table_name| {
+        let Binding::Dataset(name) = &placeholder.binding else {
+            return Ok(None);
         };
         let Some(view) = graph
             .get(name)
             .filter(|d| d.kind == DatasetKind::TemporaryView)
         else {
-            return Ok(Transformed::no(node));
+            return Ok(None);
         };
-        let alias = inline_temporary_views(graph, view.plan.clone()).and_then(|inner| {
-            Ok(SubqueryAlias::try_new(
-                Arc::new(inner),
-                scan.table_name.clone(),
-            )?)
-        });
-        match alias {
-            Ok(alias) => Ok(Transformed::yes(LogicalPlan::SubqueryAlias(alias))),
-            Err(e) => {
-                failure = Some(e);
-                Ok(Transformed::no(node))
-            }
-        }
-    })?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(inlined.data),
-    }
+        let inner = inline_temporary_views(graph, view.plan.clone())?;
+        let alias = SubqueryAlias::try_new(Arc::new(inner), table_name.clone())?;
+        Ok(Some(LogicalPlan::SubqueryAlias(alias)))
+    })
 }
 
 fn swap_placeholders(
@@ -173,8 +150,22 @@ fn swap_placeholders(
     graph: &DatasetGraph,
     inputs: &FlowInputs,
 ) -> Result<LogicalPlan> {
+    map_placeholders(plan, &mut |placeholder, table_name| {
+        replacement(placeholder, table_name, graph, inputs).map(Some)
+    })
+}
+
+/// `plan` with every placeholder scan for which `replace` gives a plan replaced by it
+/// (subqueries included); the first error stops the rewrite.
+fn map_placeholders(
+    plan: LogicalPlan,
+    replace: &mut dyn FnMut(
+        &Placeholder,
+        &datafusion::common::TableReference,
+    ) -> Result<Option<LogicalPlan>>,
+) -> Result<LogicalPlan> {
     let mut failure = None;
-    let swapped = plan.transform_up_with_subqueries(|node| {
+    let rewritten = plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::TableScan(scan) = &node else {
             return Ok(Transformed::no(node));
         };
@@ -184,8 +175,9 @@ fn swap_placeholders(
         let placeholder = provider
             .downcast_ref::<Placeholder>()
             .expect("Placeholder::of returns placeholders");
-        match replacement(placeholder, &scan.table_name, graph, inputs) {
-            Ok(plan) => Ok(Transformed::yes(plan)),
+        match replace(placeholder, &scan.table_name) {
+            Ok(Some(plan)) => Ok(Transformed::yes(plan)),
+            Ok(None) => Ok(Transformed::no(node)),
             Err(e) => {
                 failure = Some(e);
                 Ok(Transformed::no(node))
@@ -194,7 +186,7 @@ fn swap_placeholders(
     })?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(swapped.data),
+        None => Ok(rewritten.data),
     }
 }
 

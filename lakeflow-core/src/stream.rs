@@ -160,14 +160,7 @@ pub(crate) async fn run_stream_batch(
                 name: upstream,
                 skip_change_commits,
             } => {
-                let upto = match end.sources.get(key) {
-                    Some(Offset::Table { version }) => *version,
-                    _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
-                };
-                let after = match start.sources.get(key) {
-                    Some(Offset::Table { version }) => Some(*version),
-                    _ => None,
-                };
+                let (after, upto) = table_range(key, &start, &end)?;
                 storage
                     .appended(upstream, after, upto, *skip_change_commits)
                     .await?
@@ -176,14 +169,7 @@ pub(crate) async fn run_stream_batch(
                 path,
                 skip_change_commits,
             } => {
-                let upto = match end.sources.get(key) {
-                    Some(Offset::Table { version }) => *version,
-                    _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
-                };
-                let after = match start.sources.get(key) {
-                    Some(Offset::Table { version }) => Some(*version),
-                    _ => None,
-                };
+                let (after, upto) = table_range(key, &start, &end)?;
                 storage
                     .appended_at(path, after, upto, *skip_change_commits)
                     .await?
@@ -288,6 +274,20 @@ pub(crate) async fn run_stream_batch(
         .await?;
     failpoint::hit("after_checkpoint");
     Ok(outcome)
+}
+
+/// The versions a table input covers in this batch: after the start offset (`None` for a
+/// stream that starts) up to the end offset.
+fn table_range(key: &str, start: &Offsets, end: &Offsets) -> Result<(Option<u64>, u64)> {
+    let upto = match end.sources.get(key) {
+        Some(Offset::Table { version }) => *version,
+        _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
+    };
+    let after = match start.sources.get(key) {
+        Some(Offset::Table { version }) => Some(*version),
+        _ => None,
+    };
+    Ok((after, upto))
 }
 
 /// Starts a full refresh of the shared table `name`'s flow writes: raises the table's reset

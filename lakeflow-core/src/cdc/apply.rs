@@ -86,11 +86,13 @@ pub(crate) async fn apply_batch(
         .map_err(|e| Error::Internal(e.to_string()))?;
     layout.check_sequences(tables.flow, &events)?;
     let keys = distinct_keys(session, &layout, &events)?;
-    let state = match storage.table(&tables.state).await? {
+    // The state is loaded once: its rows for the batch's keys, and (for a flow that applies
+    // truncates) the floor the last truncate left.
+    let state_table = storage.table(&tables.state).await?;
+    let state = match &state_table {
         Some(table) => {
             semi_join(
-                session,
-                session.read_table(table)?,
+                session.read_table(table.clone())?,
                 &layout.keys,
                 keys.clone(),
             )
@@ -99,20 +101,16 @@ pub(crate) async fn apply_batch(
         None => Vec::new(),
     };
     let state = read_as(&layout.state_schema, &state)?;
-    // Only a flow that applies truncates has a floor to read.
-    let floor = if layout.scd_type == 1 && spec.apply_as_truncates.is_some() {
-        match storage.table(&tables.state).await? {
-            Some(table) => floor(session, table, &layout).await?,
-            None => None,
+    let floor = match state_table {
+        Some(table) if layout.scd_type == 1 && spec.apply_as_truncates.is_some() => {
+            floor(session, table, &layout).await?
         }
-    } else {
-        None
+        _ => None,
     };
     let old_rows = if layout.scd_type == 1 && spec.ignore_null_updates && !target_done {
         match storage.table(tables.target).await? {
             Some(table) => {
-                let rows =
-                    semi_join(session, session.read_table(table)?, &layout.keys, keys).await?;
+                let rows = semi_join(session.read_table(table)?, &layout.keys, keys).await?;
                 read_as(&tables.target_schema, &rows)?
             }
             None => RecordBatch::new_empty(tables.target_schema.clone()),
@@ -357,12 +355,10 @@ pub(super) fn distinct_keys(
 
 /// The rows of `table` whose keys are among `keys`.
 pub(super) async fn semi_join(
-    session: &SessionContext,
     table: DataFrame,
     keys: &[String],
     wanted: DataFrame,
 ) -> Result<Vec<RecordBatch>> {
-    let _ = session;
     let aliased: Vec<Expr> = keys
         .iter()
         .map(|k| col(datafusion::common::Column::from_name(k)).alias(format!("__k_{k}")))

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, RecordBatch, make_comparator, new_null_array,
 };
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
 use super::apply::*;
 use super::write::*;
@@ -42,11 +42,11 @@ impl Plan {
     }
 }
 
-/// Source batches of cells: arrays per value column, sequences, and a trailing all-NULL row.
+/// Source batches of cells: arrays per value column, sequences, and (after `finish`) a
+/// trailing one-row batch of NULLs that `write.rs` points cells without a value at.
 pub(super) struct Sources {
     pub(super) columns: Vec<Vec<ArrayRef>>,
     pub(super) seqs: Vec<ArrayRef>,
-    pub(super) null: usize,
 }
 
 impl Sources {
@@ -54,54 +54,35 @@ impl Sources {
         Sources {
             columns: vec![Vec::new(); layout.values.fields().len()],
             seqs: Vec::new(),
-            null: 0,
         }
     }
 
-    /// Adds a batch whose first columns are the value columns (or, with `keys_only`, the
-    /// key columns) and whose column `seq` (if any) is the sequence. Returns its index.
+    /// Adds a batch whose first columns are the value columns and whose column `seq` (if
+    /// any) is the sequence. Returns its index.
     pub(super) fn add(
         &mut self,
         layout: &Layout,
         batch: &RecordBatch,
-        keys_only: bool,
         seq: Option<usize>,
     ) -> usize {
         let index = self.seqs.len();
-        let rows = batch.num_rows();
         for (j, column) in self.columns.iter_mut().enumerate() {
-            let array = if keys_only {
-                match layout.key_index.iter().position(|k| *k == j) {
-                    Some(p) => batch.column(p).clone(),
-                    None => new_null_array(layout.values.field(j).data_type(), rows),
-                }
-            } else {
-                batch.column(j).clone()
-            };
-            column.push(array);
+            column.push(batch.column(j).clone());
         }
         self.seqs.push(match seq {
             Some(s) => batch.column(s).clone(),
-            None => new_null_array(&layout.seq_type, rows),
+            None => new_null_array(&layout.seq_type, batch.num_rows()),
         });
         index
     }
 
-    pub(super) fn finish(mut self, layout: &Layout) -> (Vec<Vec<ArrayRef>>, Vec<ArrayRef>, usize) {
-        let empty = RecordBatch::new_empty(layout.values.clone());
-        let nulls: Vec<ArrayRef> = layout
-            .values
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), 1))
-            .collect();
-        let _ = empty;
-        self.null = self.seqs.len();
-        for (j, column) in self.columns.iter_mut().enumerate() {
-            column.push(nulls[j].clone());
+    /// The arrays per value column and the sequences, each ending with the NULL row.
+    pub(super) fn finish(mut self, layout: &Layout) -> (Vec<Vec<ArrayRef>>, Vec<ArrayRef>) {
+        for (column, field) in self.columns.iter_mut().zip(layout.values.fields()) {
+            column.push(new_null_array(field.data_type(), 1));
         }
         self.seqs.push(new_null_array(&layout.seq_type, 1));
-        (self.columns, self.seqs, self.null)
+        (self.columns, self.seqs)
     }
 }
 
@@ -206,6 +187,24 @@ impl Layout {
         Ok((keys, seq_converter(&self.seq_type)?))
     }
 
+    /// The row-format keys of `batch`, whose key columns are at `positions`.
+    pub(super) fn key_rows(
+        &self,
+        keys: &RowConverter,
+        batch: &RecordBatch,
+        positions: &[usize],
+    ) -> Result<Rows> {
+        let columns: Vec<ArrayRef> = positions.iter().map(|i| batch.column(*i).clone()).collect();
+        keys.convert_columns(&columns)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The row-format sequences of `column`, cast to the sequence's stored type.
+    pub(super) fn seq_rows(&self, seqs: &RowConverter, column: &ArrayRef) -> Result<Rows> {
+        seqs.convert_columns(&[conform(column.clone(), &self.seq_type)?])
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// Type 1: per key, the changes above its last sequence (and the floor) in order.
     pub(super) fn type1(
         &self,
@@ -218,16 +217,9 @@ impl Layout {
         let width = self.values.fields().len();
         let (keys, seqs) = self.converters()?;
         let mut sources = Sources::new(self);
-        let ev = sources.add(self, events, false, Some(width));
-        let key_columns = |batch: &RecordBatch, positions: &[usize]| -> Vec<ArrayRef> {
-            positions.iter().map(|i| batch.column(*i).clone()).collect()
-        };
-        let event_keys = keys
-            .convert_columns(&key_columns(events, &self.key_index))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let event_seqs = seqs
-            .convert_columns(&[events.column(width).clone()])
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let ev = sources.add(self, events, Some(width));
+        let event_keys = self.key_rows(&keys, events, &self.key_index)?;
+        let event_seqs = self.seq_rows(&seqs, events.column(width))?;
         let (grouped, cuts) = self.events_by_key(events, ev, &event_seqs, &event_keys);
 
         // A truncate in the batch empties the table; only changes after the last one apply.
@@ -247,12 +239,8 @@ impl Layout {
         let n_keys = self.key_index.len();
         let mut known: HashMap<Vec<u8>, (OwnedRow, bool)> = HashMap::new();
         if !replace && state.num_rows() > 0 {
-            let state_keys = keys
-                .convert_columns(&state.columns()[..n_keys])
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let state_seqs = seqs
-                .convert_columns(&[conform(state.column(n_keys).clone(), &self.seq_type)?])
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let state_keys = self.key_rows(&keys, state, &(0..n_keys).collect::<Vec<_>>())?;
+            let state_seqs = self.seq_rows(&seqs, state.column(n_keys))?;
             let deleted = flags(state.column(n_keys + 1));
             let floors = flags(state.column(n_keys + 3));
             for i in 0..state.num_rows() {
@@ -276,10 +264,8 @@ impl Layout {
                 .ok_or_else(|| Error::Internal("target row lacks a column".into()))?;
             let batch = RecordBatch::try_new(self.values.clone(), values)
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            let src = sources.add(self, &batch, false, None);
-            let old_keys = keys
-                .convert_columns(&key_columns(&batch, &self.key_index))
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let src = sources.add(self, &batch, None);
+            let old_keys = self.key_rows(&keys, &batch, &self.key_index)?;
             for i in 0..batch.num_rows() {
                 current.insert(
                     old_keys.row(i).as_ref().to_vec(),
@@ -342,7 +328,7 @@ impl Layout {
                 state_rows.push((key_cells, last.seq_cell, deleted));
             }
         }
-        let (columns, seqs_out, _) = sources.finish(self);
+        let (columns, seqs_out) = sources.finish(self);
         // The floor row is written with a truncate (which replaces the state) and kept after.
         Ok(Plan {
             sources: columns,
@@ -365,36 +351,16 @@ impl Layout {
         let width = self.values.fields().len();
         let (keys, seqs) = self.converters()?;
         let mut sources = Sources::new(self);
-        let ev = sources.add(self, events, false, Some(width));
-        let event_keys = keys
-            .convert_columns(
-                &self
-                    .key_index
-                    .iter()
-                    .map(|i| events.column(*i).clone())
-                    .collect::<Vec<_>>(),
-            )
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let event_seqs = seqs
-            .convert_columns(&[events.column(width).clone()])
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let ev = sources.add(self, events, Some(width));
+        let event_keys = self.key_rows(&keys, events, &self.key_index)?;
+        let event_seqs = self.seq_rows(&seqs, events.column(width))?;
         let (grouped, _) = self.events_by_key(events, ev, &event_seqs, &event_keys);
         // Known changes per key, from the state.
         let mut known: HashMap<Vec<u8>, Vec<Event>> = HashMap::new();
         if state.num_rows() > 0 {
-            let st = sources.add(self, state, false, Some(width));
-            let state_keys = keys
-                .convert_columns(
-                    &self
-                        .key_index
-                        .iter()
-                        .map(|i| state.column(*i).clone())
-                        .collect::<Vec<_>>(),
-                )
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let state_seqs = seqs
-                .convert_columns(&[conform(state.column(width).clone(), &self.seq_type)?])
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let st = sources.add(self, state, Some(width));
+            let state_keys = self.key_rows(&keys, state, &self.key_index)?;
+            let state_seqs = self.seq_rows(&seqs, state.column(width))?;
             let deleted = flags(state.column(width + 1));
             for (i, &delete) in deleted.iter().enumerate() {
                 known
@@ -461,7 +427,7 @@ impl Layout {
                 }
             }
         }
-        let (columns, seqs_out, _) = sources.finish(self);
+        let (columns, seqs_out) = sources.finish(self);
         Ok(Plan {
             sources: columns,
             seqs: seqs_out,

@@ -48,15 +48,8 @@ impl Layout {
             return Ok(None);
         }
         let (keys, seqs) = self.converters()?;
-        let key_columns: Vec<ArrayRef> = self
-            .key_index
-            .iter()
-            .map(|i| events.column(*i).clone())
-            .collect();
-        let event_keys = keys.convert_columns(&key_columns).map_err(internal)?;
-        let event_seqs = seqs
-            .convert_columns(&[events.column(width).clone()])
-            .map_err(internal)?;
+        let event_keys = self.key_rows(&keys, events, &self.key_index)?;
+        let event_seqs = self.seq_rows(&seqs, events.column(width))?;
         // The highest sequence per key; the first to arrive among equal ones.
         let mut latest: HashMap<&[u8], usize> = HashMap::with_capacity(events.num_rows());
         for i in 0..events.num_rows() {
@@ -71,12 +64,8 @@ impl Layout {
         }
         // Each key's last applied sequence, from the state (floor rows left out).
         let n_keys = self.key_index.len();
-        let state_keys = keys
-            .convert_columns(&state.columns()[..n_keys])
-            .map_err(internal)?;
-        let state_seqs = seqs
-            .convert_columns(&[conform(state.column(n_keys).clone(), &self.seq_type)?])
-            .map_err(internal)?;
+        let state_keys = self.key_rows(&keys, state, &(0..n_keys).collect::<Vec<_>>())?;
+        let state_seqs = self.seq_rows(&seqs, state.column(n_keys))?;
         let floors = flags(state.column(n_keys + 3));
         let mut known: HashMap<&[u8], usize> = HashMap::with_capacity(state.num_rows());
         for (i, floor_row) in floors.iter().enumerate() {

@@ -257,23 +257,19 @@ impl AutoCdc {
                 )));
             }
         }
-        let sequence_by = match &self.snapshot {
-            Some(_) => {
+        let sequence_type = match (&self.snapshot, &self.sequence_by) {
+            (Some(_), _)
                 if self.sequence_by.is_some()
                     || self.apply_as_deletes.is_some()
-                    || self.apply_as_truncates.is_some()
-                {
-                    return Err(invalid(
-                        "a flow from snapshots orders changes by the snapshot version and finds deletes itself; remove sequence_by, apply_as_deletes and apply_as_truncates".into(),
-                    ));
-                }
-                None
+                    || self.apply_as_truncates.is_some() =>
+            {
+                return Err(invalid(
+                    "a flow from snapshots orders changes by the snapshot version and finds deletes itself; remove sequence_by, apply_as_deletes and apply_as_truncates".into(),
+                ));
             }
-            None => self.sequence_by.clone(),
-        };
-        let sequence_type = match (&self.snapshot, sequence_by) {
+            // Snapshot versions are the sequence.
             (Some(_), _) => DataType::Int64,
-            (None, Some(sequence)) => parse(source, &sequence, "sequence_by", flow, &self.source)?,
+            (None, Some(sequence)) => parse(source, sequence, "sequence_by", flow, &self.source)?,
             (None, None) => {
                 return Err(invalid(
                     "it has no sequence_by; name the column (or struct) that orders the changes"
