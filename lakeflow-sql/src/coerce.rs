@@ -1,0 +1,128 @@
+//! Spark's implicit conversions, on the planned statement (where types are known):
+//! a string compared with a number, date or timestamp is cast to that type (`id != ""` on a
+//! bigint is NULL, as in Spark, not a string comparison); `/` of integers is a division of
+//! doubles; `div` is integral division; and, unless ANSI is on, dividing by zero gives NULL.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable, LogicalPlan, Operator, TryCast};
+use datafusion::prelude::{Expr, lit, nullif};
+
+/// Applies Spark's conversions to every expression of `plan`.
+pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let inputs = node.inputs();
+        if inputs.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let mut schema = DFSchema::empty();
+        for input in inputs {
+            schema.merge(input.schema());
+        }
+        let rewritten = node.map_expressions(|e| e.transform_up(|e| rewrite(e, &schema, ansi)))?;
+        if rewritten.transformed {
+            Ok(Transformed::yes(rewritten.data.recompute_schema()?))
+        } else {
+            Ok(rewritten)
+        }
+    })
+    .map(|t| t.data)
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer()
+}
+
+/// Whether Spark casts a string compared with this type to it.
+fn string_compares_as(t: &DataType) -> bool {
+    t.is_numeric()
+        || matches!(
+            t,
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) | DataType::Boolean
+        )
+}
+
+fn convert(expr: Expr, to: DataType, ansi: bool) -> Expr {
+    if ansi {
+        Expr::Cast(Cast::new(Box::new(expr), to))
+    } else {
+        Expr::TryCast(TryCast::new(Box::new(expr), to))
+    }
+}
+
+fn zero_is_null(expr: Expr, ansi: bool) -> Expr {
+    if ansi {
+        expr
+    } else {
+        nullif(expr, lit(ScalarValue::Int8(Some(0))))
+    }
+}
+
+fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(expr));
+    };
+    let binary = |l: Expr, op: Operator, r: Expr| {
+        Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, Box::new(r))))
+    };
+    Ok(match op {
+        Operator::Eq
+        | Operator::NotEq
+        | Operator::Lt
+        | Operator::LtEq
+        | Operator::Gt
+        | Operator::GtEq
+        | Operator::IsDistinctFrom
+        | Operator::IsNotDistinctFrom => {
+            if is_string(&lt) && string_compares_as(&rt) {
+                binary(convert(*left.clone(), rt, ansi), *op, *right.clone())
+            } else if is_string(&rt) && string_compares_as(&lt) {
+                binary(*left.clone(), *op, convert(*right.clone(), lt, ansi))
+            } else {
+                Transformed::no(expr)
+            }
+        }
+        Operator::Divide => {
+            let (l, r) = if is_integer(&lt) && is_integer(&rt) {
+                (
+                    convert(*left.clone(), DataType::Float64, true),
+                    convert(*right.clone(), DataType::Float64, true),
+                )
+            } else {
+                (*left.clone(), *right.clone())
+            };
+            if ansi && !(is_integer(&lt) && is_integer(&rt)) {
+                return Ok(Transformed::no(expr));
+            }
+            binary(l, Operator::Divide, zero_is_null(r, ansi))
+        }
+        Operator::Modulo if !ansi => {
+            binary(*left.clone(), Operator::Modulo, zero_is_null(*right.clone(), ansi))
+        }
+        Operator::IntegerDivide => {
+            let quotient = if is_integer(&lt) && is_integer(&rt) {
+                Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(convert(*left.clone(), DataType::Int64, true)),
+                    Operator::Divide,
+                    Box::new(zero_is_null(convert(*right.clone(), DataType::Int64, true), ansi)),
+                ))
+            } else {
+                Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(convert(*left.clone(), DataType::Float64, true)),
+                    Operator::Divide,
+                    Box::new(zero_is_null(convert(*right.clone(), DataType::Float64, true), ansi)),
+                ))
+            };
+            Transformed::yes(convert(quotient, DataType::Int64, true))
+        }
+        _ => Transformed::no(expr),
+    })
+}

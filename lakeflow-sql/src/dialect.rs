@@ -1,0 +1,140 @@
+//! The parser's dialect: Spark SQL as sqlparser reads it, with what Spark accepts and
+//! sqlparser's Spark dialect does not — backslash escapes in string literals and
+//! `* EXCEPT (t.col)` with qualified names.
+//!
+//! This module only parses; it never plans.
+
+use std::any::TypeId;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::sql::sqlparser::ast::{Expr, Statement};
+use datafusion::sql::sqlparser::dialect::{Dialect, SparkSqlDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+
+/// sqlparser's Spark dialect with Spark's string escapes; `* EXCEPT (..)` is read as
+/// `EXCLUDE`, whose names may be qualified.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SparkDialect;
+
+impl Dialect for SparkDialect {
+    fn dialect(&self) -> TypeId {
+        TypeId::of::<SparkSqlDialect>()
+    }
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '`'
+    }
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_ascii_alphabetic() || ch == '_'
+    }
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_ascii_alphanumeric() || ch == '_'
+    }
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        true
+    }
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+    fn supports_group_by_expr(&self) -> bool {
+        true
+    }
+    fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+    fn supports_select_wildcard_exclude(&self) -> bool {
+        true
+    }
+    fn supports_struct_literal(&self) -> bool {
+        true
+    }
+    fn supports_nested_comments(&self) -> bool {
+        true
+    }
+    fn supports_long_type_as_bigint(&self) -> bool {
+        true
+    }
+    fn supports_values_as_table_factor(&self) -> bool {
+        true
+    }
+    fn require_interval_qualifier(&self) -> bool {
+        true
+    }
+    fn supports_bang_not_operator(&self) -> bool {
+        true
+    }
+    fn supports_cte_without_as(&self) -> bool {
+        true
+    }
+    fn supports_map_literal_with_angle_brackets(&self) -> bool {
+        true
+    }
+    fn parse_infix(
+        &self,
+        parser: &mut Parser,
+        expr: &Expr,
+        precedence: u8,
+    ) -> Option<Result<Expr, ParserError>> {
+        SparkSqlDialect.parse_infix(parser, expr, precedence)
+    }
+}
+
+/// The tokens of `sql`, with `EXCEPT` after a `*` read as `EXCLUDE`.
+pub fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let mut tokens = Tokenizer::new(&SparkDialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
+    let mut previous: Option<usize> = None;
+    for i in 0..tokens.len() {
+        if matches!(tokens[i].token, Token::Whitespace(_)) {
+            continue;
+        }
+        let after_star = previous.is_some_and(|p| tokens[p].token == Token::Mul);
+        if after_star
+            && let Token::Word(w) = &tokens[i].token
+            && w.keyword == Keyword::EXCEPT
+        {
+            tokens[i].token = Token::Word(Word {
+                value: "EXCLUDE".into(),
+                quote_style: None,
+                keyword: Keyword::EXCLUDE,
+            });
+        }
+        previous = Some(i);
+    }
+    Ok(tokens)
+}
+
+/// Parses one statement.
+pub fn parse_statement(sql: &str) -> Result<Statement> {
+    let mut parser = Parser::new(&SparkDialect).with_tokens_with_locations(tokens(sql)?);
+    let statement = parser.parse_statement().map_err(parse_error)?;
+    while parser.consume_token(&Token::SemiColon) {}
+    if parser.peek_token_ref().token != Token::EOF {
+        let found = parser.peek_token();
+        return Err(parse_error(ParserError::ParserError(format!(
+            "expected the end of the statement, found {} at {}",
+            found.token, found.span.start
+        ))));
+    }
+    Ok(statement)
+}
+
+/// Parses one expression.
+pub fn parse_expr(sql: &str) -> Result<Expr> {
+    let mut parser = Parser::new(&SparkDialect).with_tokens_with_locations(tokens(sql)?);
+    let expr = parser.parse_expr().map_err(parse_error)?;
+    if parser.peek_token_ref().token != Token::EOF {
+        let found = parser.peek_token();
+        return Err(parse_error(ParserError::ParserError(format!(
+            "expected the end of the expression, found {} at {}",
+            found.token, found.span.start
+        ))));
+    }
+    Ok(expr)
+}
+
+fn parse_error(e: ParserError) -> DataFusionError {
+    DataFusionError::SQL(Box::new(e), None)
+}

@@ -1,0 +1,312 @@
+//! Spark functions that `datafusion-spark` does not provide (or provides with other
+//! results), registered under Spark's names: date parts, `date_format`, `to_timestamp`,
+//! `to_date`, `unix_timestamp` and `from_unixtime` with Spark's patterns, `timestampdiff`,
+//! `get_json_object`, `from_json`, `to_json`, `regexp_extract`, `initcap` and `split`.
+//!
+//! Each is one [`SparkFunction`]: a name, a signature and an implementation over arrays.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+mod datetime;
+pub mod ddl;
+mod json;
+pub mod pattern;
+mod text;
+
+/// Which Spark function a [`SparkFunction`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Year,
+    Month,
+    Day,
+    Quarter,
+    DayOfWeek,
+    DayOfYear,
+    WeekOfYear,
+    DateFormat,
+    ToTimestamp,
+    ToDate,
+    UnixTimestamp,
+    FromUnixtime,
+    TimestampDiff,
+    GetJsonObject,
+    FromJson,
+    ToJson,
+    RegexpExtract,
+    Initcap,
+    Split,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Year => "year",
+            Kind::Month => "month",
+            Kind::Day => "day",
+            Kind::Quarter => "quarter",
+            Kind::DayOfWeek => "dayofweek",
+            Kind::DayOfYear => "dayofyear",
+            Kind::WeekOfYear => "weekofyear",
+            Kind::DateFormat => "date_format",
+            Kind::ToTimestamp => "to_timestamp",
+            Kind::ToDate => "to_date",
+            Kind::UnixTimestamp => "unix_timestamp",
+            Kind::FromUnixtime => "from_unixtime",
+            Kind::TimestampDiff => "timestampdiff",
+            Kind::GetJsonObject => "get_json_object",
+            Kind::FromJson => "from_json",
+            Kind::ToJson => "to_json",
+            Kind::RegexpExtract => "regexp_extract",
+            Kind::Initcap => "initcap",
+            Kind::Split => "split",
+        }
+    }
+
+    const ALL: [Kind; 19] = [
+        Kind::Year,
+        Kind::Month,
+        Kind::Day,
+        Kind::Quarter,
+        Kind::DayOfWeek,
+        Kind::DayOfYear,
+        Kind::WeekOfYear,
+        Kind::DateFormat,
+        Kind::ToTimestamp,
+        Kind::ToDate,
+        Kind::UnixTimestamp,
+        Kind::FromUnixtime,
+        Kind::TimestampDiff,
+        Kind::GetJsonObject,
+        Kind::FromJson,
+        Kind::ToJson,
+        Kind::RegexpExtract,
+        Kind::Initcap,
+        Kind::Split,
+    ];
+}
+
+/// One Spark function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SparkFunction {
+    kind: Kind,
+    signature: Signature,
+}
+
+/// Registers lakeflow's Spark functions (after `datafusion-spark`'s, replacing DataFusion's
+/// functions of the same name that give other results).
+pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for kind in Kind::ALL {
+        let volatility = if kind == Kind::UnixTimestamp {
+            Volatility::Stable
+        } else {
+            Volatility::Immutable
+        };
+        registry.register_udf(Arc::new(ScalarUDF::from(SparkFunction {
+            kind,
+            signature: Signature::user_defined(volatility),
+        })))?;
+    }
+    Ok(())
+}
+
+/// The type a Spark timestamp has in lakeflow (what Delta stores).
+pub(crate) fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_temporal(t: &DataType) -> bool {
+    matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))
+}
+
+impl SparkFunction {
+    fn arity(&self, n: usize) -> Result<()> {
+        let ok = match self.kind {
+            Kind::Year
+            | Kind::Month
+            | Kind::Day
+            | Kind::Quarter
+            | Kind::DayOfWeek
+            | Kind::DayOfYear
+            | Kind::WeekOfYear
+            | Kind::Initcap
+            | Kind::ToJson => n == 1,
+            Kind::DateFormat | Kind::GetJsonObject | Kind::FromJson => n == 2,
+            Kind::ToTimestamp | Kind::ToDate | Kind::FromUnixtime => n == 1 || n == 2,
+            Kind::UnixTimestamp => n <= 2,
+            Kind::TimestampDiff => n == 3,
+            Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
+        };
+        if ok {
+            Ok(())
+        } else {
+            plan_err!("{}() does not take {n} arguments", self.kind.name())
+        }
+    }
+}
+
+impl ScalarUDFImpl for SparkFunction {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.arity(arg_types.len())?;
+        let name = self.kind.name();
+        let temporal = |t: &DataType| -> Result<DataType> {
+            if is_temporal(t) {
+                Ok(t.clone())
+            } else if is_string(t) || t == &DataType::Null {
+                Ok(timestamp_type())
+            } else {
+                plan_err!("{name}() takes a date, timestamp or string, not {t}")
+            }
+        };
+        let string = |t: &DataType| -> Result<DataType> {
+            match t {
+                DataType::Struct(_) | DataType::List(_) | DataType::Map(..) if self.kind == Kind::ToJson => {
+                    Ok(t.clone())
+                }
+                _ => Ok(DataType::Utf8),
+            }
+        };
+        match self.kind {
+            Kind::Year
+            | Kind::Month
+            | Kind::Day
+            | Kind::Quarter
+            | Kind::DayOfWeek
+            | Kind::DayOfYear
+            | Kind::WeekOfYear => Ok(vec![temporal(&arg_types[0])?]),
+            Kind::DateFormat => Ok(vec![temporal(&arg_types[0])?, DataType::Utf8]),
+            Kind::UnixTimestamp => match arg_types {
+                [] => Ok(vec![]),
+                [t] if is_temporal(t) => Ok(vec![t.clone()]),
+                [_] => Ok(vec![DataType::Utf8]),
+                [t, _] if is_temporal(t) => Ok(vec![t.clone(), DataType::Utf8]),
+                _ => Ok(vec![DataType::Utf8, DataType::Utf8]),
+            },
+            Kind::ToTimestamp | Kind::ToDate => Ok(arg_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if i == 0 && is_temporal(t) { t.clone() } else { DataType::Utf8 })
+                .collect()),
+            Kind::FromUnixtime => {
+                let mut out = vec![DataType::Int64];
+                if arg_types.len() == 2 {
+                    out.push(DataType::Utf8);
+                }
+                Ok(out)
+            }
+            Kind::TimestampDiff => Ok(vec![
+                DataType::Utf8,
+                temporal(&arg_types[1])?,
+                temporal(&arg_types[2])?,
+            ]),
+            Kind::RegexpExtract | Kind::Split => {
+                let mut out = vec![DataType::Utf8, DataType::Utf8];
+                if arg_types.len() == 3 {
+                    out.push(DataType::Int64);
+                }
+                Ok(out)
+            }
+            Kind::ToJson => Ok(vec![string(&arg_types[0])?]),
+            Kind::GetJsonObject | Kind::FromJson | Kind::Initcap => {
+                Ok(arg_types.iter().map(|_| DataType::Utf8).collect())
+            }
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::Year
+            | Kind::Month
+            | Kind::Day
+            | Kind::Quarter
+            | Kind::DayOfWeek
+            | Kind::DayOfYear
+            | Kind::WeekOfYear => DataType::Int32,
+            Kind::DateFormat
+            | Kind::FromUnixtime
+            | Kind::GetJsonObject
+            | Kind::ToJson
+            | Kind::RegexpExtract
+            | Kind::Initcap => DataType::Utf8,
+            Kind::ToTimestamp => timestamp_type(),
+            Kind::ToDate => DataType::Date32,
+            Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
+            Kind::Split => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            Kind::FromJson => return plan_err!("from_json() needs its schema as a literal"),
+        })
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        if self.kind == Kind::FromJson {
+            let Some(Some(schema)) = args.scalar_arguments.get(1) else {
+                return plan_err!(
+                    "from_json(json, schema) takes its schema as a string literal, e.g. 'a INT, b STRING'"
+                );
+            };
+            let (ScalarValue::Utf8(Some(ddl)) | ScalarValue::LargeUtf8(Some(ddl)) | ScalarValue::Utf8View(Some(ddl))) = schema else {
+                return plan_err!("from_json(json, schema) takes its schema as a string literal");
+            };
+            return Ok(Arc::new(Field::new(self.name(), ddl::parse_ddl(ddl)?, true)));
+        }
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        Ok(Arc::new(Field::new(self.name(), self.return_type(&types)?, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let scalars = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let out = match self.kind {
+            Kind::Year
+            | Kind::Month
+            | Kind::Day
+            | Kind::Quarter
+            | Kind::DayOfWeek
+            | Kind::DayOfYear
+            | Kind::WeekOfYear => datetime::part(self.kind, &arrays[0])?,
+            Kind::DateFormat => datetime::date_format(&arrays[0], &arrays[1])?,
+            Kind::ToTimestamp => datetime::to_timestamp(&arrays, false)?,
+            Kind::ToDate => datetime::to_timestamp(&arrays, true)?,
+            Kind::UnixTimestamp => datetime::unix_timestamp(&arrays, rows)?,
+            Kind::FromUnixtime => datetime::from_unixtime(&arrays)?,
+            Kind::TimestampDiff => datetime::timestampdiff(&arrays)?,
+            Kind::GetJsonObject => json::get_json_object(&arrays[0], &arrays[1])?,
+            Kind::FromJson => json::from_json(&arrays[0], args.return_field.data_type())?,
+            Kind::ToJson => json::to_json(&arrays[0])?,
+            Kind::RegexpExtract => text::regexp_extract(&arrays)?,
+            Kind::Initcap => text::initcap(&arrays[0])?,
+            Kind::Split => text::split(&arrays)?,
+        };
+        if out.len() != rows {
+            return exec_err!("{}() returned {} rows for {rows}", self.name(), out.len());
+        }
+        if scalars && rows == 1 {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}

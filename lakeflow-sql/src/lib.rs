@@ -1,0 +1,339 @@
+//! How lakeflow speaks Spark SQL.
+//!
+//! People bring pipelines written for Spark and Databricks; the same SQL text must give the
+//! same table. DataFusion's SQL differs from Spark's in its functions, literals, name
+//! resolution, casts and joins, so this crate plans Spark SQL on DataFusion:
+//!
+//! - **Parsing** ([`dialect`]): sqlparser's Spark dialect (`"text"` is a string, backtick
+//!   identifiers, `\` escapes, `div`, `==`, `:` JSON paths, `* EXCEPT (..)`).
+//! - **Rewrites** of the parsed statement (never of SQL text): Spark's function forms, casts
+//!   that give NULL unless ANSI is on, Spark's output names, case-insensitive names,
+//!   `USING`/`NATURAL` joins, stars, path tables.
+//! - **Functions** ([`functions`]): `datafusion-spark`'s, then the Spark functions it lacks
+//!   (`year`, `date_format` with Spark's patterns, `get_json_object`, `from_json`, ...).
+//! - **Conversions** on the planned statement: Spark's implicit casts in comparisons and
+//!   arithmetic.
+//!
+//! [`SparkSql`] is the entry point: put it in a session's config
+//! ([`SparkSql::configure`]) and register its functions ([`SparkSql::register_functions`]),
+//! then [`SparkSql::parse`] and [`SparkQuery::plan`] a statement, or
+//! [`SparkSql::plan_expr`] an expression. This crate knows nothing of pipelines, files or
+//! Delta; the caller binds table names (and path tables) to plans.
+
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::catalog::CatalogProviderList;
+use datafusion::common::{Column, DFSchema, Result, plan_err};
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, ExprWithAlias, Ident, Query, Statement, VisitMut, VisitorMut,
+};
+use datafusion::common::TableReference;
+
+mod coerce;
+pub mod dialect;
+pub mod functions;
+mod rewrite;
+
+pub use rewrite::names::{Spellings, spark_name};
+
+/// The Spark SQL dialect and its settings. A session whose config holds one (see
+/// [`SparkSql::configure`]) plans lakeflow's SQL as Spark does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SparkSql {
+    ansi: bool,
+}
+
+/// A file path queried as a table (``parquet.`/data/x` ``), to be bound by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTable {
+    /// The generated table name that stands for it in the statement.
+    pub name: String,
+    /// The format, lower-case: `parquet`, `csv`, `json`, `text`, `delta`, `orc`, `binaryfile`.
+    pub format: String,
+    /// The path as written.
+    pub path: String,
+}
+
+impl SparkSql {
+    /// Spark SQL as Databricks runs it by default: not ANSI (a failed cast is NULL).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `spark.sql.ansi.enabled`: failed casts and division by zero are errors.
+    pub fn with_ansi(mut self, ansi: bool) -> Self {
+        self.ansi = ansi;
+        self
+    }
+
+    /// Whether ANSI mode is on.
+    pub fn ansi(&self) -> bool {
+        self.ansi
+    }
+
+    /// `config` with this dialect in it.
+    pub fn configure(self, config: SessionConfig) -> SessionConfig {
+        config.with_extension(Arc::new(self))
+    }
+
+    /// The dialect a session's config holds, if any.
+    pub fn of(config: &SessionConfig) -> Option<SparkSql> {
+        config.get_extension::<SparkSql>().map(|s| *s)
+    }
+
+    /// Registers Spark's functions: `datafusion-spark`'s, then lakeflow's.
+    pub fn register_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
+        datafusion_spark::register_all(registry)?;
+        functions::register(registry)
+    }
+
+    /// A session context with this dialect configured and its functions registered.
+    pub fn context(self, config: SessionConfig) -> Result<SessionContext> {
+        let ctx = SessionContext::new_with_config(self.configure(config));
+        let mut state = ctx.state();
+        Self::register_functions(&mut state)?;
+        Ok(SessionContext::new_with_state(state))
+    }
+
+    /// Parses one statement and rewrites what does not depend on its tables.
+    pub fn parse(&self, sql: &str) -> Result<SparkQuery> {
+        let mut statement = dialect::parse_statement(sql)?;
+        let mut paths = rewrite::paths::PathTables { found: Vec::new() };
+        let _ = statement.visit(&mut paths);
+        let _ = statement.visit(&mut rewrite::names::OutputNames);
+        if let ControlFlow::Break(e) = statement.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi }) {
+            return Err(e);
+        }
+        let mut spellings = Spellings::default();
+        let _ = statement.visit(&mut rewrite::names::LowerCase {
+            spellings: &mut spellings,
+        });
+        Ok(SparkQuery {
+            statement,
+            paths: paths.found,
+            spellings,
+            ansi: self.ansi,
+        })
+    }
+
+    /// Plans a SQL expression over `schema` (an expectation, a CDC condition): Spark's
+    /// functions, casts and conversions, and column names matched case-insensitively.
+    pub fn plan_expr(&self, sql: &str, schema: &DFSchema, state: &SessionState) -> Result<Expr> {
+        let mut expr = dialect::parse_expr(sql)?;
+        if let ControlFlow::Break(e) = expr.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi }) {
+            return Err(e);
+        }
+        let mut names = HashMap::new();
+        for field in schema.fields() {
+            names
+                .entry(field.name().to_lowercase())
+                .or_insert_with(|| field.name().clone());
+        }
+        let _ = expr.visit(&mut SchemaNames { names: &names });
+        let planned = state.create_logical_expr_from_sql_expr(
+            ExprWithAlias { expr, alias: None },
+            schema,
+        )?;
+        let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::new(schema.clone()),
+        });
+        let projected = LogicalPlanBuilder::from(plan)
+            .project(vec![planned.alias("__lakeflow_expr")])?
+            .build()?;
+        let projected = coerce::spark_coercions(projected, self.ansi)?;
+        match projected {
+            LogicalPlan::Projection(p) => Ok(p.expr[0].clone().unalias()),
+            _ => plan_err!("an expression did not plan as a projection"),
+        }
+    }
+}
+
+/// Column names matched case-insensitively against one schema.
+struct SchemaNames<'a> {
+    names: &'a HashMap<String, String>,
+}
+
+impl VisitorMut for SchemaNames<'_> {
+    type Break = ();
+    fn post_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+        let fix = |ident: &mut Ident, names: &HashMap<String, String>| {
+            if let Some(actual) = names.get(&ident.value.to_lowercase()) {
+                *ident = Ident::with_quote('`', actual);
+            }
+        };
+        match expr {
+            SqlExpr::Identifier(ident) => fix(ident, self.names),
+            SqlExpr::CompoundIdentifier(parts) => {
+                if let Some(first) = parts.first_mut() {
+                    fix(first, self.names);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A parsed Spark SQL statement, rewritten as far as it can be without its tables.
+#[derive(Debug, Clone)]
+pub struct SparkQuery {
+    statement: Statement,
+    paths: Vec<PathTable>,
+    spellings: Spellings,
+    ansi: bool,
+}
+
+impl SparkQuery {
+    /// The tables the statement reads (CTEs excluded), lower-case, as DataFusion resolves
+    /// them; path tables appear under their generated names.
+    pub fn table_references(&self, state: &SessionState) -> Result<Vec<TableReference>> {
+        state.resolve_table_references(&DFStatement::Statement(Box::new(self.statement.clone())))
+    }
+
+    /// The path tables of the statement.
+    pub fn paths(&self) -> &[PathTable] {
+        &self.paths
+    }
+
+    /// Whether this is a query (`SELECT`, `WITH`, `VALUES`).
+    pub fn is_query(&self) -> bool {
+        matches!(self.statement, Statement::Query(_))
+    }
+
+    /// Plans the statement. `tables` binds each table name it reads (as given by
+    /// [`SparkQuery::table_references`], matched case-insensitively) to a plan; the result
+    /// reads those plans in place of the names. `state` gives the functions and settings.
+    pub fn plan(mut self, state: &SessionState, tables: Vec<(String, LogicalPlan)>) -> Result<LogicalPlan> {
+        let schema = Arc::new(MemorySchemaProvider::new());
+        let mut bound: Vec<(String, LogicalPlan)> = Vec::with_capacity(tables.len());
+        for (name, plan) in tables {
+            let name = name.to_lowercase();
+            for field in plan.schema().fields() {
+                self.spellings.add(field.name());
+            }
+            let plan = lower_case_columns(plan, &name)?;
+            let view = datafusion::catalog::view::ViewTable::new(plan.clone(), None);
+            schema.register_table(name.clone(), Arc::new(view))?;
+            bound.push((name, plan));
+        }
+        let options = state.config().options();
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(&options.catalog.default_schema, schema)?;
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(options.catalog.default_catalog.clone(), catalog);
+        let local = SessionStateBuilder::new_from_existing(state.clone())
+            .with_catalog_list(catalogs)
+            .build();
+        let plan_now = |statement: Statement| -> Result<LogicalPlan> {
+            local
+                .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+                .poll_once_ready()
+        };
+        let columns = |query: &Query| -> Result<Vec<String>> {
+            let plan = plan_now(Statement::Query(Box::new(query.clone())))?;
+            Ok(plan.schema().fields().iter().map(|f| f.name().clone()).collect())
+        };
+        rewrite::joins::rewrite(&mut self.statement, &columns)?;
+        let plan = plan_now(self.statement)?;
+        let plan = coerce::spark_coercions(plan, self.ansi)?;
+        let plan = inline_views(plan, &bound)?;
+        restore_spellings(plan, &self.spellings)
+    }
+}
+
+/// Polls a future that must not wait (planning against in-memory catalogs).
+trait PollOnce: std::future::Future + Sized {
+    fn poll_once_ready(self) -> Self::Output;
+}
+
+impl<F> PollOnce for F
+where
+    F: std::future::Future<Output = Result<LogicalPlan>>,
+{
+    fn poll_once_ready(self) -> Self::Output {
+        let mut future = std::pin::pin!(self);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => plan_err!("SQL planning waited on I/O"),
+        }
+    }
+}
+
+/// `plan` with its columns renamed to lower case (when any is not).
+fn lower_case_columns(plan: LogicalPlan, table: &str) -> Result<LogicalPlan> {
+    let fields = plan.schema().fields().clone();
+    if fields.iter().all(|f| f.name().to_lowercase() == *f.name()) {
+        return Ok(plan);
+    }
+    let mut seen = HashMap::new();
+    let mut exprs = Vec::with_capacity(fields.len());
+    for (i, (qualifier, field)) in plan.schema().iter().enumerate() {
+        let lower = field.name().to_lowercase();
+        if let Some(other) = seen.insert(lower.clone(), field.name().clone()) {
+            return plan_err!(
+                "`{table}` has the columns `{other}` and `{}`, which Spark SQL cannot tell apart (names ignore case); rename one",
+                field.name()
+            );
+        }
+        let _ = i;
+        exprs.push(Expr::Column(Column::from((qualifier, field))).alias(lower));
+    }
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+/// Replaces the scans of bound names by the plans bound to them.
+fn inline_views(plan: LogicalPlan, bound: &[(String, LogicalPlan)]) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let Some((_, inner)) = bound
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(scan.table_name.table()))
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let aliased = SubqueryAlias::try_new(Arc::new(inner.clone()), scan.table_name.clone())?;
+        Ok(Transformed::yes(LogicalPlan::SubqueryAlias(aliased)))
+    })
+    .map(|t| t.data)
+}
+
+/// The output columns named with the spellings Spark would show.
+fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<LogicalPlan> {
+    let renames: Vec<Option<&str>> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| spellings.spelling(f.name()).filter(|s| *s != f.name()))
+        .collect();
+    if renames.iter().all(Option::is_none) {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .zip(renames)
+        .map(|((qualifier, field), rename)| {
+            let column = Expr::Column(Column::from((qualifier, field)));
+            match rename {
+                Some(name) => column.alias(name),
+                None => column,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}

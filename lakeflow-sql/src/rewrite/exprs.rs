@@ -1,0 +1,370 @@
+//! Expressions as Spark means them, rewritten into what DataFusion plans the same way:
+//! Spark's function names and forms (`int(x)`, `first(x, true)`, `DATEDIFF(MINUTE, a, b)`,
+//! 2-argument `replace`, `explode`), casts that give NULL instead of failing unless ANSI is
+//! on, Databricks' `:` JSON paths, and Spark's type names.
+
+use std::ops::ControlFlow;
+
+use datafusion::common::{DataFusionError, plan_datafusion_err};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, JsonPath, JsonPathElem, NullTreatment,
+    ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Value, VisitorMut,
+};
+
+/// Rewrites every expression of a statement, bottom-up.
+pub(crate) struct SparkExprs {
+    /// `spark.sql.ansi.enabled`: failed casts are errors instead of NULL.
+    pub ansi: bool,
+}
+
+impl VisitorMut for SparkExprs {
+    type Break = DataFusionError;
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
+        match rewrite(expr, self.ansi) {
+            Ok(Some(new)) => *expr = new,
+            Ok(None) => {}
+            Err(e) => return ControlFlow::Break(e),
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The Spark type names sqlparser leaves as custom types.
+pub(crate) fn spark_type(data_type: &DataType) -> Option<DataType> {
+    let DataType::Custom(name, modifiers) = data_type else {
+        return None;
+    };
+    if !modifiers.is_empty() || name.0.len() != 1 {
+        return None;
+    }
+    let name = name.0[0].as_ident()?.value.to_ascii_lowercase();
+    Some(match name.as_str() {
+        "long" => DataType::BigInt(None),
+        "short" => DataType::SmallInt(None),
+        "byte" => DataType::TinyInt(None),
+        _ => return None,
+    })
+}
+
+fn rewrite(expr: &mut Expr, ansi: bool) -> Result<Option<Expr>, DataFusionError> {
+    Ok(match expr {
+        Expr::Cast {
+            kind, data_type, ..
+        } => {
+            if let Some(t) = spark_type(data_type) {
+                *data_type = t;
+            }
+            if !ansi && matches!(kind, CastKind::Cast | CastKind::DoubleColon) {
+                *kind = CastKind::TryCast;
+            }
+            None
+        }
+        Expr::JsonAccess { .. } => Some(json_access(expr)?),
+        Expr::Function(f) => function(f, ansi)?,
+        _ => None,
+    })
+}
+
+/// `value:a.b[0]` (nested for `value:a:b`) as `get_json_object(value, '$.a.b[0]')`.
+fn json_access(expr: &Expr) -> Result<Expr, DataFusionError> {
+    let mut elems: Vec<&JsonPathElem> = Vec::new();
+    let mut value = expr;
+    let mut paths: Vec<&JsonPath> = Vec::new();
+    while let Expr::JsonAccess { value: inner, path } = value {
+        paths.push(path);
+        value = inner;
+    }
+    for path in paths.into_iter().rev() {
+        elems.extend(path.path.iter());
+    }
+    let mut text = String::from("$");
+    for elem in elems {
+        match elem {
+            JsonPathElem::Dot { key, .. } => {
+                text.push('.');
+                text.push_str(key);
+            }
+            JsonPathElem::Bracket { key } | JsonPathElem::ColonBracket { key } => match key {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => text.push_str(&format!("[{n}]")),
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                        text.push_str(&format!("['{s}']"))
+                    }
+                    other => {
+                        return Err(plan_datafusion_err!(
+                            "the JSON path element [{other}] is not supported; use a number or a quoted key"
+                        ));
+                    }
+                },
+                Expr::Wildcard(_) => text.push_str("[*]"),
+                other => {
+                    return Err(plan_datafusion_err!(
+                        "the JSON path element [{other}] is not supported; use a number or a quoted key"
+                    ));
+                }
+            },
+            other => {
+                return Err(plan_datafusion_err!(
+                    "the JSON path element {other:?} is not supported"
+                ));
+            }
+        }
+    }
+    Ok(call(
+        "get_json_object",
+        vec![value.clone(), string(&text)],
+    ))
+}
+
+/// The function's lower-case name when it is a plain one-part name.
+pub(crate) fn function_name(f: &Function) -> Option<String> {
+    match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// The plain positional argument expressions of a call, if all are.
+pub(crate) fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    let FunctionArguments::List(list) = &f.args else {
+        return matches!(f.args, FunctionArguments::None).then(Vec::new);
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn set_args(f: &mut Function, args: Vec<Expr>) {
+    let (duplicate_treatment, clauses) = match &f.args {
+        FunctionArguments::List(list) => (list.duplicate_treatment, list.clauses.clone()),
+        _ => (None, Vec::new()),
+    };
+    f.args = FunctionArguments::List(FunctionArgumentList {
+        duplicate_treatment,
+        args: args
+            .into_iter()
+            .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+            .collect(),
+        clauses,
+    });
+}
+
+fn rename(f: &mut Function, name: &str) {
+    f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
+}
+
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let mut f = Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::None,
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    };
+    set_args(&mut f, args);
+    Expr::Function(f)
+}
+
+pub(crate) fn string(s: &str) -> Expr {
+    Expr::value(Value::SingleQuotedString(s.to_string()))
+}
+
+fn cast(expr: Expr, data_type: DataType, ansi: bool) -> Expr {
+    Expr::Cast {
+        kind: if ansi {
+            CastKind::Cast
+        } else {
+            CastKind::TryCast
+        },
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+/// A unit written as a bare word (`MINUTE`) or a string (`'minute'`).
+fn unit_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(i) => Some(i.value.to_ascii_uppercase()),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                Some(s.to_ascii_uppercase())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_true(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(v) if v.value == Value::Boolean(true))
+}
+
+fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionError> {
+    let Some(name) = function_name(f) else {
+        return Ok(None);
+    };
+    let Some(args) = plain_args(f) else {
+        return Ok(None);
+    };
+    // Spark's casting functions: int(x), double(x), date(x), ...
+    let cast_to = match name.as_str() {
+        "int" | "integer" => Some(DataType::Int(None)),
+        "bigint" | "long" => Some(DataType::BigInt(None)),
+        "smallint" | "short" => Some(DataType::SmallInt(None)),
+        "tinyint" | "byte" => Some(DataType::TinyInt(None)),
+        "double" => Some(DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None)),
+        "float" | "real" => Some(DataType::Float(datafusion::sql::sqlparser::ast::ExactNumberInfo::None)),
+        "boolean" => Some(DataType::Boolean),
+        "string" => Some(DataType::String(None)),
+        "binary" => Some(DataType::Binary(None)),
+        "date" => Some(DataType::Date),
+        "timestamp" => Some(DataType::Timestamp(
+            None,
+            datafusion::sql::sqlparser::ast::TimezoneInfo::None,
+        )),
+        "decimal" => Some(DataType::Decimal(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(10, 0),
+        )),
+        _ => None,
+    };
+    if let Some(data_type) = cast_to
+        && args.len() == 1
+        && f.over.is_none()
+    {
+        return Ok(Some(cast(args[0].clone(), data_type, ansi)));
+    }
+    match (name.as_str(), args.len()) {
+        ("to_date", 1) => return Ok(Some(cast(args[0].clone(), DataType::Date, ansi))),
+        ("to_timestamp", 1) => {
+            return Ok(Some(cast(
+                args[0].clone(),
+                DataType::Timestamp(None, datafusion::sql::sqlparser::ast::TimezoneInfo::None),
+                ansi,
+            )));
+        }
+        ("first" | "last" | "first_value" | "last_value", 2) if is_true(&args[1]) => {
+            let target = if name.starts_with("first") {
+                "first_value"
+            } else {
+                "last_value"
+            };
+            rename(f, target);
+            set_args(f, vec![args[0].clone()]);
+            f.null_treatment = Some(NullTreatment::IgnoreNulls);
+        }
+        ("first" | "last" | "first_value" | "last_value", 2) => {
+            let target = if name.starts_with("first") {
+                "first_value"
+            } else {
+                "last_value"
+            };
+            rename(f, target);
+            set_args(f, vec![args[0].clone()]);
+        }
+        ("first", 1) => rename(f, "first_value"),
+        ("last", 1) => rename(f, "last_value"),
+        ("min_by" | "max_by", 2) => {
+            // The value at the row with the smallest (largest) ordering value; rows whose
+            // ordering value is NULL are not considered, as in Spark.
+            rename(f, "first_value");
+            set_args(f, vec![args[0].clone()]);
+            let FunctionArguments::List(list) = &mut f.args else {
+                unreachable!("set_args makes a list");
+            };
+            list.clauses.push(FunctionArgumentClause::OrderBy(vec![OrderByExpr {
+                expr: args[1].clone(),
+                options: OrderByOptions {
+                    asc: Some(name == "min_by"),
+                    nulls_first: Some(false),
+                },
+                with_fill: None,
+            }]));
+        }
+        ("percentile_approx" | "approx_percentile", 2 | 3) => {
+            rename(f, "approx_percentile_cont");
+            set_args(f, args[..2].to_vec());
+        }
+        ("explode", 1) => rename(f, "unnest"),
+        ("sequence", 2 | 3) => rename(f, "generate_series"),
+        ("replace", 2) => set_args(f, vec![args[0].clone(), args[1].clone(), string("")]),
+        ("len" | "char_length" | "character_length", 1) => rename(f, "length"),
+        ("dayofmonth", 1) => rename(f, "day"),
+        ("ucase", 1) => rename(f, "upper"),
+        ("lcase", 1) => rename(f, "lower"),
+        ("every", 1) => rename(f, "bool_and"),
+        ("some" | "any", 1) => rename(f, "bool_or"),
+        ("std", 1) => rename(f, "stddev"),
+        ("locate" | "position", 2) => {
+            rename(f, "strpos");
+            set_args(f, vec![args[1].clone(), args[0].clone()]);
+        }
+        ("count_if", 1) => {
+            rename(f, "count");
+            let case = Expr::Case {
+                case_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
+                    condition: args[0].clone(),
+                    result: Expr::value(Value::Number("1".into(), false)),
+                }],
+                else_result: None,
+            };
+            set_args(f, vec![case]);
+        }
+        ("isnull", 1) => return Ok(Some(Expr::IsNull(Box::new(args[0].clone())))),
+        ("isnotnull", 1) => return Ok(Some(Expr::IsNotNull(Box::new(args[0].clone())))),
+        ("sort_array", 1 | 2) => {
+            let order = if args.len() == 2 && !is_true(&args[1]) {
+                "DESC"
+            } else {
+                "ASC"
+            };
+            rename(f, "array_sort");
+            set_args(f, vec![args[0].clone(), string(order), string("NULLS FIRST")]);
+        }
+        ("struct", _) if f.over.is_none() => {
+            // Spark names a struct's fields after the columns given, else col1, col2, ..
+            let mut named = Vec::with_capacity(args.len() * 2);
+            for (i, arg) in args.iter().enumerate() {
+                let field = match arg {
+                    Expr::Identifier(id) => id.value.clone(),
+                    Expr::CompoundIdentifier(parts) => {
+                        parts.last().map(|p| p.value.clone()).unwrap_or_default()
+                    }
+                    Expr::Named { name, .. } => name.value.clone(),
+                    _ => format!("col{}", i + 1),
+                };
+                let value = match arg {
+                    Expr::Named { expr, .. } => (**expr).clone(),
+                    other => other.clone(),
+                };
+                named.push(string(&field));
+                named.push(value);
+            }
+            return Ok(Some(call("named_struct", named)));
+        }
+        ("datediff" | "date_diff" | "timestampdiff" | "timestamp_diff", 3) => {
+            let Some(unit) = unit_name(&args[0]) else {
+                return Ok(None);
+            };
+            return Ok(Some(call(
+                "timestampdiff",
+                vec![string(&unit), args[1].clone(), args[2].clone()],
+            )));
+        }
+        _ => {}
+    }
+    Ok(None)
+}

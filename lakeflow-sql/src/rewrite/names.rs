@@ -1,0 +1,281 @@
+//! Names as Spark resolves and gives them.
+//!
+//! Spark resolves columns, tables and aliases case-insensitively and keeps a name's case as
+//! written. lakeflow gets the same by lower-casing every identifier of the statement and
+//! every column of its inputs before DataFusion plans it (so matching ignores case), and
+//! naming the output columns afterwards from a dictionary of the spellings seen: the
+//! aliases as written first, then the inputs' columns ([`Spellings`]).
+//!
+//! Unaliased select items get the name Spark gives them (`sum(amount)`, `amount` for
+//! `CAST(amount AS INT)`, `curr` for `s.curr`, `col` for `explode(x)`), written before the
+//! lower-casing so they keep the user's case.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
+    TableFactor, UnaryOperator, Value, VisitorMut, ExcludeSelectItem, JoinConstraint,
+    JoinOperator,
+};
+
+use super::exprs::function_name;
+
+/// The spellings of names: lower-case name to the spelling Spark would show.
+#[derive(Debug, Default, Clone)]
+pub struct Spellings {
+    map: HashMap<String, String>,
+}
+
+impl Spellings {
+    /// Records `name` unless a spelling of it is known already.
+    pub fn add(&mut self, name: &str) {
+        self.map
+            .entry(name.to_lowercase())
+            .or_insert_with(|| name.to_string());
+    }
+
+    /// The spelling of a lower-cased name, if one was seen.
+    pub fn spelling(&self, lower: &str) -> Option<&str> {
+        self.map.get(lower).map(String::as_str)
+    }
+}
+
+/// Gives unaliased select items Spark's names.
+pub(crate) struct OutputNames;
+
+impl VisitorMut for OutputNames {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) = item {
+                if matches!(expr, Expr::Identifier(_)) {
+                    continue;
+                }
+                let name = spark_name(expr);
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('`', name),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name Spark gives an unaliased expression.
+pub fn spark_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::Nested(e) => spark_name(e),
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            kind,
+            ..
+        } => match inner.as_ref() {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => spark_name(inner),
+            _ => {
+                let word = if *kind == CastKind::TryCast { "TRY_CAST" } else { "CAST" };
+                format!("{word}({} AS {})", pretty(inner), data_type.to_string().to_uppercase())
+            }
+        },
+        Expr::Function(f) if function_name(f).as_deref() == Some("explode") => "col".into(),
+        _ => pretty(expr),
+    }
+}
+
+/// Spark's printing of an expression in a generated column name.
+fn pretty(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::Nested(e) => pretty(e),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            Value::Null => "NULL".into(),
+            other => other.to_string(),
+        },
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::And => "AND".to_string(),
+                BinaryOperator::Or => "OR".to_string(),
+                BinaryOperator::NotEq => "!=".to_string(),
+                other => other.to_string(),
+            };
+            format!("({} {op} {})", pretty(left), pretty(right))
+        }
+        Expr::UnaryOp { op, expr } => match op {
+            UnaryOperator::Not => format!("(NOT {})", pretty(expr)),
+            UnaryOperator::Minus => format!("(- {})", pretty(expr)),
+            other => format!("{other}{}", pretty(expr)),
+        },
+        Expr::IsNull(e) => format!("({} IS NULL)", pretty(e)),
+        Expr::IsNotNull(e) => format!("({} IS NOT NULL)", pretty(e)),
+        Expr::Cast { .. } => spark_name(expr),
+        Expr::Function(f) if f.over.is_none() => {
+            let name = function_name(f).unwrap_or_else(|| f.name.to_string());
+            let FunctionArguments::List(list) = &f.args else {
+                return format!("{name}()");
+            };
+            let distinct = list
+                .duplicate_treatment
+                .is_some_and(|d| d.to_string() == "DISTINCT");
+            let args: Vec<String> = list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => pretty(e),
+                    FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => {
+                        "1".into()
+                    }
+                    other => other.to_string(),
+                })
+                .collect();
+            format!(
+                "{name}({}{})",
+                if distinct { "DISTINCT " } else { "" },
+                args.join(", ")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Lower-cases every identifier of a statement, recording the spellings of the names it
+/// defines (select aliases, table and CTE column aliases).
+pub(crate) struct LowerCase<'a> {
+    pub spellings: &'a mut Spellings,
+}
+
+fn lower(ident: &mut Ident) {
+    ident.value = ident.value.to_lowercase();
+}
+
+fn lower_name(name: &mut ObjectName) {
+    for part in &mut name.0 {
+        if let ObjectNamePart::Identifier(ident) = part {
+            lower(ident);
+        }
+    }
+}
+
+impl LowerCase<'_> {
+    fn alias(&mut self, ident: &mut Ident) {
+        self.spellings.add(&ident.value);
+        lower(ident);
+    }
+}
+
+impl VisitorMut for LowerCase<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &mut query.with {
+            for cte in &mut with.cte_tables {
+                lower(&mut cte.alias.name);
+                for column in &mut cte.alias.columns {
+                    self.alias(&mut column.name);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &mut select.projection {
+            match item {
+                SelectItem::ExprWithAlias { alias, .. } => self.alias(alias),
+                SelectItem::ExprWithAliases { aliases, .. } => {
+                    aliases.iter_mut().for_each(|a| self.alias(a))
+                }
+                SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options) => {
+                    match &mut options.opt_exclude {
+                        Some(ExcludeSelectItem::Single(name)) => lower_name(name),
+                        Some(ExcludeSelectItem::Multiple(names)) => {
+                            names.iter_mut().for_each(lower_name)
+                        }
+                        None => {}
+                    }
+                    if let Some(except) = &mut options.opt_except {
+                        lower(&mut except.first_element);
+                        except.additional_elements.iter_mut().for_each(lower);
+                    }
+                }
+                SelectItem::UnnamedExpr(_) => {}
+            }
+            if let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) =
+                item
+            {
+                lower_name(n);
+            }
+        }
+        for from in &mut select.from {
+            for join in &mut from.joins {
+                let constraint = match &mut join.join_operator {
+                    JoinOperator::Join(c)
+                    | JoinOperator::Inner(c)
+                    | JoinOperator::Left(c)
+                    | JoinOperator::LeftOuter(c)
+                    | JoinOperator::Right(c)
+                    | JoinOperator::RightOuter(c)
+                    | JoinOperator::FullOuter(c)
+                    | JoinOperator::Semi(c)
+                    | JoinOperator::LeftSemi(c)
+                    | JoinOperator::RightSemi(c)
+                    | JoinOperator::Anti(c)
+                    | JoinOperator::LeftAnti(c)
+                    | JoinOperator::RightAnti(c) => Some(c),
+                    _ => None,
+                };
+                if let Some(JoinConstraint::Using(names)) = constraint {
+                    names.iter_mut().for_each(lower_name);
+                }
+            }
+        }
+        for view in &mut select.lateral_views {
+            lower_name(&mut view.lateral_view_name);
+            view.lateral_col_alias.iter_mut().for_each(|a| self.alias(a));
+        }
+        for window in &mut select.named_window {
+            lower(&mut window.0);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
+        lower_name(relation);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let alias = match factor {
+            TableFactor::Table { alias, .. }
+            | TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::UNNEST { alias, .. }
+            | TableFactor::NestedJoin { alias, .. } => alias.as_mut(),
+            _ => None,
+        };
+        if let Some(alias) = alias {
+            lower(&mut alias.name);
+            for column in &mut alias.columns {
+                self.alias(&mut column.name);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(ident) => lower(ident),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(lower),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
