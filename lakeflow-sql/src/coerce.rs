@@ -13,14 +13,29 @@ use datafusion::prelude::{Expr, lit, nullif};
 pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let inputs = node.inputs();
-        if inputs.is_empty() {
+        if inputs.is_empty() || matches!(node, LogicalPlan::Limit(_)) {
             return Ok(Transformed::no(node));
         }
         let mut schema = DFSchema::empty();
         for input in inputs {
             schema.merge(input.schema());
         }
-        let rewritten = node.map_expressions(|e| e.transform_up(|e| rewrite(e, &schema, ansi)))?;
+        // Nodes whose output columns are named after their expressions keep those names, so
+        // the nodes above, which refer to them by name, still find them.
+        let keeps_names = matches!(
+            node,
+            LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)
+        );
+        let rewritten = node.map_expressions(|e| {
+            let name = keeps_names.then(|| e.name_for_alias()).transpose()?;
+            let out = e.transform_up(|e| rewrite(e, &schema, ansi))?;
+            match name {
+                Some(name) if out.transformed && !matches!(out.data, Expr::Alias(_)) => {
+                    Ok(Transformed::yes(out.data.alias(name)))
+                }
+                _ => Ok(out),
+            }
+        })?;
         if rewritten.transformed {
             Ok(Transformed::yes(rewritten.data.recompute_schema()?))
         } else {
@@ -64,6 +79,12 @@ fn zero_is_null(expr: Expr, ansi: bool) -> Expr {
 }
 
 fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr>> {
+    // Spark types an integer literal that fits as INT (DataFusion: BIGINT).
+    if let Expr::Literal(ScalarValue::Int64(Some(v)), metadata) = &expr
+        && let Ok(v) = i32::try_from(*v)
+    {
+        return Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v)), metadata.clone())));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };

@@ -80,11 +80,68 @@ impl Dialect for SparkDialect {
     }
 }
 
-/// The tokens of `sql`, with `EXCEPT` after a `*` read as `EXCLUDE`.
+/// The SQL type a Spark number suffix gives a literal (`1L`, `2S`, `3Y`, `1.5D`, `1.5F`,
+/// `1.5BD`).
+fn suffix_type(suffix: &str) -> Option<(&'static str, Keyword)> {
+    Some(match suffix.to_ascii_uppercase().as_str() {
+        "L" => ("BIGINT", Keyword::BIGINT),
+        "S" => ("SMALLINT", Keyword::SMALLINT),
+        "Y" => ("TINYINT", Keyword::TINYINT),
+        "D" => ("DOUBLE", Keyword::DOUBLE),
+        "F" => ("FLOAT", Keyword::FLOAT),
+        "BD" => ("DECIMAL", Keyword::DECIMAL),
+        _ => return None,
+    })
+}
+
+fn word(value: &str, keyword: Keyword) -> Token {
+    Token::Word(Word {
+        value: value.into(),
+        quote_style: None,
+        keyword,
+    })
+}
+
+/// The tokens of `sql`: `EXCEPT` after a `*` read as `EXCLUDE`, and typed number literals
+/// (`1L`, `1.5D`, `2BD`) as casts.
 pub fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
-    let mut tokens = Tokenizer::new(&SparkDialect, sql)
+    let raw = Tokenizer::new(&SparkDialect, sql)
         .tokenize_with_location()
         .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
+    let mut tokens: Vec<TokenWithSpan> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if let (Token::Number(n, _), Some(next)) = (&raw[i].token, raw.get(i + 1))
+            && let Token::Word(w) = &next.token
+            && w.quote_style.is_none()
+            && next.span.start == raw[i].span.end
+            && let Some((t, keyword)) = suffix_type(&w.value)
+        {
+            let span = raw[i].span;
+            let mut push = |token: Token| tokens.push(TokenWithSpan::new(token, span));
+            let decimal = t == "DECIMAL";
+            push(word("CAST", Keyword::CAST));
+            push(Token::LParen);
+            push(Token::Number(n.clone(), false));
+            push(word("AS", Keyword::AS));
+            push(word(t, keyword));
+            if decimal {
+                // Spark types 1.50BD as decimal(3,2): as many digits as written.
+                let digits = n.chars().filter(char::is_ascii_digit).count().max(1);
+                let scale = n.split_once('.').map_or(0, |(_, f)| f.len());
+                push(Token::LParen);
+                push(Token::Number(digits.max(scale).to_string(), false));
+                push(Token::Comma);
+                push(Token::Number(scale.to_string(), false));
+                push(Token::RParen);
+            }
+            push(Token::RParen);
+            i += 2;
+            continue;
+        }
+        tokens.push(raw[i].clone());
+        i += 1;
+    }
     let mut previous: Option<usize> = None;
     for i in 0..tokens.len() {
         if matches!(tokens[i].token, Token::Whitespace(_)) {

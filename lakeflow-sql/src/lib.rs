@@ -27,8 +27,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::catalog::CatalogProviderList;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result, plan_err};
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
@@ -232,9 +233,14 @@ impl SparkQuery {
         catalog.register_schema(&options.catalog.default_schema, schema)?;
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(options.catalog.default_catalog.clone(), catalog);
-        let local = SessionStateBuilder::new_from_existing(state.clone())
+        let mut local = SessionStateBuilder::new_from_existing(state.clone())
             .with_catalog_list(catalogs)
             .build();
+        let parser = &mut local.config_mut().options_mut().sql_parser;
+        // Spark: `1.5` is a decimal; NULLs sort first ascending, last descending.
+        parser.parse_float_as_decimal = true;
+        parser.default_null_ordering = "nulls_min".to_string();
+        parser.enable_ident_normalization = true;
         let plan_now = |statement: Statement| -> Result<LogicalPlan> {
             local
                 .statement_to_plan(DFStatement::Statement(Box::new(statement)))
@@ -312,7 +318,8 @@ fn inline_views(plan: LogicalPlan, bound: &[(String, LogicalPlan)]) -> Result<Lo
     .map(|t| t.data)
 }
 
-/// The output columns named with the spellings Spark would show.
+/// The output columns named with the spellings Spark would show, and typed as Spark
+/// types them (Spark has no unsigned integers: `row_number()` is an INT).
 fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<LogicalPlan> {
     let renames: Vec<Option<&str>> = plan
         .schema()
@@ -320,7 +327,12 @@ fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<Logical
         .iter()
         .map(|f| spellings.spelling(f.name()).filter(|s| *s != f.name()))
         .collect();
-    if renames.iter().all(Option::is_none) {
+    let unsigned = |t: &DataType| {
+        matches!(t, DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64)
+    };
+    if renames.iter().all(Option::is_none)
+        && !plan.schema().fields().iter().any(|f| unsigned(f.data_type()))
+    {
         return Ok(plan);
     }
     let exprs: Vec<Expr> = plan
@@ -328,7 +340,12 @@ fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<Logical
         .iter()
         .zip(renames)
         .map(|((qualifier, field), rename)| {
-            let column = Expr::Column(Column::from((qualifier, field)));
+            let mut column = Expr::Column(Column::from((qualifier, field)));
+            let name = rename.unwrap_or(field.name());
+            if unsigned(field.data_type()) {
+                column = datafusion::logical_expr::cast(column, DataType::Int32);
+                return column.alias(name);
+            }
             match rename {
                 Some(name) => column.alias(name),
                 None => column,

@@ -44,6 +44,7 @@ pub(crate) enum Kind {
     RegexpExtract,
     Initcap,
     Split,
+    TypeOf,
 }
 
 impl Kind {
@@ -68,10 +69,12 @@ impl Kind {
             Kind::RegexpExtract => "regexp_extract",
             Kind::Initcap => "initcap",
             Kind::Split => "split",
+            Kind::TypeOf => "typeof",
         }
     }
 
-    const ALL: [Kind; 19] = [
+    const ALL: [Kind; 20] = [
+        Kind::TypeOf,
         Kind::Year,
         Kind::Month,
         Kind::Day,
@@ -142,7 +145,8 @@ impl SparkFunction {
             | Kind::DayOfYear
             | Kind::WeekOfYear
             | Kind::Initcap
-            | Kind::ToJson => n == 1,
+            | Kind::ToJson
+            | Kind::TypeOf => n == 1,
             Kind::DateFormat | Kind::GetJsonObject | Kind::FromJson => n == 2,
             Kind::ToTimestamp | Kind::ToDate | Kind::FromUnixtime => n == 1 || n == 2,
             Kind::UnixTimestamp => n <= 2,
@@ -187,6 +191,7 @@ impl ScalarUDFImpl for SparkFunction {
             }
         };
         match self.kind {
+            Kind::TypeOf => Ok(arg_types.to_vec()),
             Kind::Year
             | Kind::Month
             | Kind::Day
@@ -247,7 +252,8 @@ impl ScalarUDFImpl for SparkFunction {
             | Kind::GetJsonObject
             | Kind::ToJson
             | Kind::RegexpExtract
-            | Kind::Initcap => DataType::Utf8,
+            | Kind::Initcap
+            | Kind::TypeOf => DataType::Utf8,
             Kind::ToTimestamp => timestamp_type(),
             Kind::ToDate => DataType::Date32,
             Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
@@ -300,6 +306,10 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::RegexpExtract => text::regexp_extract(&arrays)?,
             Kind::Initcap => text::initcap(&arrays[0])?,
             Kind::Split => text::split(&arrays)?,
+            Kind::TypeOf => {
+                let name = spark_type_name(args.arg_fields[0].data_type());
+                Arc::new(datafusion::arrow::array::StringArray::from(vec![name; rows]))
+            }
         };
         if out.len() != rows {
             return exec_err!("{}() returned {} rows for {rows}", self.name(), out.len());
@@ -308,5 +318,45 @@ impl ScalarUDFImpl for SparkFunction {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
         }
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// The name Spark gives a type (`int`, `bigint`, `decimal(10,2)`, `array<string>`,
+/// `struct<a:int>`, `map<string,int>`), as `typeof` prints it.
+pub fn spark_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 | DataType::UInt8 | DataType::UInt16 => "int".into(),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp".into(),
+        DataType::Timestamp(_, None) => "timestamp_ntz".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
+        DataType::Null => "void".into(),
+        DataType::List(f) | DataType::LargeList(f) => format!("array<{}>", spark_type_name(f.data_type())),
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), spark_type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "map<{},{}>",
+                spark_type_name(kv[0].data_type()),
+                spark_type_name(kv[1].data_type())
+            ),
+            other => format!("map<{other}>"),
+        },
+        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        other => other.to_string().to_lowercase(),
     }
 }

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use datafusion::common::{DataFusionError, plan_datafusion_err};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Subscript, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, JsonPath, JsonPathElem, NullTreatment,
     ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Value, VisitorMut,
 };
@@ -33,6 +33,11 @@ impl VisitorMut for SparkExprs {
 
 /// The Spark type names sqlparser leaves as custom types.
 pub(crate) fn spark_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Binary(_) | DataType::Varbinary(_) => return Some(DataType::Bytea),
+        DataType::Dec(info) => return Some(DataType::Decimal(*info)),
+        _ => {}
+    }
     let DataType::Custom(name, modifiers) = data_type else {
         return None;
     };
@@ -62,6 +67,53 @@ fn rewrite(expr: &mut Expr, ansi: bool) -> Result<Option<Expr>, DataFusionError>
             None
         }
         Expr::JsonAccess { .. } => Some(json_access(expr)?),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::MyIntegerDivide,
+            right,
+        } => {
+            // `a div b`: the integral part of the quotient, a bigint (`/` is planned as
+            // Spark's division of doubles, so this truncates that).
+            let quotient = Expr::BinaryOp {
+                left: left.clone(),
+                op: BinaryOperator::Divide,
+                right: right.clone(),
+            };
+            Some(Expr::Cast {
+                kind: CastKind::TryCast,
+                expr: Box::new(Expr::Nested(Box::new(quotient))),
+                data_type: DataType::BigInt(None),
+                array: false,
+                format: None,
+            })
+        }
+        Expr::RLike {
+            negated,
+            expr: value,
+            pattern,
+            ..
+        } => {
+            let call = call("regexp_like", vec![(**value).clone(), (**pattern).clone()]);
+            Some(if *negated {
+                Expr::UnaryOp {
+                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                    expr: Box::new(call),
+                }
+            } else {
+                call
+            })
+        }
+        Expr::CompoundFieldAccess { access_chain, .. } => {
+            // `(expr).field` as `(expr)['field']`, which DataFusion plans as a field access.
+            for access in access_chain.iter_mut() {
+                if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
+                    *access = AccessExpr::Subscript(Subscript::Index {
+                        index: string(&ident.value),
+                    });
+                }
+            }
+            None
+        }
         Expr::Function(f) => function(f, ansi)?,
         _ => None,
     })
@@ -291,11 +343,53 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 with_fill: None,
             }]));
         }
+        ("explode", 1) => rename(f, "unnest"),
+        ("regexp_replace", 3) => {
+            // Spark replaces every match, with Java's `$1` groups and `\$` for a dollar.
+            let replacement = match &args[2] {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                        string(&s.replace("\\$", "$$").replace("\\\\", "\\"))
+                    }
+                    _ => args[2].clone(),
+                },
+                other => other.clone(),
+            };
+            set_args(f, vec![args[0].clone(), args[1].clone(), replacement, string("g")]);
+        }
+        ("variance", 1) => rename(f, "var_samp"),
+        ("approx_count_distinct", 1) => rename(f, "approx_distinct"),
+        ("sign", 1) => rename(f, "signum"),
+        ("to_unix_timestamp", _) => rename(f, "unix_timestamp"),
+        ("try_to_timestamp" | "to_timestamp_ntz" | "to_timestamp_ltz", _) => rename(f, "to_timestamp"),
+        ("try_to_date", _) => rename(f, "to_date"),
+        ("timestamp_seconds", 1) => rename(f, "to_timestamp_seconds"),
+        ("timestamp_millis", 1) => rename(f, "to_timestamp_millis"),
+        ("timestamp_micros", 1) => rename(f, "to_timestamp_micros"),
+        ("date_from_unix_date", 1) => return Ok(Some(cast(args[0].clone(), DataType::Date, ansi))),
+        ("try_element_at", 2) => rename(f, "element_at"),
+        ("listagg", _) => rename(f, "string_agg"),
+        ("dayname", 1) => return Ok(Some(call("date_format", vec![args[0].clone(), string("EEE")]))),
+        ("startswith", 2) => rename(f, "starts_with"),
+        ("endswith", 2) => rename(f, "ends_with"),
+        ("equal_null", 2) => {
+            return Ok(Some(Expr::IsNotDistinctFrom(
+                Box::new(args[0].clone()),
+                Box::new(args[1].clone()),
+            )));
+        }
+        ("try_divide", 2) => {
+            let divisor = call("nullif", vec![args[1].clone(), Expr::value(Value::Number("0".into(), false))]);
+            return Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(args[0].clone()),
+                op: BinaryOperator::Divide,
+                right: Box::new(divisor),
+            }))));
+        }
         ("percentile_approx" | "approx_percentile", 2 | 3) => {
             rename(f, "approx_percentile_cont");
-            set_args(f, args[..2].to_vec());
+            set_args(f, vec![cast(args[0].clone(), DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None), true), args[1].clone()]);
         }
-        ("explode", 1) => rename(f, "unnest"),
         ("sequence", 2 | 3) => rename(f, "generate_series"),
         ("replace", 2) => set_args(f, vec![args[0].clone(), args[1].clone(), string("")]),
         ("len" | "char_length" | "character_length", 1) => rename(f, "length"),

@@ -84,6 +84,19 @@ pub fn spark_name(expr: &Expr) -> String {
             }
         },
         Expr::Function(f) if function_name(f).as_deref() == Some("explode") => "col".into(),
+        Expr::Function(f)
+            if matches!(
+                function_name(f).as_deref(),
+                Some(
+                    "int" | "integer" | "bigint" | "smallint" | "tinyint" | "double" | "float"
+                        | "boolean" | "string" | "date" | "timestamp" | "decimal" | "binary"
+                )
+            ) && super::exprs::plain_args(f).is_some_and(|a| {
+                a.len() == 1 && matches!(a[0], Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            }) =>
+        {
+            spark_name(&super::exprs::plain_args(f).expect("checked")[0])
+        }
         _ => pretty(expr),
     }
 }

@@ -26,42 +26,10 @@ fn spark_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/spark"))
 }
 
-/// The type name Spark would print for an Arrow type.
+/// The type name Spark would print for an Arrow type; timestamps compare as one type
+/// (lakeflow stores every timestamp as Delta's UTC timestamp).
 fn spark_type(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
-        DataType::Int8 => "tinyint".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "int".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::Float32 => "float".into(),
-        DataType::Float64 => "double".into(),
-        DataType::Boolean => "boolean".into(),
-        DataType::Date32 => "date".into(),
-        DataType::Timestamp(_, _) => "timestamp".into(),
-        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
-        DataType::Null => "void".into(),
-        DataType::List(f) | DataType::LargeList(f) => format!("array<{}>", spark_type(f.data_type())),
-        DataType::Struct(fields) => format!(
-            "struct<{}>",
-            fields
-                .iter()
-                .map(|f| format!("{}:{}", f.name(), spark_type(f.data_type())))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "map<{},{}>",
-                spark_type(kv[0].data_type()),
-                spark_type(kv[1].data_type())
-            ),
-            other => format!("map<{other}>"),
-        },
-        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
-        other => other.to_string(),
-    }
+    lakeflow_sql::functions::spark_type_name(t).replace("timestamp_ntz", "timestamp")
 }
 
 fn input_type(name: &str) -> DataType {
