@@ -47,9 +47,9 @@ pub use lakeflow_core::event_log::{Event, FlowState, Observer};
 pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
-    ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus,
-    MemoryStorage, Plan, Result, RunReport, SourceSpec, Storage, StreamOptions, csv, json, parquet,
-    read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
+    ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus, Functions,
+    MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect, Storage, StreamOptions, csv,
+    json, parquet, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
     read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
 };
 pub use lakeflow_core::{FileSink, Sink};

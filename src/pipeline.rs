@@ -14,7 +14,7 @@ use lakeflow_core::event_log::{EVENT_LOG_TABLE, Observer};
 use lakeflow_core::progress::ProgressMode;
 use lakeflow_core::{
     DataFusionEngine, DatasetGraph, Engine, Error, ExpectAction, Expectation, ExternalTable,
-    PipelineDef, Result, RunOptions, RunReport, Storage,
+    Functions, PipelineDef, Result, RunOptions, RunReport, SqlDialect, Storage,
 };
 use lakeflow_delta::DeltaStorage;
 
@@ -37,6 +37,8 @@ pub struct Pipeline {
     def: PipelineDef,
     storage: StorageChoice,
     engine: Arc<dyn Engine>,
+    /// The in-process engine's dialect and functions; `None` once `engine(..)` chose another.
+    local: Option<DataFusionEngine>,
     options: RunOptions,
     progress: ProgressMode,
 }
@@ -86,6 +88,7 @@ impl Pipeline {
             def,
             storage: StorageChoice::Location(DEFAULT_STORAGE.to_string()),
             engine: Arc::new(DataFusionEngine::default()),
+            local: Some(DataFusionEngine::default()),
             options: RunOptions::default(),
             progress: ProgressMode::Auto,
         }
@@ -315,9 +318,78 @@ impl Pipeline {
         self
     }
 
-    /// Runs flows on another engine (default: DataFusion in this process).
+    /// Runs flows on another engine (default: DataFusion in this process). Its sessions
+    /// decide the SQL dialect and functions: [`Pipeline::sql_dialect`] and
+    /// [`Pipeline::udf`] set those of the in-process engine only.
     pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
         self.engine = engine;
+        self.local = None;
+        self
+    }
+
+    /// How SQL in this pipeline is read: Spark SQL (the default, non-ANSI as Databricks
+    /// runs it), Spark SQL in ANSI mode, or DataFusion's own dialect. It applies to
+    /// `sql(..)`, SQL expectations, AUTO CDC conditions and SQL pipeline files alike.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    /// use lakeflow::SqlDialect;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .sql_dialect(SqlDialect::DataFusion)
+    ///     .materialized_view("one", || sql("SELECT 1 AS n"));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn sql_dialect(mut self, dialect: SqlDialect) -> Self {
+        if let Some(local) = self.local.take() {
+            let local = local.with_dialect(dialect);
+            self.engine = Arc::new(local.clone());
+            self.local = Some(local);
+        }
+        self
+    }
+
+    /// Registers a scalar function of your own (a model UDF, a vendor function such as
+    /// `ai_classify`) that `sql(..)`, expectations and SQL files can call by its name.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lakeflow::prelude::*;
+    /// use datafusion::arrow::datatypes::DataType;
+    /// use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    ///
+    /// // ai_classify(text): a stand-in model that labels every text "other".
+    /// let classify = create_udf(
+    ///     "ai_classify",
+    ///     vec![DataType::Utf8],
+    ///     DataType::Utf8,
+    ///     Volatility::Immutable,
+    ///     Arc::new(|_args: &[ColumnarValue]| {
+    ///         Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::from("other")))
+    ///     }),
+    /// );
+    /// let pipeline = Pipeline::builder()
+    ///     .udf(classify)
+    ///     .materialized_view("labels", || sql("SELECT ai_classify('hello') AS label"));
+    /// # let _ = pipeline;
+    /// ```
+    pub fn udf(self, udf: datafusion::logical_expr::ScalarUDF) -> Self {
+        self.with_functions(|f| f.scalar(udf))
+    }
+
+    /// Registers an aggregate function of your own for SQL (see [`Pipeline::udf`]).
+    pub fn udaf(self, udaf: datafusion::logical_expr::AggregateUDF) -> Self {
+        self.with_functions(|f| f.aggregate(udaf))
+    }
+
+    fn with_functions(mut self, add: impl FnOnce(&mut Functions)) -> Self {
+        if let Some(local) = self.local.take() {
+            let mut functions = local.functions().clone();
+            add(&mut functions);
+            let local = local.with_functions(functions);
+            self.engine = Arc::new(local.clone());
+            self.local = Some(local);
+        }
         self
     }
 

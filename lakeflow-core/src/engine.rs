@@ -3,14 +3,20 @@
 //! [`DataFusionEngine`] runs plans in this process. A distributed DataFusion engine (Ballista)
 //! can implement the same two methods later; nothing outside this module assumes the plan runs
 //! in-process, only that it yields partition streams of record batches.
+//!
+//! The SQL dialect is a setting of the engine's sessions: [`SqlDialect::Spark`] (the default)
+//! puts `lakeflow_sql::SparkSql` in their config and registers Spark's functions, and every
+//! `sql(..)`, expectation and SQL file is then planned as Spark SQL.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
+use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use lakeflow_sql::SparkSql;
 
 use crate::error::Result;
 
@@ -24,10 +30,92 @@ pub trait Engine: Debug + Send + Sync {
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>>;
 }
 
+/// How SQL text in a pipeline is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlDialect {
+    /// Spark SQL, as Spark and Databricks run it (the default): Spark's functions, literals,
+    /// case-insensitive names, joins and non-ANSI casts, unless `ansi` is set.
+    Spark {
+        /// `spark.sql.ansi.enabled`: failed casts and division by zero are errors.
+        ansi: bool,
+    },
+    /// DataFusion's own SQL dialect.
+    DataFusion,
+}
+
+impl Default for SqlDialect {
+    fn default() -> Self {
+        SqlDialect::Spark { ansi: false }
+    }
+}
+
+/// Functions a pipeline registers for its SQL (model UDFs, vendor functions).
+#[derive(Debug, Clone, Default)]
+pub struct Functions {
+    scalar: Vec<Arc<ScalarUDF>>,
+    aggregate: Vec<Arc<AggregateUDF>>,
+    window: Vec<Arc<WindowUDF>>,
+}
+
+impl Functions {
+    /// Adds a scalar function.
+    pub fn scalar(&mut self, udf: ScalarUDF) {
+        self.scalar.push(Arc::new(udf));
+    }
+
+    /// Adds an aggregate function.
+    pub fn aggregate(&mut self, udaf: AggregateUDF) {
+        self.aggregate.push(Arc::new(udaf));
+    }
+
+    /// Adds a window function.
+    pub fn window(&mut self, udwf: WindowUDF) {
+        self.window.push(Arc::new(udwf));
+    }
+
+    /// Whether none were added.
+    pub fn is_empty(&self) -> bool {
+        self.scalar.is_empty() && self.aggregate.is_empty() && self.window.is_empty()
+    }
+
+    fn register(&self, registry: &mut dyn FunctionRegistry) -> Result<()> {
+        for f in &self.scalar {
+            registry.register_udf(f.clone())?;
+        }
+        for f in &self.aggregate {
+            registry.register_udaf(f.clone())?;
+        }
+        for f in &self.window {
+            registry.register_udwf(f.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// A session context with `dialect` configured, its functions and then `functions` registered.
+pub fn session_with(
+    config: SessionConfig,
+    dialect: SqlDialect,
+    functions: &Functions,
+) -> Result<SessionContext> {
+    let ctx = match dialect {
+        SqlDialect::Spark { ansi } => SparkSql::new().with_ansi(ansi).context(config)?,
+        SqlDialect::DataFusion => SessionContext::new_with_config(config),
+    };
+    if functions.is_empty() {
+        return Ok(ctx);
+    }
+    let mut state = ctx.state();
+    functions.register(&mut state)?;
+    Ok(SessionContext::new_with_state(state))
+}
+
 /// Runs plans with DataFusion in this process.
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     config: SessionConfig,
+    dialect: SqlDialect,
+    functions: Functions,
 }
 
 impl Default for DataFusionEngine {
@@ -35,26 +123,56 @@ impl Default for DataFusionEngine {
         let config = SessionConfig::new()
             .with_information_schema(false)
             .with_batch_size(8192);
-        DataFusionEngine { config }
+        DataFusionEngine {
+            config,
+            dialect: SqlDialect::default(),
+            functions: Functions::default(),
+        }
     }
 }
 
 impl DataFusionEngine {
-    /// An engine with DataFusion's defaults (one partition per core).
+    /// An engine with DataFusion's defaults (one partition per core) and Spark SQL.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// An engine with the given session configuration.
+    /// An engine with the given session configuration (and Spark SQL).
     pub fn with_config(config: SessionConfig) -> Self {
-        DataFusionEngine { config }
+        DataFusionEngine {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// This engine reading SQL in `dialect`.
+    pub fn with_dialect(mut self, dialect: SqlDialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// This engine with `functions` registered in its sessions.
+    pub fn with_functions(mut self, functions: Functions) -> Self {
+        self.functions = functions;
+        self
+    }
+
+    /// The functions registered in its sessions besides Spark's.
+    pub fn functions(&self) -> &Functions {
+        &self.functions
+    }
+
+    /// The dialect its sessions read SQL in.
+    pub fn dialect(&self) -> SqlDialect {
+        self.dialect
     }
 }
 
 #[async_trait]
 impl Engine for DataFusionEngine {
     fn session(&self) -> SessionContext {
-        SessionContext::new_with_config(self.config.clone())
+        session_with(self.config.clone(), self.dialect, &self.functions)
+            .unwrap_or_else(|_| SessionContext::new_with_config(self.config.clone()))
     }
 
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {

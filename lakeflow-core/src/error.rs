@@ -166,6 +166,16 @@ pub enum Error {
     InvalidStorage(String),
 
     // ---- execution -------------------------------------------------------------------------
+    /// SQL calls a function that is neither Spark SQL's nor registered with the pipeline.
+    #[error(
+        "`{name}` is not a function lakeflow knows: it is neither a Spark SQL function nor one registered with the pipeline; register functions of your own (model UDFs, vendor functions such as ai_classify) with the pipeline, see the README's \"Functions of your own\" (in `{query}`)"
+    )]
+    UnknownFunction {
+        /// The function's name as written.
+        name: String,
+        /// The SQL that calls it.
+        query: String,
+    },
     /// DataFusion reported an error while planning or executing a query.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

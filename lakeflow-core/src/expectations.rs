@@ -174,7 +174,7 @@ pub(crate) fn validate(
     for e in expectations {
         match &e.rule {
             Rule::Sql(sql) => {
-                let expr = match df.parse_sql_expr(sql) {
+                let expr = match crate::query::sql_expr(&df, sql) {
                     Ok(expr) => expr,
                     Err(err) => return fail(e, format!("`{sql}`: {err}")),
                 };
@@ -279,7 +279,7 @@ impl Checker {
         for (i, e) in expectations.iter().enumerate() {
             let kind = match &e.rule {
                 Rule::Sql(sql) => {
-                    let expr = df.parse_sql_expr(sql)?;
+                    let expr = crate::query::sql_expr(&df, sql)?;
                     let index = exprs.len();
                     // A NULL literal rule has type Null; the cast makes every rule column boolean.
                     let expr = datafusion::logical_expr::cast(expr, DataType::Boolean);

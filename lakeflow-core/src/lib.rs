@@ -35,7 +35,7 @@ pub use cdc::AutoCdc;
 pub use dataset::{
     DatasetDef, DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
 };
-pub use engine::{DataFusionEngine, Engine};
+pub use engine::{DataFusionEngine, Engine, Functions, SqlDialect, session_with};
 pub use error::{Error, Result};
 pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;

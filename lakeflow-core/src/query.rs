@@ -142,3 +142,17 @@ pub fn read_stream_files(path: impl Into<String>, format: impl Into<FileFormat>)
     };
     read_stream_source(spec, false, "read_stream_files")
 }
+
+/// Plans a SQL expression over `df`'s columns (an expectation, a CDC condition) in the
+/// dialect of `df`'s session: Spark SQL's functions, casts and case-insensitive names unless
+/// the session reads DataFusion's dialect.
+pub(crate) fn sql_expr(
+    df: &DataFrame,
+    sql: &str,
+) -> datafusion::error::Result<datafusion::prelude::Expr> {
+    let state = df.clone().into_parts().0;
+    match lakeflow_sql::SparkSql::of(state.config()) {
+        Some(spark) => spark.plan_expr(sql, df.schema(), &state),
+        None => df.parse_sql_expr(sql),
+    }
+}

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::placeholder::{Binding, Placeholder};
 use crate::source::{ExternalTable, SourceSpec};
 use crate::storage::Storage;
+use lakeflow_sql::SparkSql;
 
 tokio::task_local! {
     static SCOPE: Scope;
@@ -1019,6 +1020,12 @@ fn count_stream_scans(plan: &LogicalPlan) -> usize {
 /// Plans a SQL query whose table names are pipeline datasets or registered external tables;
 /// the names in `given` stand for the given plans instead (see [`crate::query::sql_with`]).
 pub(crate) fn plan_sql(query: &str, given: &[(String, DataFrame)]) -> Plan {
+    let spark = Scope::current("sql", |scope| {
+        Ok(SparkSql::of(scope.resolver.session.state().config()))
+    })?;
+    if let Some(spark) = spark {
+        return plan_spark_sql(spark, query, given);
+    }
     Scope::current("sql", |scope| {
         let state = scope.resolver.session.state();
         let dialect = state.config().options().sql_parser.dialect;
@@ -1087,4 +1094,89 @@ pub(crate) fn plan_sql(query: &str, given: &[(String, DataFrame)]) -> Plan {
             .data;
         Ok(DataFrame::new(state, plan))
     })
+}
+
+/// [`plan_sql`] in Spark's dialect (the session's config holds [`SparkSql`]): the statement
+/// is parsed and rewritten by `lakeflow-sql`, each table it names is bound as [`read`]
+/// would bind it, each path table (``parquet.`/data` ``) is read as files, and `given` names
+/// stand for their plans.
+fn plan_spark_sql(spark: SparkSql, query: &str, given: &[(String, DataFrame)]) -> Plan {
+    let parsed = spark.parse(query).map_err(|e| sql_error(query, e))?;
+    let mut tables: Vec<(String, LogicalPlan)> = Vec::new();
+    for path in parsed.paths() {
+        let spec = match path.format.as_str() {
+            "parquet" => SourceSpec::Files {
+                path: path.path.clone(),
+                format: crate::source::parquet(),
+            },
+            "csv" => SourceSpec::Files {
+                path: path.path.clone(),
+                format: crate::source::csv().into(),
+            },
+            "json" => SourceSpec::Files {
+                path: path.path.clone(),
+                format: crate::source::json(),
+            },
+            "delta" => SourceSpec::Delta {
+                path: path.path.clone(),
+            },
+            other => {
+                return Scope::current("sql", |scope| {
+                    Err(Error::InvalidDefinition {
+                        dataset: scope.call().dataset.clone(),
+                        message: format!(
+                            "`{other}.`{}`` reads files of a format lakeflow does not read; use parquet, csv, json or delta",
+                            path.path
+                        ),
+                    })
+                });
+            }
+        };
+        let df = read_source(spec, "sql")?;
+        tables.push((path.name.clone(), df.logical_plan().clone()));
+    }
+    Scope::current("sql", |scope| {
+        let state = scope.resolver.session.state();
+        for reference in parsed.table_references(&state)? {
+            let name = match (reference.schema(), reference.catalog()) {
+                (None, None) => reference.table().to_string(),
+                _ => reference.to_string(),
+            };
+            if tables.iter().any(|(t, _)| t.eq_ignore_ascii_case(&name)) {
+                continue;
+            }
+            if let Some((_, df)) = given.iter().find(|(g, _)| g.eq_ignore_ascii_case(&name)) {
+                tables.push((name, df.logical_plan().clone()));
+                continue;
+            }
+            // Table functions (`range(..)`) are not datasets.
+            if state.table_functions().contains_key(&name)
+                && scope.resolver.canonical(&name).is_none()
+            {
+                continue;
+            }
+            let (dataset, provider) = scope.bind(&name, ReadMode::Batch)?;
+            let plan =
+                LogicalPlanBuilder::scan(dataset, provider_as_source(provider), None)?.build()?;
+            tables.push((name, plan));
+        }
+        let plan = parsed
+            .plan(&state, tables)
+            .map_err(|e| sql_error(query, e))?;
+        Ok(DataFrame::new(state, plan))
+    })
+}
+
+/// A DataFusion error from planning SQL, with advice where lakeflow has some.
+fn sql_error(query: &str, error: datafusion::error::DataFusionError) -> Error {
+    let text = error.to_string();
+    if let Some(rest) = text.split("Invalid function '").nth(1)
+        && let Some(name) = rest.split('\'').next()
+    {
+        return Error::UnknownFunction {
+            name: name.to_string(),
+            query: query.to_string(),
+        };
+    }
+    Error::DataFusion(error)
 }

@@ -83,7 +83,10 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
     if let Expr::Literal(ScalarValue::Int64(Some(v)), metadata) = &expr
         && let Ok(v) = i32::try_from(*v)
     {
-        return Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v)), metadata.clone())));
+        return Ok(Transformed::yes(Expr::Literal(
+            ScalarValue::Int32(Some(v)),
+            metadata.clone(),
+        )));
     }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
@@ -92,7 +95,11 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
         return Ok(Transformed::no(expr));
     };
     let binary = |l: Expr, op: Operator, r: Expr| {
-        Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, Box::new(r))))
+        Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(l),
+            op,
+            Box::new(r),
+        )))
     };
     Ok(match op {
         Operator::Eq
@@ -125,21 +132,29 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
             }
             binary(l, Operator::Divide, zero_is_null(r, ansi))
         }
-        Operator::Modulo if !ansi => {
-            binary(*left.clone(), Operator::Modulo, zero_is_null(*right.clone(), ansi))
-        }
+        Operator::Modulo if !ansi => binary(
+            *left.clone(),
+            Operator::Modulo,
+            zero_is_null(*right.clone(), ansi),
+        ),
         Operator::IntegerDivide => {
             let quotient = if is_integer(&lt) && is_integer(&rt) {
                 Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(convert(*left.clone(), DataType::Int64, true)),
                     Operator::Divide,
-                    Box::new(zero_is_null(convert(*right.clone(), DataType::Int64, true), ansi)),
+                    Box::new(zero_is_null(
+                        convert(*right.clone(), DataType::Int64, true),
+                        ansi,
+                    )),
                 ))
             } else {
                 Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(convert(*left.clone(), DataType::Float64, true)),
                     Operator::Divide,
-                    Box::new(zero_is_null(convert(*right.clone(), DataType::Float64, true), ansi)),
+                    Box::new(zero_is_null(
+                        convert(*right.clone(), DataType::Float64, true),
+                        ansi,
+                    )),
                 ))
             };
             Transformed::yes(convert(quotient, DataType::Int64, true))

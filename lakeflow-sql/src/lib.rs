@@ -26,10 +26,14 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider};
-use datafusion::common::tree_node::Transformed;
-use datafusion::catalog::CatalogProviderList;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::CatalogProviderList;
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
+    SchemaProvider,
+};
+use datafusion::common::TableReference;
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, plan_err};
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
@@ -38,7 +42,6 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, ExprWithAlias, Ident, Query, Statement, VisitMut, VisitorMut,
 };
-use datafusion::common::TableReference;
 
 mod coerce;
 pub mod dialect;
@@ -112,7 +115,9 @@ impl SparkSql {
         let mut paths = rewrite::paths::PathTables { found: Vec::new() };
         let _ = statement.visit(&mut paths);
         let _ = statement.visit(&mut rewrite::names::OutputNames);
-        if let ControlFlow::Break(e) = statement.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi }) {
+        if let ControlFlow::Break(e) =
+            statement.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi })
+        {
             return Err(e);
         }
         let mut spellings = Spellings::default();
@@ -131,7 +136,9 @@ impl SparkSql {
     /// functions, casts and conversions, and column names matched case-insensitively.
     pub fn plan_expr(&self, sql: &str, schema: &DFSchema, state: &SessionState) -> Result<Expr> {
         let mut expr = dialect::parse_expr(sql)?;
-        if let ControlFlow::Break(e) = expr.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi }) {
+        if let ControlFlow::Break(e) =
+            expr.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi })
+        {
             return Err(e);
         }
         let mut names = HashMap::new();
@@ -141,10 +148,8 @@ impl SparkSql {
                 .or_insert_with(|| field.name().clone());
         }
         let _ = expr.visit(&mut SchemaNames { names: &names });
-        let planned = state.create_logical_expr_from_sql_expr(
-            ExprWithAlias { expr, alias: None },
-            schema,
-        )?;
+        let planned =
+            state.create_logical_expr_from_sql_expr(ExprWithAlias { expr, alias: None }, schema)?;
         let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
             produce_one_row: false,
             schema: Arc::new(schema.clone()),
@@ -215,7 +220,11 @@ impl SparkQuery {
     /// Plans the statement. `tables` binds each table name it reads (as given by
     /// [`SparkQuery::table_references`], matched case-insensitively) to a plan; the result
     /// reads those plans in place of the names. `state` gives the functions and settings.
-    pub fn plan(mut self, state: &SessionState, tables: Vec<(String, LogicalPlan)>) -> Result<LogicalPlan> {
+    pub fn plan(
+        mut self,
+        state: &SessionState,
+        tables: Vec<(String, LogicalPlan)>,
+    ) -> Result<LogicalPlan> {
         let schema = Arc::new(MemorySchemaProvider::new());
         let mut bound: Vec<(String, LogicalPlan)> = Vec::with_capacity(tables.len());
         for (name, plan) in tables {
@@ -248,7 +257,12 @@ impl SparkQuery {
         };
         let columns = |query: &Query| -> Result<Vec<String>> {
             let plan = plan_now(Statement::Query(Box::new(query.clone())))?;
-            Ok(plan.schema().fields().iter().map(|f| f.name().clone()).collect())
+            Ok(plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect())
         };
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
         let plan = plan_now(self.statement)?;
@@ -328,10 +342,17 @@ fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<Logical
         .map(|f| spellings.spelling(f.name()).filter(|s| *s != f.name()))
         .collect();
     let unsigned = |t: &DataType| {
-        matches!(t, DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64)
+        matches!(
+            t,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
+        )
     };
     if renames.iter().all(Option::is_none)
-        && !plan.schema().fields().iter().any(|f| unsigned(f.data_type()))
+        && !plan
+            .schema()
+            .fields()
+            .iter()
+            .any(|f| unsigned(f.data_type()))
     {
         return Ok(plan);
     }

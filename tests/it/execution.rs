@@ -14,9 +14,11 @@ use lakeflow::{DataFusionEngine, Engine, Error, FlowStatus};
 use crate::support::{delta_count, open_delta};
 
 /// `source` of 3 rows; `parsed` casts its text to integers, which fails at execution time when
-/// `broken` is set; `downstream` reads `parsed`; `independent` reads only `source`.
+/// `broken` is set (in ANSI mode, where Spark fails a bad cast); `downstream` reads `parsed`;
+/// `independent` reads only `source`.
 fn pipeline(broken: Arc<AtomicBool>) -> Pipeline {
     Pipeline::builder()
+        .sql_dialect(lakeflow::SqlDialect::Spark { ansi: true })
         .materialized_view("source", || {
             sql("SELECT * FROM (VALUES ('1'), ('2'), ('x')) AS t(text)")
         })

@@ -38,7 +38,7 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
         })
         .dataset(
             Dataset::append_flow("amounts", "amounts_backfill", || {
-                sql("SELECT CAST(-1 AS BIGINT) AS order_id, 0.5 AS amount")
+                sql("SELECT CAST(-1 AS BIGINT) AS order_id, 0.5D AS amount")
             })
             .once(),
         )

@@ -76,9 +76,7 @@ pub(crate) async fn apply_batch(
     let sequence = spec.sequence_by.as_deref().unwrap_or_default();
     let seq_type = {
         use datafusion::logical_expr::ExprSchemable;
-        changes
-            .parse_sql_expr(sequence)?
-            .get_type(changes.schema())?
+        crate::query::sql_expr(&changes, sequence)?.get_type(changes.schema())?
     };
     layout.set_seq_type(seq_type, storage)?;
     let events = layout.project(spec, changes)?.collect().await?;
@@ -280,14 +278,14 @@ impl Layout {
             exprs.push(cast(expr, field.data_type().clone()).alias(field.name()));
         }
         let sequence = spec.sequence_by.as_deref().unwrap_or_default();
-        let seq = changes.parse_sql_expr(sequence)?;
+        let seq = crate::query::sql_expr(&changes, sequence)?;
         exprs.push(cast(seq, self.seq_type.clone()).alias(SEQ));
         for (condition, name) in [
             (&spec.apply_as_deletes, DELETE),
             (&spec.apply_as_truncates, TRUNCATE),
         ] {
             let flag = match condition {
-                Some(c) => coalesce(vec![changes.parse_sql_expr(c)?, lit(false)]),
+                Some(c) => coalesce(vec![crate::query::sql_expr(&changes, c)?, lit(false)]),
                 None => lit(false),
             };
             exprs.push(flag.alias(name));

@@ -19,9 +19,15 @@ const DEFAULT_FORMAT: &str = "yyyy-MM-dd HH:mm:ss";
 /// Microseconds since the epoch (UTC wall clock) of each value: dates at midnight, strings
 /// parsed as Spark casts them (NULL when they do not parse).
 fn micros(array: &ArrayRef) -> Result<TimestampMicrosecondArray> {
-    let as_ts = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))
-        .or_else(|_| cast(&cast(array, &timestamp_type())?, &DataType::Timestamp(TimeUnit::Microsecond, None)))?;
-    Ok(as_ts.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>().clone())
+    let as_ts = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None)).or_else(|_| {
+        cast(
+            &cast(array, &timestamp_type())?,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )
+    })?;
+    Ok(as_ts
+        .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+        .clone())
 }
 
 fn naive(us: i64) -> Option<NaiveDateTime> {
@@ -86,24 +92,40 @@ fn parse(text: &str, chrono_fmt: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
     NaiveDateTime::parse_from_str(text, chrono_fmt)
         .ok()
-        .or_else(|| NaiveDate::parse_from_str(text, chrono_fmt).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, chrono_fmt)
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
         .or_else(|| {
             // A pattern with only a time of day or only a year and month.
             let mut parsed = chrono::format::Parsed::new();
-            chrono::format::parse(&mut parsed, text, chrono::format::StrftimeItems::new(chrono_fmt)).ok()?;
+            chrono::format::parse(
+                &mut parsed,
+                text,
+                chrono::format::StrftimeItems::new(chrono_fmt),
+            )
+            .ok()?;
             let year = parsed.year().unwrap_or(1970);
             let month = parsed.month().unwrap_or(1);
             let day = parsed.day().unwrap_or(1);
             let date = NaiveDate::from_ymd_opt(year, month, day)?;
             let hour = parsed.hour_div_12().unwrap_or(0) * 12 + parsed.hour_mod_12().unwrap_or(0);
-            date.and_hms_opt(hour, parsed.minute().unwrap_or(0), parsed.second().unwrap_or(0))
+            date.and_hms_opt(
+                hour,
+                parsed.minute().unwrap_or(0),
+                parsed.second().unwrap_or(0),
+            )
         })
 }
 
 /// The instants of `to_timestamp(s [, pattern])` / `to_date(..)`, `unix_timestamp(s, pattern)`.
 fn parsed_micros(arrays: &[ArrayRef]) -> Result<Vec<Option<i64>>> {
     let values = &arrays[0];
-    if !matches!(values.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+    if !matches!(
+        values.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
         return Ok(micros(values)?.iter().collect());
     }
     let strings = cast(values, &DataType::Utf8)?;
@@ -143,7 +165,9 @@ pub(super) fn to_timestamp(arrays: &[ArrayRef], date: bool) -> Result<ArrayRef> 
             .collect();
         return Ok(Arc::new(days));
     }
-    Ok(Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")))
+    Ok(Arc::new(
+        TimestampMicrosecondArray::from(values).with_timezone("UTC"),
+    ))
 }
 
 /// `unix_timestamp()` (now), `unix_timestamp(ts)`, `unix_timestamp(s [, pattern])`.
@@ -268,7 +292,10 @@ mod tests {
             "2024-03-05 13:04:05"
         );
         let f = pattern::to_chrono("yyyyMMdd").unwrap();
-        assert_eq!(parse("20240305", &f).unwrap().to_string(), "2024-03-05 00:00:00");
+        assert_eq!(
+            parse("20240305", &f).unwrap().to_string(),
+            "2024-03-05 00:00:00"
+        );
         assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
     }
 }

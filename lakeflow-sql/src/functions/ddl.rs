@@ -8,7 +8,11 @@ use datafusion::common::{Result, plan_err};
 
 /// Parses a Spark type string: a column list is a struct of those columns.
 pub fn parse_ddl(text: &str) -> Result<DataType> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, text };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
     p.space();
     let t = if p.looks_like_column_list() {
         DataType::Struct(p.fields(None)?)
@@ -26,7 +30,9 @@ pub fn parse_ddl(text: &str) -> Result<DataType> {
 pub fn parse_columns(text: &str) -> Result<Fields> {
     match parse_ddl(text)? {
         DataType::Struct(fields) => Ok(fields),
-        other => plan_err!("expected a column list such as 'a INT, b STRING', found the type {other}"),
+        other => {
+            plan_err!("expected a column list such as 'a INT, b STRING', found the type {other}")
+        }
     }
 }
 
@@ -70,7 +76,9 @@ impl Parser<'_> {
             return Some(self.text[start..end].to_string());
         }
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
             self.i += 1;
         }
         (self.i > start).then(|| self.text[start..self.i].to_string())
@@ -167,7 +175,9 @@ impl Parser<'_> {
             "float" | "real" => DataType::Float32,
             "boolean" | "bool" => DataType::Boolean,
             "date" => DataType::Date32,
-            "timestamp" | "timestamp_ltz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            "timestamp" | "timestamp_ltz" => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
             "timestamp_ntz" => DataType::Timestamp(TimeUnit::Microsecond, None),
             "binary" => DataType::Binary,
             "decimal" | "dec" | "numeric" => {
@@ -233,9 +243,26 @@ impl Parser<'_> {
 fn is_type_name(word: &str) -> bool {
     matches!(
         word,
-        "string" | "int" | "integer" | "bigint" | "long" | "smallint" | "short" | "tinyint"
-            | "byte" | "double" | "float" | "real" | "boolean" | "bool" | "date" | "timestamp"
-            | "timestamp_ntz" | "timestamp_ltz" | "binary" | "decimal"
+        "string"
+            | "int"
+            | "integer"
+            | "bigint"
+            | "long"
+            | "smallint"
+            | "short"
+            | "tinyint"
+            | "byte"
+            | "double"
+            | "float"
+            | "real"
+            | "boolean"
+            | "bool"
+            | "date"
+            | "timestamp"
+            | "timestamp_ntz"
+            | "timestamp_ltz"
+            | "binary"
+            | "decimal"
     )
 }
 
@@ -246,14 +273,24 @@ mod tests {
     #[test]
     fn reads_spark_type_strings() {
         let t = parse_ddl("a INT, b STRING").unwrap();
-        assert_eq!(t.to_string(), DataType::Struct(Fields::from(vec![
-            Field::new("a", DataType::Int32, true),
-            Field::new("b", DataType::Utf8, true),
-        ])).to_string());
+        assert_eq!(
+            t.to_string(),
+            DataType::Struct(Fields::from(vec![
+                Field::new("a", DataType::Int32, true),
+                Field::new("b", DataType::Utf8, true),
+            ]))
+            .to_string()
+        );
         let t = parse_ddl("array<struct<name: string, passed_records: int>>").unwrap();
         assert!(matches!(t, DataType::List(_)));
-        assert!(matches!(parse_ddl("map<string,int>").unwrap(), DataType::Map(..)));
-        assert!(matches!(parse_ddl("decimal(10,2)").unwrap(), DataType::Decimal128(10, 2)));
+        assert!(matches!(
+            parse_ddl("map<string,int>").unwrap(),
+            DataType::Map(..)
+        ));
+        assert!(matches!(
+            parse_ddl("decimal(10,2)").unwrap(),
+            DataType::Decimal128(10, 2)
+        ));
         assert!(parse_ddl("a WIBBLE").is_err());
     }
 }

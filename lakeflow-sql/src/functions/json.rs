@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StructArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StructArray, new_null_array,
+};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
@@ -37,7 +39,11 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
                 if key.is_empty() {
                     return None;
                 }
-                steps.push(if key == "*" { Step::All } else { Step::Key(key) });
+                steps.push(if key == "*" {
+                    Step::All
+                } else {
+                    Step::Key(key)
+                });
                 i = end;
             }
             '[' => {
@@ -196,7 +202,10 @@ pub(super) fn to_json(values: &ArrayRef) -> Result<ArrayRef> {
         DataType::List(_) | DataType::LargeList(_) | DataType::Map(..) => {
             let field = Field::new("v", values.data_type().clone(), true);
             (
-                RecordBatch::try_new(Arc::new(Schema::new(Fields::from(vec![field]))), vec![values.clone()])?,
+                RecordBatch::try_new(
+                    Arc::new(Schema::new(Fields::from(vec![field]))),
+                    vec![values.clone()],
+                )?,
                 true,
             )
         }
@@ -208,7 +217,8 @@ pub(super) fn to_json(values: &ArrayRef) -> Result<ArrayRef> {
         writer.write(&batch)?;
         writer.finish()?;
     }
-    let text = String::from_utf8(buffer).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let text = String::from_utf8(buffer)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
     let mut out = Vec::with_capacity(values.len());
     for (i, line) in text.lines().enumerate() {
         if values.is_null(i) {
@@ -216,7 +226,8 @@ pub(super) fn to_json(values: &ArrayRef) -> Result<ArrayRef> {
             continue;
         }
         if wrapped {
-            let value: Value = serde_json::from_str(line).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            let value: Value = serde_json::from_str(line)
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             out.push(value.get("v").map(|v| v.to_string()));
         } else {
             out.push(Some(line.to_string()));
@@ -233,7 +244,12 @@ mod tests {
     fn json_paths() {
         assert_eq!(
             parse_path("$.a.b[0]['c']").unwrap(),
-            vec![Step::Key("a".into()), Step::Key("b".into()), Step::Index(0), Step::Key("c".into())]
+            vec![
+                Step::Key("a".into()),
+                Step::Key("b".into()),
+                Step::Index(0),
+                Step::Key("c".into())
+            ]
         );
         assert!(parse_path("a.b").is_none());
     }

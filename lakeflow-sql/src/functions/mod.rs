@@ -131,7 +131,10 @@ fn is_string(t: &DataType) -> bool {
 }
 
 fn is_temporal(t: &DataType) -> bool {
-    matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))
+    matches!(
+        t,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
+    )
 }
 
 impl SparkFunction {
@@ -184,7 +187,9 @@ impl ScalarUDFImpl for SparkFunction {
         };
         let string = |t: &DataType| -> Result<DataType> {
             match t {
-                DataType::Struct(_) | DataType::List(_) | DataType::Map(..) if self.kind == Kind::ToJson => {
+                DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
+                    if self.kind == Kind::ToJson =>
+                {
                     Ok(t.clone())
                 }
                 _ => Ok(DataType::Utf8),
@@ -210,7 +215,13 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::ToTimestamp | Kind::ToDate => Ok(arg_types
                 .iter()
                 .enumerate()
-                .map(|(i, t)| if i == 0 && is_temporal(t) { t.clone() } else { DataType::Utf8 })
+                .map(|(i, t)| {
+                    if i == 0 && is_temporal(t) {
+                        t.clone()
+                    } else {
+                        DataType::Utf8
+                    }
+                })
                 .collect()),
             Kind::FromUnixtime => {
                 let mut out = vec![DataType::Int64];
@@ -269,18 +280,36 @@ impl ScalarUDFImpl for SparkFunction {
                     "from_json(json, schema) takes its schema as a string literal, e.g. 'a INT, b STRING'"
                 );
             };
-            let (ScalarValue::Utf8(Some(ddl)) | ScalarValue::LargeUtf8(Some(ddl)) | ScalarValue::Utf8View(Some(ddl))) = schema else {
+            let (ScalarValue::Utf8(Some(ddl))
+            | ScalarValue::LargeUtf8(Some(ddl))
+            | ScalarValue::Utf8View(Some(ddl))) = schema
+            else {
                 return plan_err!("from_json(json, schema) takes its schema as a string literal");
             };
-            return Ok(Arc::new(Field::new(self.name(), ddl::parse_ddl(ddl)?, true)));
+            return Ok(Arc::new(Field::new(
+                self.name(),
+                ddl::parse_ddl(ddl)?,
+                true,
+            )));
         }
-        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
-        Ok(Arc::new(Field::new(self.name(), self.return_type(&types)?, true)))
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        Ok(Arc::new(Field::new(
+            self.name(),
+            self.return_type(&types)?,
+            true,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalars = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let scalars = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays: Vec<ArrayRef> = args
             .args
             .iter()
@@ -308,7 +337,10 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::Split => text::split(&arrays)?,
             Kind::TypeOf => {
                 let name = spark_type_name(args.arg_fields[0].data_type());
-                Arc::new(datafusion::arrow::array::StringArray::from(vec![name; rows]))
+                Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                    name;
+                    rows
+                ]))
             }
         };
         if out.len() != rows {
@@ -339,7 +371,9 @@ pub fn spark_type_name(t: &DataType) -> String {
         DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
         DataType::Null => "void".into(),
-        DataType::List(f) | DataType::LargeList(f) => format!("array<{}>", spark_type_name(f.data_type())),
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("array<{}>", spark_type_name(f.data_type()))
+        }
         DataType::Struct(fields) => format!(
             "struct<{}>",
             fields

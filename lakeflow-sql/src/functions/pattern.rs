@@ -109,9 +109,15 @@ mod tests {
     #[test]
     fn spark_patterns_translate() {
         assert_eq!(to_chrono("yyyyMMdd").unwrap(), "%Y%m%d");
-        assert_eq!(to_chrono("MM-dd-yyyy HH:mm:ss").unwrap(), "%m-%d-%Y %H:%M:%S");
+        assert_eq!(
+            to_chrono("MM-dd-yyyy HH:mm:ss").unwrap(),
+            "%m-%d-%Y %H:%M:%S"
+        );
         assert_eq!(to_chrono("EEEE").unwrap(), "%A");
-        assert_eq!(to_chrono("yyyy-MM-dd'T'HH:mm:ss").unwrap(), "%Y-%m-%dT%H:%M:%S");
+        assert_eq!(
+            to_chrono("yyyy-MM-dd'T'HH:mm:ss").unwrap(),
+            "%Y-%m-%dT%H:%M:%S"
+        );
         assert_eq!(to_chrono("hh:mm a").unwrap(), "%I:%M %p");
         assert!(to_chrono("yyyy-ww").is_err());
     }

@@ -7,9 +7,10 @@ use std::ops::ControlFlow;
 
 use datafusion::common::{DataFusionError, plan_datafusion_err};
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Subscript, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, JsonPath, JsonPathElem, NullTreatment,
-    ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Value, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident, JsonPath, JsonPathElem,
+    NullTreatment, ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Subscript, Value,
+    VisitorMut,
 };
 
 /// Rewrites every expression of a statement, bottom-up.
@@ -157,17 +158,9 @@ fn json_access(expr: &Expr) -> Result<Expr, DataFusionError> {
                     ));
                 }
             },
-            other => {
-                return Err(plan_datafusion_err!(
-                    "the JSON path element {other:?} is not supported"
-                ));
-            }
         }
     }
-    Ok(call(
-        "get_json_object",
-        vec![value.clone(), string(&text)],
-    ))
+    Ok(call("get_json_object", vec![value.clone(), string(&text)]))
 }
 
 /// The function's lower-case name when it is a plain one-part name.
@@ -275,8 +268,12 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         "bigint" | "long" => Some(DataType::BigInt(None)),
         "smallint" | "short" => Some(DataType::SmallInt(None)),
         "tinyint" | "byte" => Some(DataType::TinyInt(None)),
-        "double" => Some(DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None)),
-        "float" | "real" => Some(DataType::Float(datafusion::sql::sqlparser::ast::ExactNumberInfo::None)),
+        "double" => Some(DataType::Double(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+        )),
+        "float" | "real" => Some(DataType::Float(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+        )),
         "boolean" => Some(DataType::Boolean),
         "string" => Some(DataType::String(None)),
         "binary" => Some(DataType::Binary(None)),
@@ -334,14 +331,15 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             let FunctionArguments::List(list) = &mut f.args else {
                 unreachable!("set_args makes a list");
             };
-            list.clauses.push(FunctionArgumentClause::OrderBy(vec![OrderByExpr {
-                expr: args[1].clone(),
-                options: OrderByOptions {
-                    asc: Some(name == "min_by"),
-                    nulls_first: Some(false),
-                },
-                with_fill: None,
-            }]));
+            list.clauses
+                .push(FunctionArgumentClause::OrderBy(vec![OrderByExpr {
+                    expr: args[1].clone(),
+                    options: OrderByOptions {
+                        asc: Some(name == "min_by"),
+                        nulls_first: Some(false),
+                    },
+                    with_fill: None,
+                }]));
         }
         ("explode", 1) => rename(f, "unnest"),
         ("regexp_replace", 3) => {
@@ -355,13 +353,18 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 },
                 other => other.clone(),
             };
-            set_args(f, vec![args[0].clone(), args[1].clone(), replacement, string("g")]);
+            set_args(
+                f,
+                vec![args[0].clone(), args[1].clone(), replacement, string("g")],
+            );
         }
         ("variance", 1) => rename(f, "var_samp"),
         ("approx_count_distinct", 1) => rename(f, "approx_distinct"),
         ("sign", 1) => rename(f, "signum"),
         ("to_unix_timestamp", _) => rename(f, "unix_timestamp"),
-        ("try_to_timestamp" | "to_timestamp_ntz" | "to_timestamp_ltz", _) => rename(f, "to_timestamp"),
+        ("try_to_timestamp" | "to_timestamp_ntz" | "to_timestamp_ltz", _) => {
+            rename(f, "to_timestamp")
+        }
         ("try_to_date", _) => rename(f, "to_date"),
         ("timestamp_seconds", 1) => rename(f, "to_timestamp_seconds"),
         ("timestamp_millis", 1) => rename(f, "to_timestamp_millis"),
@@ -369,7 +372,12 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         ("date_from_unix_date", 1) => return Ok(Some(cast(args[0].clone(), DataType::Date, ansi))),
         ("try_element_at", 2) => rename(f, "element_at"),
         ("listagg", _) => rename(f, "string_agg"),
-        ("dayname", 1) => return Ok(Some(call("date_format", vec![args[0].clone(), string("EEE")]))),
+        ("dayname", 1) => {
+            return Ok(Some(call(
+                "date_format",
+                vec![args[0].clone(), string("EEE")],
+            )));
+        }
         ("startswith", 2) => rename(f, "starts_with"),
         ("endswith", 2) => rename(f, "ends_with"),
         ("equal_null", 2) => {
@@ -379,7 +387,13 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             )));
         }
         ("try_divide", 2) => {
-            let divisor = call("nullif", vec![args[1].clone(), Expr::value(Value::Number("0".into(), false))]);
+            let divisor = call(
+                "nullif",
+                vec![
+                    args[1].clone(),
+                    Expr::value(Value::Number("0".into(), false)),
+                ],
+            );
             return Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
                 left: Box::new(args[0].clone()),
                 op: BinaryOperator::Divide,
@@ -388,7 +402,17 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         }
         ("percentile_approx" | "approx_percentile", 2 | 3) => {
             rename(f, "approx_percentile_cont");
-            set_args(f, vec![cast(args[0].clone(), DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None), true), args[1].clone()]);
+            set_args(
+                f,
+                vec![
+                    cast(
+                        args[0].clone(),
+                        DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None),
+                        true,
+                    ),
+                    args[1].clone(),
+                ],
+            );
         }
         ("sequence", 2 | 3) => rename(f, "generate_series"),
         ("replace", 2) => set_args(f, vec![args[0].clone(), args[1].clone(), string("")]),
@@ -406,8 +430,10 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         ("count_if", 1) => {
             rename(f, "count");
             let case = Expr::Case {
-                case_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-                end_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                case_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
                 operand: None,
                 conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
                     condition: args[0].clone(),
@@ -426,7 +452,10 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 "ASC"
             };
             rename(f, "array_sort");
-            set_args(f, vec![args[0].clone(), string(order), string("NULLS FIRST")]);
+            set_args(
+                f,
+                vec![args[0].clone(), string(order), string("NULLS FIRST")],
+            );
         }
         ("struct", _) if f.over.is_none() => {
             // Spark names a struct's fields after the columns given, else col1, col2, ..

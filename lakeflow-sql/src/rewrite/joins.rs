@@ -13,10 +13,9 @@ use std::ops::ControlFlow;
 
 use datafusion::common::{Result, plan_datafusion_err, plan_err};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Cte, ExcludeSelectItem, Expr, Ident, JoinConstraint, JoinOperator,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
-    SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, VisitMut, VisitorMut, With,
-    WildcardAdditionalOptions,
+    BinaryOperator, Cte, ExcludeSelectItem, Expr, Ident, JoinConstraint, JoinOperator, ObjectName,
+    ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
+    TableAlias, TableFactor, TableWithJoins, VisitMut, VisitorMut, WildcardAdditionalOptions, With,
 };
 
 use super::exprs::{call, function_name, plain_args};
@@ -142,7 +141,11 @@ fn column_ref(qual: Option<&str>, name: &str) -> Expr {
     }
 }
 
-fn rewrite_factor_subqueries(factor: &mut TableFactor, env: &[Cte], columns: &Columns) -> Result<()> {
+fn rewrite_factor_subqueries(
+    factor: &mut TableFactor,
+    env: &[Cte],
+    columns: &Columns,
+) -> Result<()> {
     match factor {
         TableFactor::Derived { subquery, .. } => rewrite_query(subquery, env, columns),
         TableFactor::NestedJoin {
@@ -180,7 +183,10 @@ fn factor_qualifier(factor: &TableFactor) -> Option<String> {
     let alias = match factor {
         TableFactor::Table { alias, name, .. } => {
             return alias.as_ref().map(|a| a.name.value.clone()).or_else(|| {
-                name.0.last().and_then(ObjectNamePart::as_ident).map(|i| i.value.clone())
+                name.0
+                    .last()
+                    .and_then(ObjectNamePart::as_ident)
+                    .map(|i| i.value.clone())
             });
         }
         TableFactor::Derived { alias, .. }
@@ -207,7 +213,8 @@ fn factor_columns(factor: &mut TableFactor, env: &[Cte], columns: &Columns) -> R
     };
     if !env.is_empty() {
         query.with = Some(With {
-            with_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            with_token:
+                datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
             recursive: false,
             cte_tables: env.to_vec(),
         });
@@ -336,7 +343,10 @@ fn unique<'c>(cols: &'c [Col], name: &str, side: &str) -> Result<&'c Col> {
         (Some(c), None) => Ok(c),
         (None, _) => Err(plan_datafusion_err!(
             "USING column `{name}` cannot be resolved on the {side} side of the join; columns there: {}",
-            cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            cols.iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         (Some(_), Some(_)) => Err(plan_datafusion_err!(
             "USING column `{name}` is ambiguous on the {side} side of the join"
@@ -363,7 +373,10 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
             );
         }
         let Expr::Function(f) = &view.lateral_view else {
-            return plan_err!("LATERAL VIEW takes explode(..), found {}", view.lateral_view);
+            return plan_err!(
+                "LATERAL VIEW takes explode(..), found {}",
+                view.lateral_view
+            );
         };
         let name = function_name(f).unwrap_or_default();
         let args = plain_args(f).unwrap_or_default();
@@ -381,7 +394,12 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
             .first()
             .map(|a| a.value.clone())
             .unwrap_or_else(|| "col".to_string());
-        if let Some(v) = view.lateral_view_name.0.last().and_then(ObjectNamePart::as_ident) {
+        if let Some(v) = view
+            .lateral_view_name
+            .0
+            .last()
+            .and_then(ObjectNamePart::as_ident)
+        {
             dropped.push(v.value.clone());
         }
         let relation = select.from[0].relation.clone();
@@ -395,7 +413,8 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
             return plan_err!("a lateral view did not parse as a query");
         };
         if let SetExpr::Select(inner_select) = inner.body.as_mut() {
-            if let Some(SelectItem::ExprWithAlias { expr, .. }) = inner_select.projection.get_mut(1) {
+            if let Some(SelectItem::ExprWithAlias { expr, .. }) = inner_select.projection.get_mut(1)
+            {
                 *expr = call("unnest", args);
             }
             let mut relation = relation;
@@ -456,7 +475,10 @@ fn rewrite_select(select: &mut Select, env: &[Cte], columns: &Columns) -> Result
                     projection.push(item_of(col));
                 }
             }
-            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(q), options) => {
+            SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(q),
+                options,
+            ) => {
                 let qual = q.to_string().trim_matches('`').to_lowercase();
                 let excluded = exclude_names(&options);
                 let mut any = false;

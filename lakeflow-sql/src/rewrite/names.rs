@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
-    TableFactor, UnaryOperator, Value, VisitorMut, ExcludeSelectItem, JoinConstraint,
-    JoinOperator,
+    BinaryOperator, CastKind, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query,
+    Select, SelectItem, SelectItemQualifiedWildcardKind, TableFactor, UnaryOperator, Value,
+    VisitorMut,
 };
 
 use super::exprs::function_name;
@@ -69,7 +69,9 @@ impl VisitorMut for OutputNames {
 pub fn spark_name(expr: &Expr) -> String {
     match expr {
         Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
         Expr::Nested(e) => spark_name(e),
         Expr::Cast {
             expr: inner,
@@ -79,8 +81,16 @@ pub fn spark_name(expr: &Expr) -> String {
         } => match inner.as_ref() {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => spark_name(inner),
             _ => {
-                let word = if *kind == CastKind::TryCast { "TRY_CAST" } else { "CAST" };
-                format!("{word}({} AS {})", pretty(inner), data_type.to_string().to_uppercase())
+                let word = if *kind == CastKind::TryCast {
+                    "TRY_CAST"
+                } else {
+                    "CAST"
+                };
+                format!(
+                    "{word}({} AS {})",
+                    pretty(inner),
+                    data_type.to_string().to_uppercase()
+                )
             }
         },
         Expr::Function(f) if function_name(f).as_deref() == Some("explode") => "col".into(),
@@ -88,8 +98,19 @@ pub fn spark_name(expr: &Expr) -> String {
             if matches!(
                 function_name(f).as_deref(),
                 Some(
-                    "int" | "integer" | "bigint" | "smallint" | "tinyint" | "double" | "float"
-                        | "boolean" | "string" | "date" | "timestamp" | "decimal" | "binary"
+                    "int"
+                        | "integer"
+                        | "bigint"
+                        | "smallint"
+                        | "tinyint"
+                        | "double"
+                        | "float"
+                        | "boolean"
+                        | "string"
+                        | "date"
+                        | "timestamp"
+                        | "decimal"
+                        | "binary"
                 )
             ) && super::exprs::plain_args(f).is_some_and(|a| {
                 a.len() == 1 && matches!(a[0], Expr::Identifier(_) | Expr::CompoundIdentifier(_))
@@ -105,7 +126,9 @@ pub fn spark_name(expr: &Expr) -> String {
 fn pretty(expr: &Expr) -> String {
     match expr {
         Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
         Expr::Nested(e) => pretty(e),
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
@@ -220,8 +243,10 @@ impl VisitorMut for LowerCase<'_> {
                 }
                 SelectItem::UnnamedExpr(_) => {}
             }
-            if let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) =
-                item
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) = item
             {
                 lower_name(n);
             }
@@ -251,7 +276,9 @@ impl VisitorMut for LowerCase<'_> {
         }
         for view in &mut select.lateral_views {
             lower_name(&mut view.lateral_view_name);
-            view.lateral_col_alias.iter_mut().for_each(|a| self.alias(a));
+            view.lateral_col_alias
+                .iter_mut()
+                .for_each(|a| self.alias(a));
         }
         for window in &mut select.named_window {
             lower(&mut window.0);

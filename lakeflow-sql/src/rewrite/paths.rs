@@ -9,7 +9,15 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, TableFa
 use crate::PathTable;
 
 /// The formats Spark accepts as a path table's qualifier.
-const FORMATS: [&str; 7] = ["parquet", "csv", "json", "text", "delta", "orc", "binaryfile"];
+const FORMATS: [&str; 7] = [
+    "parquet",
+    "csv",
+    "json",
+    "text",
+    "delta",
+    "orc",
+    "binaryfile",
+];
 
 /// Replaces path tables by generated names, collecting them.
 pub(crate) struct PathTables {

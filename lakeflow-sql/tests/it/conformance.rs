@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array,
-    Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array,
+    Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -59,7 +59,9 @@ fn parse_timestamp(s: &str) -> i64 {
 fn input_array(t: &DataType, values: &[&Value]) -> ArrayRef {
     match t {
         DataType::Utf8 => Arc::new(StringArray::from_iter(values.iter().map(|v| v.as_str()))),
-        DataType::Int32 => Arc::new(Int32Array::from_iter(values.iter().map(|v| v.as_i64().map(|n| n as i32)))),
+        DataType::Int32 => Arc::new(Int32Array::from_iter(
+            values.iter().map(|v| v.as_i64().map(|n| n as i32)),
+        )),
         DataType::Int64 => Arc::new(Int64Array::from_iter(values.iter().map(|v| v.as_i64()))),
         DataType::Float64 => Arc::new(Float64Array::from_iter(values.iter().map(|v| match v {
             Value::String(s) => s.parse::<f64>().ok().or(match s.as_str() {
@@ -77,8 +79,10 @@ fn input_array(t: &DataType, values: &[&Value]) -> ArrayRef {
             })
         }))),
         DataType::Timestamp(_, _) => Arc::new(
-            TimestampMicrosecondArray::from_iter(values.iter().map(|v| v.as_str().map(parse_timestamp)))
-                .with_timezone("UTC"),
+            TimestampMicrosecondArray::from_iter(
+                values.iter().map(|v| v.as_str().map(parse_timestamp)),
+            )
+            .with_timezone("UTC"),
         ),
         DataType::Decimal128(p, s) => {
             let scale = *s as u32;
@@ -105,14 +109,25 @@ fn render(array: &ArrayRef, i: usize) -> Value {
     }
     match array.data_type() {
         DataType::Boolean => Value::Bool(array.as_boolean().value(i)),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8
-        | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
             let cast = datafusion::arrow::compute::cast(array, &DataType::Int64).unwrap();
-            Value::from(cast.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i))
+            Value::from(
+                cast.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(i),
+            )
         }
         DataType::Float32 | DataType::Float64 => {
             let cast = datafusion::arrow::compute::cast(array, &DataType::Float64).unwrap();
-            let v = cast.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(i);
+            let v = cast
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(i);
             if v.is_nan() {
                 Value::from("NaN")
             } else if v.is_infinite() {
@@ -126,9 +141,17 @@ fn render(array: &ArrayRef, i: usize) -> Value {
             Value::from(cast.as_string::<i32>().value(i))
         }
         DataType::Timestamp(_, _) => {
-            let cast = datafusion::arrow::compute::cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None)).unwrap();
-            let us = cast.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>().value(i);
-            let t = chrono::DateTime::from_timestamp_micros(us).unwrap().naive_utc();
+            let cast = datafusion::arrow::compute::cast(
+                array,
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+            )
+            .unwrap();
+            let us = cast
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(i);
+            let t = chrono::DateTime::from_timestamp_micros(us)
+                .unwrap()
+                .naive_utc();
             let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
             let frac = us.rem_euclid(1_000_000);
             if frac != 0 {
@@ -184,7 +207,11 @@ mod base64_engine {
         const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
             for k in 0..4 {
                 if k <= chunk.len() {
@@ -209,7 +236,10 @@ fn same_value(ours: &Value, spark: &Value, spark_type: &str) -> bool {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y, ""))
         }
         (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same_value(va, vb, ""))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_value(va, vb, ""))
         }
         (a, b) => a == b,
     }
@@ -224,7 +254,9 @@ async fn run_case(case: &Value) -> Result<(), String> {
     let sql = case["sql"].as_str().unwrap();
     let ansi = case["ansi"].as_bool().unwrap_or(false);
     let dialect = SparkSql::new().with_ansi(ansi);
-    let ctx = dialect.context(SessionConfig::new().with_target_partitions(1)).map_err(|e| e.to_string())?;
+    let ctx = dialect
+        .context(SessionConfig::new().with_target_partitions(1))
+        .map_err(|e| e.to_string())?;
     let mut tables: Vec<(String, LogicalPlan)> = Vec::new();
     if let Some(map) = case["tables"].as_object() {
         for (name, table) in map {
@@ -232,7 +264,13 @@ async fn run_case(case: &Value) -> Result<(), String> {
             let rows = table["rows"].as_array().unwrap();
             let fields: Vec<Field> = columns
                 .iter()
-                .map(|c| Field::new(c[0].as_str().unwrap(), input_type(c[1].as_str().unwrap()), true))
+                .map(|c| {
+                    Field::new(
+                        c[0].as_str().unwrap(),
+                        input_type(c[1].as_str().unwrap()),
+                        true,
+                    )
+                })
                 .collect();
             let arrays: Vec<ArrayRef> = fields
                 .iter()
@@ -259,7 +297,10 @@ async fn run_case(case: &Value) -> Result<(), String> {
     if let Some(error) = case.get("error") {
         return match outcome {
             Err(_) => Ok(()),
-            Ok(_) => Err(format!("Spark raised `{}`, lakeflow did not", error.as_str().unwrap_or(""))),
+            Ok(_) => Err(format!(
+                "Spark raised `{}`, lakeflow did not",
+                error.as_str().unwrap_or("")
+            )),
         };
     }
     let (schema, batches) = outcome.map_err(|e| format!("error: {e}"))?;
@@ -268,7 +309,12 @@ async fn run_case(case: &Value) -> Result<(), String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_str().unwrap().to_string()))
+        .map(|c| {
+            (
+                c[0].as_str().unwrap().to_string(),
+                c[1].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let ours: Vec<(String, String)> = schema
         .fields()
@@ -276,7 +322,9 @@ async fn run_case(case: &Value) -> Result<(), String> {
         .map(|f| (f.name().clone(), spark_type(f.data_type())))
         .collect();
     if ours != expected_columns {
-        return Err(format!("columns: lakeflow {ours:?}, Spark {expected_columns:?}"));
+        return Err(format!(
+            "columns: lakeflow {ours:?}, Spark {expected_columns:?}"
+        ));
     }
     let mut rows: Vec<Vec<Value>> = Vec::new();
     for batch in &batches {
@@ -312,7 +360,8 @@ async fn run_case(case: &Value) -> Result<(), String> {
 }
 
 fn known_differences() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(spark_dir().join("known_differences.txt")).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(spark_dir().join("known_differences.txt")).unwrap_or_default();
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
@@ -336,7 +385,8 @@ async fn spark_sql_gives_what_spark_gave() {
     let (mut total, mut passed) = (0, 0);
     let only = std::env::var("SPARK_CASE").ok();
     for file in files {
-        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let area = file.file_stem().unwrap().to_string_lossy().to_string();
         for case in &cases {
             let name = format!("{area}/{}", case["name"].as_str().unwrap());
@@ -357,11 +407,16 @@ async fn spark_sql_gives_what_spark_gave() {
                 (Ok(()), false) => passed += 1,
                 (Ok(()), true) => fixed.push(name),
                 (Err(_), true) => {}
-                (Err(why), false) => unexpected.push(format!("{name}: {}\n    {}", why, case["sql"])),
+                (Err(why), false) => {
+                    unexpected.push(format!("{name}: {}\n    {}", why, case["sql"]))
+                }
             }
         }
     }
-    println!("{passed} of {total} Spark cases match; {} known differences", known.len());
+    println!(
+        "{passed} of {total} Spark cases match; {} known differences",
+        known.len()
+    );
     if std::env::var("SPARK_LIST").is_ok() {
         for u in &unexpected {
             println!("{}", u.lines().next().unwrap_or(""));
