@@ -52,7 +52,20 @@ pub enum Offset {
     Files {
         /// Every file read so far.
         files: BTreeSet<String>,
+        /// The size and modification time of each file when it was read, so a file that
+        /// changes afterwards is noticed (absent in checkpoints written before they were kept).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        stamps: BTreeMap<String, FileStamp>,
     },
+}
+
+/// What a listing says of a file: its size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, microseconds since the epoch.
+    pub modified: i64,
 }
 
 /// The end offsets of one batch, per input (`dataset:<name>` or `files:<path>`).

@@ -65,6 +65,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A file-reading option or its value is not valid.
+    #[error("{message}")]
+    InvalidOption {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// A query function failed while lakeflow planned it (for example a column that does not exist).
     #[error("dataset `{dataset}` ({location}) has an invalid query: {source}")]
     Definition {
@@ -158,6 +164,19 @@ pub enum Error {
         file: String,
         /// The reader's message (with the line, where it knows it).
         message: String,
+    },
+    /// A new file has columns the held schema lacks (`schemaEvolutionMode` addNewColumns or
+    /// failOnNewColumns).
+    #[error(
+        "`{file}` has new columns {}: {}",
+        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        "the flow's schema gains them (schemaEvolutionMode addNewColumns) and the next run reads them; nothing of this batch was committed"
+    )]
+    NewColumns {
+        /// The file.
+        file: String,
+        /// The columns.
+        columns: Vec<String>,
     },
     /// The storage location is not a valid path or URL.
     #[error(

@@ -105,7 +105,7 @@ pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
 
 /// The sources one execution of a flow reads: snapshots of the tables it reads whole, and
 /// the rows of this batch for each streaming input.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FlowInputs {
     /// Current snapshot per stored dataset read whole.
     pub tables: HashMap<String, Arc<dyn TableProvider>>,

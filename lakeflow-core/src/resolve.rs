@@ -179,7 +179,7 @@ impl Call {
     /// Records an external read: a file source can be fingerprinted, anything else cannot.
     fn external_read(&mut self, spec: Option<&SourceSpec>) {
         match (spec, &mut self.file_sources) {
-            (Some(spec @ SourceSpec::Files { .. }), Some(files)) => {
+            (Some(spec @ (SourceSpec::Files { .. } | SourceSpec::Ingest(_))), Some(files)) => {
                 files.insert(spec.clone());
             }
             _ => self.file_sources = None,
