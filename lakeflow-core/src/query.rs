@@ -99,10 +99,10 @@ pub fn read_files(path: impl Into<String>, format: impl Into<FileFormat>) -> Pla
 
 fn file_spec(path: String, format: FileFormat) -> SourceSpec {
     match format {
-        FileFormat::Options(options) => SourceSpec::Ingest(IngestSpec {
+        FileFormat::Options(options) => SourceSpec::Ingest(Box::new(IngestSpec {
             path,
             options: *options,
-        }),
+        })),
         format => SourceSpec::Files { path, format },
     }
 }
@@ -168,10 +168,10 @@ pub fn read_stream_files(path: impl Into<String>, format: impl Into<FileFormat>)
 /// # let _ = customers;
 /// ```
 pub fn read_files_with(path: impl Into<String>, options: FileOptions) -> Plan {
-    let spec = SourceSpec::Ingest(IngestSpec {
+    let spec = SourceSpec::Ingest(Box::new(IngestSpec {
         path: path.into(),
         options,
-    });
+    }));
     read_source(spec, "read_files_with")
 }
 
@@ -182,9 +182,9 @@ pub fn read_files_with(path: impl Into<String>, options: FileOptions) -> Plan {
 /// `schemaEvolutionMode`. A file that changes after it was read is reported by name, and read
 /// again with `allowOverwrites`.
 pub fn read_stream_files_with(path: impl Into<String>, options: FileOptions) -> Plan {
-    let spec = SourceSpec::Ingest(IngestSpec {
+    let spec = SourceSpec::Ingest(Box::new(IngestSpec {
         path: path.into(),
         options,
-    });
+    }));
     read_stream_source(spec, false, "read_stream_files_with")
 }

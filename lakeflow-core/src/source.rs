@@ -123,7 +123,7 @@ pub enum SourceSpec {
     },
     /// Files read as Auto Loader and `read_files` read them: options, inference, rescued
     /// data, `_metadata` (see [`crate::ingest`]).
-    Ingest(crate::ingest::IngestSpec),
+    Ingest(Box<crate::ingest::IngestSpec>),
     /// A Delta table at a path or URL.
     Delta {
         /// Path or URL.
@@ -207,7 +207,7 @@ impl SourceSpec {
                     path: path.clone(),
                     options: (**options).clone(),
                 };
-                Box::pin(SourceSpec::Ingest(spec).open(session, storage)).await
+                Box::pin(SourceSpec::Ingest(Box::new(spec)).open(session, storage)).await
             }
             SourceSpec::Files { path, format } => {
                 let df = match format {

@@ -326,7 +326,7 @@ fn infer_text(values: impl Iterator<Item = String>, options: &FileOptions) -> Da
     }
     let array: ArrayRef = Arc::new(StringArray::from(values));
     for candidate in candidates {
-        if candidate == DataType::Date32 && array.len() > 0 {
+        if candidate == DataType::Date32 {
             // Only ISO dates (yyyy-MM-dd) infer as DATE, as in Spark.
             let strings = array.as_any().downcast_ref::<StringArray>();
             if strings.is_some_and(|s| s.iter().flatten().any(|v| v.len() != 10)) {
