@@ -166,11 +166,11 @@ pub enum Error {
         message: String,
     },
     /// A new file has columns the held schema lacks (`schemaEvolutionMode` addNewColumns or
-    /// failOnNewColumns).
+    /// failOnNewColumns; evolving the held schema is not built yet).
     #[error(
         "`{file}` has new columns {}: {}",
         columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-        "the flow's schema gains them (schemaEvolutionMode addNewColumns) and the next run reads them; nothing of this batch was committed"
+        "the flow's held schema lacks them and lakeflow does not evolve it yet; run a full refresh of the flow to infer the schema again, or set schemaEvolutionMode to rescue (they go to _rescued_data) or none (they are ignored); nothing of this batch was committed"
     )]
     NewColumns {
         /// The file.

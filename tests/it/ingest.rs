@@ -383,3 +383,18 @@ async fn json_arrays_nested_records_and_quoted_newlines_read_whole() {
     assert!(notes.contains(&"two\nlines".to_string()), "{notes:?}");
     assert_eq!(notes.len(), 2);
 }
+
+#[tokio::test]
+async fn a_new_column_in_a_new_file_fails_the_flow_naming_file_and_column() {
+    let dirs = Dirs::new();
+    dirs.write("a.csv", "id\n1\n");
+    pipeline(&dirs, FileOptions::csv()).run().await.unwrap();
+    dirs.write("b.csv", "id,extra\n2,z\n");
+    let reason = reason(pipeline(&dirs, FileOptions::csv()).run().await, "bronze");
+    assert!(reason.contains("b.csv"), "{reason}");
+    assert!(reason.contains("`extra`"), "{reason}");
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        ["|id|_rescued_data|", "|1||"]
+    );
+}
