@@ -324,9 +324,24 @@ async fn run_one_batch(
     let outcome = match written {
         Ok(outcome) => outcome,
         Err(e) => {
-            return Err(
-                attribute_file_error(e, &session, stream_reads, &start, &end, graph, name).await,
-            );
+            let e =
+                attribute_file_error(e, &session, stream_reads, &start, &end, graph, name).await;
+            if matches!(e, Error::NewColumns { .. })
+                && let Some(evolved) = evolve_schemas(
+                    graph,
+                    name,
+                    &session,
+                    storage,
+                    &checkpoint,
+                    stream_reads,
+                    &start,
+                    &end,
+                )
+                .await?
+            {
+                return Err(evolved);
+            }
+            return Err(e);
         }
     };
     failpoint::hit("after_commit");
@@ -335,6 +350,91 @@ async fn run_one_batch(
         .await?;
     failpoint::hit("after_checkpoint");
     Ok((outcome, more))
+}
+
+/// Schema evolution (`schemaEvolutionMode` addNewColumns): a batch failed because a new
+/// file has columns the held schema lacks. Every file of the batch is read for its columns
+/// (only on this failure path), the new ones are added at the end of the held data columns
+/// with the types inference gives them, and the held schema is replaced in the checkpoint.
+/// The batch stays planned and uncommitted, so the next run plans it again from the same
+/// start with the evolved schema, and its table gains the columns by schema merge. Returns
+/// the error that stops the flow, or `None` when no source evolves (failOnNewColumns).
+#[allow(clippy::too_many_arguments)]
+async fn evolve_schemas(
+    graph: &DatasetGraph,
+    name: &str,
+    session: &datafusion::prelude::SessionContext,
+    storage: &dyn Storage,
+    checkpoint: &Checkpoint,
+    stream_reads: &BTreeMap<String, StreamInput>,
+    start: &Offsets,
+    end: &Offsets,
+) -> Result<Option<Error>> {
+    use crate::ingest::{SchemaEvolution, reader::merge_types, spark_type_name};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let mut evolved: Option<(String, Vec<(String, String)>)> = None;
+    for (key, input) in stream_reads {
+        let StreamInput::Files(source) = input else {
+            continue;
+        };
+        let crate::source::SourceSpec::Ingest(spec) = source else {
+            continue;
+        };
+        let options = &spec.options;
+        if !matches!(
+            options.evolution(),
+            SchemaEvolution::AddNewColumns | SchemaEvolution::AddNewColumnsWithTypeWidening
+        ) {
+            continue;
+        }
+        let held = stream_file_schema(graph, name, key)?;
+        let data = crate::ingest::data_schema(options, &held);
+        let mut added: Vec<Field> = Vec::new();
+        let mut first_file = None;
+        for file in batch_files(source, key, start, end, end.batch)? {
+            for (column, data_type) in spec.file_columns(session, &file).await? {
+                let known = Schema::new(
+                    data.fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .chain(added.iter().cloned())
+                        .collect::<Vec<_>>(),
+                );
+                if let Some(field) = added.iter_mut().find(|f| *f.name() == column) {
+                    let widened = merge_types(field.data_type(), &data_type);
+                    *field = Field::new(column, widened, true);
+                    continue;
+                }
+                if crate::ingest::reader::new_columns(options, &known, [column.as_str()]).is_empty()
+                {
+                    continue;
+                }
+                first_file.get_or_insert_with(|| source.file_url(&file.location));
+                added.push(Field::new(column, data_type, true));
+            }
+        }
+        let Some(file) = first_file else { continue };
+        let metadata = held.field_with_name(crate::ingest::METADATA_COLUMN).is_ok();
+        let data = Schema::new(
+            data.fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .chain(added.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+        let schema = crate::ingest::output_schema(options, &data, metadata);
+        checkpoint.evolve_schema(storage, key, schema).await?;
+        failpoint::hit("schema_evolved");
+        let columns = added
+            .iter()
+            .map(|f| (f.name().clone(), spark_type_name(f.data_type())))
+            .collect::<Vec<_>>();
+        match &mut evolved {
+            None => evolved = Some((file, columns)),
+            Some((_, all)) => all.extend(columns),
+        }
+    }
+    Ok(evolved.map(|(file, columns)| Error::SchemaEvolved { file, columns }))
 }
 
 /// The files a batch reads from file input `key`: those its end offset has and its start
@@ -625,6 +725,10 @@ async fn attribute_file_error(
                 }
             };
             if let Some(e) = failure {
+                let e = Error::DataFusion(e);
+                if let Some(found) = file_error(&e) {
+                    return found;
+                }
                 return Error::SourceFile {
                     file: format!("/{}", file.location.trim_start_matches('/')),
                     message: e.to_string(),

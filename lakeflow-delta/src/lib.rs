@@ -604,9 +604,12 @@ impl DeltaStorage {
             .with_save_mode(mode)
             .with_table_name(write.name.clone())
             .with_configuration(configuration);
-        if mode == SaveMode::Overwrite {
-            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
-        }
+        // A replacement may change the schema; an append may add columns (schema evolution:
+        // the rows already there read NULL in them), never drop or retype one.
+        builder = builder.with_schema_mode(match mode {
+            SaveMode::Overwrite => deltalake::operations::write::SchemaMode::Overwrite,
+            _ => deltalake::operations::write::SchemaMode::Merge,
+        });
         if !write.partition_cols.is_empty() {
             builder = builder.with_partition_columns(write.partition_cols);
         }

@@ -392,9 +392,150 @@ async fn a_new_column_in_a_new_file_fails_the_flow_naming_file_and_column() {
     dirs.write("b.csv", "id,extra\n2,z\n");
     let reason = reason(pipeline(&dirs, FileOptions::csv()).run().await, "bronze");
     assert!(reason.contains("b.csv"), "{reason}");
-    assert!(reason.contains("`extra`"), "{reason}");
+    assert!(reason.contains("`extra` STRING"), "{reason}");
+    assert!(reason.contains("run the pipeline again"), "{reason}");
     assert_eq!(
         compact(dirs.table("bronze").await),
         ["|id|_rescued_data|", "|1||"]
     );
+    // addNewColumns (the default): the held schema gained the column, so the next run reads
+    // it; the table gains it by schema merge and the row there reads NULL.
+    pipeline(&dirs, FileOptions::csv()).run().await.unwrap();
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        ["|id|_rescued_data|extra|", "|1|||", "|2||z|"]
+    );
+}
+
+#[tokio::test]
+async fn fail_on_new_columns_fails_until_the_file_goes_and_the_schema_stays() {
+    let dirs = Dirs::new();
+    let options = FileOptions::csv().option("schemaEvolutionMode", "failOnNewColumns");
+    dirs.write("a.csv", "id\n1\n");
+    pipeline(&dirs, options.clone()).run().await.unwrap();
+    dirs.write("b.csv", "id,extra\n2,z\n");
+    for _ in 0..2 {
+        let reason = reason(pipeline(&dirs, options.clone()).run().await, "bronze");
+        assert!(reason.contains("b.csv"), "{reason}");
+        assert!(reason.contains("`extra`"), "{reason}");
+        assert!(reason.contains("failOnNewColumns"), "{reason}");
+    }
+    std::fs::remove_file(dirs.landing().join("b.csv")).unwrap();
+    dirs.write("c.csv", "id\n3\n");
+    pipeline(&dirs, options).run().await.unwrap();
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        ["|id|_rescued_data|", "|1||", "|3||"]
+    );
+}
+
+#[tokio::test]
+async fn none_ignores_new_columns_and_rescues_them_only_when_asked() {
+    let dirs = Dirs::new();
+    let options = FileOptions::csv().option("schemaEvolutionMode", "none");
+    dirs.write("a.csv", "id\n1\n");
+    pipeline(&dirs, options.clone()).run().await.unwrap();
+    dirs.write("b.csv", "id,extra\n2,z\n");
+    pipeline(&dirs, options).run().await.unwrap();
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        ["|id|_rescued_data|", "|1||", "|2||"]
+    );
+
+    let dirs = Dirs::new();
+    let options = FileOptions::csv()
+        .option("schemaEvolutionMode", "none")
+        .option("rescuedDataColumn", "_rescue");
+    dirs.write("a.csv", "id\n1\n");
+    pipeline(&dirs, options.clone()).run().await.unwrap();
+    dirs.write("b.csv", "id,extra\n2,z\n");
+    pipeline(&dirs, options).run().await.unwrap();
+    let file = format!("file://{}", dirs.landing().join("b.csv").display());
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        [
+            "|id|_rescue|".to_string(),
+            "|1||".to_string(),
+            format!("|2|{{\"extra\":\"z\",\"_file_path\":\"{file}\"}}|"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn type_widening_is_refused_with_a_clear_message() {
+    let dirs = Dirs::new();
+    dirs.write("a.csv", "id\n1\n");
+    let options = FileOptions::csv().option(
+        "cloudFiles.schemaEvolutionMode",
+        "addNewColumnsWithTypeWidening",
+    );
+    let reason = reason(pipeline(&dirs, options).run().await, "bronze");
+    assert!(reason.contains("not supported yet"), "{reason}");
+    assert!(reason.contains("addNewColumns"), "{reason}");
+}
+
+/// The acceptance case of schema evolution: a streaming table fed file by file, where file 3
+/// adds a column and file 5 has a bad value, and a streaming table downstream of it. Every
+/// row is there once, the new column from file 3 on (NULL before), the bad value rescued, and
+/// nothing was fully refreshed: the one failed run is the stop at the schema change that
+/// Auto Loader makes too.
+#[tokio::test]
+async fn a_stream_fed_file_by_file_evolves_rescues_and_keeps_every_row_once() {
+    let dirs = Dirs::new();
+    let landing = dirs.landing().display().to_string();
+    let options = FileOptions::csv().option("schemaHints", "amount DOUBLE");
+    let pipeline = || {
+        let landing = landing.clone();
+        let options = options.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || {
+                read_stream_files_with(landing.as_str(), options.clone())
+            })
+            .table("silver", || {
+                Ok(read_stream("bronze")?.filter(col("id").not_eq(lit(0)))?)
+            })
+            .storage(dirs.storage().to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    dirs.write("f1.csv", "id,amount\n1,1.5\n2,2.5\n");
+    pipeline().run().await.unwrap();
+    dirs.write("f2.csv", "id,amount\n3,3.5\n");
+    pipeline().run().await.unwrap();
+    dirs.write("f3.csv", "id,amount,country\n4,4.5,FR\n5,5.5,DE\n");
+    let stopped = reason(pipeline().run().await, "bronze");
+    assert!(
+        stopped.contains("f3.csv") && stopped.contains("`country` STRING"),
+        "{stopped}"
+    );
+    pipeline().run().await.unwrap();
+    dirs.write("f4.csv", "id,amount,country\n6,6.5,IT\n");
+    pipeline().run().await.unwrap();
+    dirs.write("f5.csv", "id,amount,country\n7,abc,ES\n8,8.5,PT\n");
+    let last = pipeline().run().await.unwrap();
+    assert_eq!(last.dataset("silver").unwrap().rows_written, Some(2));
+
+    let f5 = format!("file://{}", dirs.landing().join("f5.csv").display());
+    let expected = [
+        "|id|amount|_rescued_data|country|".to_string(),
+        "|1|1.5|||".to_string(),
+        "|2|2.5|||".to_string(),
+        "|3|3.5|||".to_string(),
+        "|4|4.5||FR|".to_string(),
+        "|5|5.5||DE|".to_string(),
+        "|6|6.5||IT|".to_string(),
+        format!("|7||{{\"amount\":\"abc\",\"_file_path\":\"{f5}\"}}|ES|"),
+        "|8|8.5||PT|".to_string(),
+    ];
+    assert_eq!(compact(dirs.table("bronze").await), expected);
+    assert_eq!(compact(dirs.table("silver").await), expected);
+    // No full refresh: both checkpoints are still at their first version.
+    for flow in ["bronze", "silver"] {
+        assert!(
+            !dirs
+                .storage()
+                .join(format!("_lakeflow/checkpoints/{flow}/current.json"))
+                .exists(),
+            "{flow} was reset"
+        );
+    }
 }

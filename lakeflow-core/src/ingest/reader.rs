@@ -19,7 +19,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options, filter_record_b
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use serde_json::{Map, Value};
 
-use super::options::{FileOptions, IngestFormat, Mode};
+use super::options::{FileOptions, IngestFormat, Mode, SchemaEvolution};
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 8192;
@@ -522,6 +522,33 @@ fn spark_pattern(pattern: &str) -> String {
     out
 }
 
+/// The columns of a file (by `names`) that are new to the schema `data`: not in it, not even
+/// in another case (such a column is rescued, never added), and not the rescued data or
+/// `_metadata` column. CSV without a header has no column names, so it has no new columns
+/// (extra fields make a record malformed).
+pub(crate) fn new_columns<'a>(
+    options: &FileOptions,
+    data: &Schema,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    if options.format == IngestFormat::Csv && !options.header {
+        return Vec::new();
+    }
+    let rescued = options.rescued_column();
+    names
+        .into_iter()
+        .filter(|n| {
+            Some(*n) != rescued
+                && *n != METADATA_COLUMN
+                && !data
+                    .fields()
+                    .iter()
+                    .any(|f| f.name().eq_ignore_ascii_case(n))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Decodes one file into batches of `target.output`; returns them and how many records
 /// DROPMALFORMED left out.
 pub(crate) fn decode(
@@ -532,38 +559,31 @@ pub(crate) fn decode(
     let options = &target.options;
     let records = parse(options, bytes, usize::MAX)?;
     let rescued = options.rescued_column();
-    // Columns of the file that the schema does not have (by exact name).
+    let new = new_columns(
+        options,
+        &target.data,
+        records.names.iter().map(String::as_str),
+    );
+    if !new.is_empty()
+        && !matches!(
+            options.evolution(),
+            SchemaEvolution::Rescue | SchemaEvolution::None
+        )
+    {
+        return Err(DecodeError::NewColumns(new));
+    }
+    // Columns of the file that the schema does not have (by exact name): rescued, except
+    // that with `none` new columns are ignored unless a rescued data column was asked for.
+    let ignore_new =
+        options.evolution() == SchemaEvolution::None && options.rescued_column.is_none();
     let unknown: Vec<usize> = records
         .names
         .iter()
         .enumerate()
         .filter(|(_, n)| target.data.field_with_name(n).is_err() && Some(n.as_str()) != rescued)
+        .filter(|(_, n)| !(ignore_new && new.contains(n)))
         .map(|(i, _)| i)
         .collect();
-    if !unknown.is_empty()
-        && matches!(
-            options.evolution(),
-            super::SchemaEvolution::AddNewColumns
-                | super::SchemaEvolution::AddNewColumnsWithTypeWidening
-                | super::SchemaEvolution::FailOnNewColumns
-        )
-    {
-        // A column differing only in case is rescued, never added.
-        let new: Vec<String> = unknown
-            .iter()
-            .map(|i| records.names[*i].clone())
-            .filter(|n| {
-                !target
-                    .data
-                    .fields()
-                    .iter()
-                    .any(|f| f.name().eq_ignore_ascii_case(n))
-            })
-            .collect();
-        if !new.is_empty() {
-            return Err(DecodeError::NewColumns(new));
-        }
-    }
     let mut batches = Vec::new();
     let mut dropped = 0;
     for chunk in records.rows.chunks(BATCH_ROWS) {
@@ -809,25 +829,15 @@ pub(crate) fn decode_parquet(
     for batch in reader {
         let batch = batch.map_err(|e| malformed(&e))?;
         let schema = batch.schema();
-        let new: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .filter(|n| {
-                !target
-                    .data
-                    .fields()
-                    .iter()
-                    .any(|f| f.name().eq_ignore_ascii_case(n))
-                    && Some(n.as_str()) != options.rescued_column()
-            })
-            .collect();
+        let new = new_columns(
+            options,
+            &target.data,
+            schema.fields().iter().map(|f| f.name().as_str()),
+        );
         if !new.is_empty()
-            && matches!(
+            && !matches!(
                 options.evolution(),
-                super::SchemaEvolution::AddNewColumns
-                    | super::SchemaEvolution::AddNewColumnsWithTypeWidening
-                    | super::SchemaEvolution::FailOnNewColumns
+                SchemaEvolution::Rescue | SchemaEvolution::None
             )
         {
             return Err(DecodeError::NewColumns(new));
