@@ -253,6 +253,8 @@ impl Storage for DeltaStorage {
             .merge(source, on)
             .with_source_alias("s")
             .with_target_alias("t")
+            // Columns the rows have and the table lacks are added (schema evolution upstream).
+            .with_merge_schema(true)
             .when_matched_delete(|d| d.predicate(is_delete.clone()))
             .map_err(|e| delta_error(&location, e))?
             .when_matched_update(|mut u| {

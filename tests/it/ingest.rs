@@ -539,3 +539,56 @@ async fn a_stream_fed_file_by_file_evolves_rescues_and_keeps_every_row_once() {
         );
     }
 }
+
+/// Tables downstream of an evolved source gain its new column without a full refresh: a
+/// materialized view over all of it, and an AUTO CDC target (its merge adds the column).
+#[tokio::test]
+async fn views_and_cdc_targets_downstream_of_an_evolved_source_gain_the_column() {
+    let dirs = Dirs::new();
+    let landing = dirs.landing().display().to_string();
+    let pipeline = || {
+        let landing = landing.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || {
+                read_stream_files_with(landing.as_str(), FileOptions::csv())
+            })
+            .materialized_view("everything", || sql("SELECT * FROM bronze"))
+            .create_streaming_table("latest")
+            .create_auto_cdc_flow(
+                lakeflow::AutoCdc::new("latest", "bronze")
+                    .keys(["key"])
+                    .sequence_by("id"),
+            )
+            .create_streaming_table("history")
+            .create_auto_cdc_flow(
+                lakeflow::AutoCdc::new("history", "bronze")
+                    .keys(["key"])
+                    .sequence_by("id")
+                    .stored_as_scd_type(2),
+            )
+            .storage(dirs.storage().to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    dirs.write("a.csv", "id,key\n1,a\n2,b\n");
+    pipeline().run().await.unwrap();
+    dirs.write("b.csv", "id,key,extra\n3,a,x\n");
+    let stopped = reason(pipeline().run().await, "bronze");
+    assert!(stopped.contains("`extra`"), "{stopped}");
+    pipeline().run().await.unwrap();
+    assert_eq!(
+        compact(dirs.table("everything").await),
+        [
+            "|id|key|extra|_rescued_data|",
+            "|1|a|||",
+            "|2|b|||",
+            "|3|a|x||"
+        ]
+    );
+    assert_eq!(
+        compact(dirs.table("latest").await),
+        ["|id|key|_rescued_data|extra|", "|2|b|||", "|3|a||x|"]
+    );
+    let history = compact(dirs.table("history").await);
+    assert!(history[0].contains("|extra|"), "{history:?}");
+    assert_eq!(history.len(), 4, "{history:?}");
+}
