@@ -590,3 +590,57 @@ fn no_paths(path: &str) -> Error {
         source: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    fn write(schema: SchemaRef, batch: RecordBatch) -> TableWrite {
+        let stream: SendableRecordBatchStream = Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema.clone(),
+                futures::stream::iter([Ok(batch)]),
+            ),
+        );
+        TableWrite {
+            name: "t".into(),
+            schema,
+            streams: vec![stream],
+            partition_cols: Vec::new(),
+            properties: BTreeMap::new(),
+            comment: None,
+            txn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_append_that_adds_a_column_leaves_the_rows_there_null_in_it() {
+        let storage = MemoryStorage::new();
+        let one = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, true)]));
+        let two = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("extra", DataType::Utf8, true),
+        ]));
+        let first =
+            RecordBatch::try_new(one.clone(), vec![Arc::new(Int32Array::from(vec![1]))]).unwrap();
+        let second = RecordBatch::try_new(
+            two.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![2])),
+                Arc::new(StringArray::from(vec!["z"])),
+            ],
+        )
+        .unwrap();
+        storage.append(write(one, first)).await.unwrap();
+        storage.append(write(two.clone(), second)).await.unwrap();
+        let batches = storage.batches("t").unwrap();
+        assert!(batches.iter().all(|b| b.schema() == two));
+        assert!(batches[0].column(1).is_null(0));
+        assert_eq!(batches[1].column(1).null_count(), 0);
+        // A stream over both appends reads the table's current schema.
+        let appended = storage.appended("t", Some(0), 1, false).await.unwrap();
+        assert_eq!(appended.schema(), two);
+    }
+}

@@ -914,6 +914,33 @@ mod tests {
     }
 
     #[test]
+    fn new_columns_leave_out_case_variants_the_rescued_column_and_headerless_csv() {
+        let data = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
+        let names = ["id", "ID", "_rescued_data", "_metadata", "extra"];
+        assert_eq!(new_columns(&FileOptions::csv(), &data, names), ["extra"]);
+        let headerless = FileOptions::csv().header(false);
+        assert!(new_columns(&headerless, &data, ["_c0", "_c1"]).is_empty());
+    }
+
+    #[test]
+    fn a_new_column_fails_the_decode_unless_rescued_or_ignored() {
+        let data = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
+        let bytes = b"id,extra\n1,z\n";
+        let added = target(FileOptions::csv(), data.clone());
+        assert!(matches!(
+            decode(&added, &file(), bytes),
+            Err(DecodeError::NewColumns(c)) if c == ["extra"]
+        ));
+        let ignored = target(
+            FileOptions::csv().option("schemaEvolutionMode", "none"),
+            data,
+        );
+        let (batches, _) = decode(&ignored, &file(), bytes).unwrap();
+        let rescued = batches[0].column(1);
+        assert!(rescued.is_null(0), "none ignores new columns");
+    }
+
+    #[test]
     fn spark_patterns_become_chrono_formats() {
         assert_eq!(spark_pattern("yyyy-MM-dd HH:mm:ss"), "%Y-%m-%d %H:%M:%S");
         assert_eq!(spark_pattern("dd/MM/yyyy"), "%d/%m/%Y");
