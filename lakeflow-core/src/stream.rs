@@ -3,7 +3,8 @@
 //! committed with the Delta transaction `(app_id, batch)`, and then it is marked committed;
 //! see `checkpoint.rs` for the protocol and how a crash is recovered.
 //!
-//! Executing and writing the batch is `flow.rs`'s; this module decides what the batch covers.
+//! Executing and writing the batch is `flow.rs`'s; this module decides what the batch covers,
+//! and evolves a file source's held schema when a batch meets new columns (`evolve_schemas`).
 
 use std::collections::BTreeMap;
 
