@@ -430,6 +430,26 @@ async fn fail_on_new_columns_fails_until_the_file_goes_and_the_schema_stays() {
 }
 
 #[tokio::test]
+async fn a_full_refresh_infers_the_schema_again() {
+    let dirs = Dirs::new();
+    let options = FileOptions::csv().option("schemaEvolutionMode", "failOnNewColumns");
+    dirs.write("a.csv", "id\n1\n");
+    pipeline(&dirs, options.clone()).run().await.unwrap();
+    dirs.write("b.csv", "id,extra\n2,z\n");
+    let failed = reason(pipeline(&dirs, options.clone()).run().await, "bronze");
+    assert!(failed.contains("failOnNewColumns"), "{failed}");
+    pipeline(&dirs, options)
+        .full_refresh(["bronze"])
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        compact(dirs.table("bronze").await),
+        ["|id|extra|_rescued_data|", "|1|||", "|2|z||"]
+    );
+}
+
+#[tokio::test]
 async fn none_ignores_new_columns_and_rescues_them_only_when_asked() {
     let dirs = Dirs::new();
     let options = FileOptions::csv().option("schemaEvolutionMode", "none");
