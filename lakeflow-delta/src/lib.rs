@@ -588,6 +588,14 @@ impl DeltaStorage {
         } else {
             table
         };
+        let adds_columns = table.snapshot().is_ok_and(|state| {
+            let stored = state.snapshot().arrow_schema();
+            write
+                .schema
+                .fields()
+                .iter()
+                .any(|f| stored.field_with_name(f.name()).is_err())
+        });
         let input = OneShotTable::new(write.schema.clone(), write.streams);
         let plan = LogicalPlanBuilder::scan(
             write.name.as_str(),
@@ -607,11 +615,13 @@ impl DeltaStorage {
             .with_table_name(write.name.clone())
             .with_configuration(configuration);
         // A replacement may change the schema; an append may add columns (schema evolution:
-        // the rows already there read NULL in them), never drop or retype one.
-        builder = builder.with_schema_mode(match mode {
-            SaveMode::Overwrite => deltalake::operations::write::SchemaMode::Overwrite,
-            _ => deltalake::operations::write::SchemaMode::Merge,
-        });
+        // the rows already there read NULL in them), never drop or retype one. Appends that
+        // add nothing keep delta-rs's plain path.
+        if mode == SaveMode::Overwrite {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
+        } else if adds_columns {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
+        }
         if !write.partition_cols.is_empty() {
             builder = builder.with_partition_columns(write.partition_cols);
         }
