@@ -44,13 +44,16 @@ pub mod testing;
 
 pub use continuous::{ContinuousSummary, shutdown_signal};
 pub use lakeflow_core::event_log::{Event, FlowState, Observer};
+/// File ingestion as Auto Loader does it: options, modes, schema evolution.
+pub use lakeflow_core::ingest;
 pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
-    ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FlowStatus, Functions,
-    MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect, Storage, StreamOptions, csv,
-    json, parquet, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
+    ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FileOptions,
+    FlowStatus, Functions, MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect,
+    Storage, StreamOptions, csv, json, parquet, read, read_csv, read_delta, read_files,
+    read_files_with, read_json, read_parquet, read_stream, read_stream_delta, read_stream_files,
+    read_stream_files_with, read_stream_with, sql, sql_with,
 };
 pub use lakeflow_core::{FileSink, Sink};
 pub use lakeflow_delta::{DeltaSink, DeltaStorage};
@@ -73,12 +76,13 @@ pub mod prelude {
     // macro of that name would make every lint `#[expect]` in the module ambiguous. Write
     // `#[lakeflow::expect(..)]` or `#[expect_or_warn(..)]`.
     pub use crate::{
-        Dataset, DatasetKind, ExpectAction, Pipeline, Plan, ProgressMode, SourceSpec,
+        Dataset, DatasetKind, ExpectAction, FileOptions, Pipeline, Plan, ProgressMode, SourceSpec,
         StreamOptions, append_flow, create_streaming_table, csv, expect_all, expect_all_or_drop,
         expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,
         expect_unique_or_drop, expect_unique_or_fail, json, materialized_view, parquet, read,
-        read_csv, read_delta, read_files, read_json, read_parquet, read_stream, read_stream_delta,
-        read_stream_files, read_stream_with, sql, streaming_table, table, temporary_view,
+        read_csv, read_delta, read_files, read_files_with, read_json, read_parquet, read_stream,
+        read_stream_delta, read_stream_files, read_stream_files_with, read_stream_with, sql,
+        streaming_table, table, temporary_view,
     };
     pub use datafusion::dataframe::DataFrame;
     pub use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};

@@ -8,7 +8,8 @@
 //! _lakeflow/checkpoints/<flow>/v<N>/latest.json        {"planned": b}   the newest planned batch
 //! _lakeflow/checkpoints/<flow>/v<N>/offsets/<b>.json   the inputs' end offsets of batch b
 //! _lakeflow/checkpoints/<flow>/v<N>/commits/<b>.json   batch b committed (table version)
-//! _lakeflow/checkpoints/<flow>/v<N>/schemas.json       the schema of each file source, held fixed
+//! _lakeflow/checkpoints/<flow>/v<N>/schemas.json       the held schema of each file source (it
+//!                                                      only gains columns: schema evolution)
 //! _lakeflow/tables/<table>.json                         {"epoch": E}    resets of a shared table
 //! ```
 //!
@@ -52,7 +53,20 @@ pub enum Offset {
     Files {
         /// Every file read so far.
         files: BTreeSet<String>,
+        /// The size and modification time of each file when it was read, so a file that
+        /// changes afterwards is noticed (absent in checkpoints written before they were kept).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        stamps: BTreeMap<String, FileStamp>,
     },
+}
+
+/// What a listing says of a file: its size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, microseconds since the epoch.
+    pub modified: i64,
 }
 
 /// The end offsets of one batch, per input (`dataset:<name>` or `files:<path>`).
@@ -254,22 +268,8 @@ pub async fn fixed_schema(
     key: &str,
 ) -> Result<Option<SchemaRef>> {
     let checkpoint = Checkpoint::open(storage, flow).await?;
-    let schemas: Option<BTreeMap<String, Vec<StoredField>>> =
-        read_json(storage, &checkpoint.key("schemas.json")).await?;
-    let Some(fields) = schemas.and_then(|mut s| s.remove(key)) else {
-        return Ok(None);
-    };
-    let fields = fields
-        .into_iter()
-        .map(|f| {
-            let data_type = DataType::from_str(&f.data_type).map_err(|e| Error::Checkpoint {
-                flow: flow.to_string(),
-                message: format!("the held type of column `{}` does not parse: {e}", f.name),
-            })?;
-            Ok(Field::new(f.name, data_type, f.nullable))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Arc::new(Schema::new(fields))))
+    let mut schemas = checkpoint.held_schemas(storage).await?;
+    Ok(schemas.remove(key))
 }
 
 /// A column of a held schema.
@@ -291,6 +291,52 @@ impl Checkpoint {
         if storage.read_state(&key).await?.is_some() || schemas.is_empty() {
             return Ok(());
         }
+        self.write_schemas(storage, schemas).await
+    }
+
+    /// The held schema of each file source, by input key (none before the first batch).
+    pub async fn held_schemas(&self, storage: &dyn Storage) -> Result<BTreeMap<String, SchemaRef>> {
+        let stored: Option<BTreeMap<String, Vec<StoredField>>> =
+            read_json(storage, &self.key("schemas.json")).await?;
+        let mut schemas = BTreeMap::new();
+        for (key, fields) in stored.unwrap_or_default() {
+            let fields = fields
+                .into_iter()
+                .map(|f| {
+                    let data_type =
+                        DataType::from_str(&f.data_type).map_err(|e| Error::Checkpoint {
+                            flow: self.flow.clone(),
+                            message: format!(
+                                "the held type of column `{}` does not parse: {e}",
+                                f.name
+                            ),
+                        })?;
+                    Ok(Field::new(f.name, data_type, f.nullable))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            schemas.insert(key, Arc::new(Schema::new(fields)));
+        }
+        Ok(schemas)
+    }
+
+    /// Replaces the held schema of file source `key` (schema evolution: the schema gained
+    /// columns). One atomic write of `schemas.json`; the other sources' schemas are kept.
+    pub async fn evolve_schema(
+        &self,
+        storage: &dyn Storage,
+        key: &str,
+        schema: SchemaRef,
+    ) -> Result<()> {
+        let mut schemas = self.held_schemas(storage).await?;
+        schemas.insert(key.to_string(), schema);
+        self.write_schemas(storage, &schemas).await
+    }
+
+    async fn write_schemas(
+        &self,
+        storage: &dyn Storage,
+        schemas: &BTreeMap<String, SchemaRef>,
+    ) -> Result<()> {
         let stored: BTreeMap<&String, Vec<StoredField>> = schemas
             .iter()
             .map(|(k, schema)| {
@@ -306,7 +352,7 @@ impl Checkpoint {
                 (k, fields)
             })
             .collect();
-        write_json(storage, &key, &stored).await
+        write_json(storage, &self.key("schemas.json"), &stored).await
     }
 }
 
@@ -363,6 +409,42 @@ mod tests {
         assert_eq!(reopened.version(), 2);
         // History is kept.
         assert!(ckpt.is_committed(&storage, 0).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_held_schema_evolves_and_the_others_stay() {
+        let storage = MemoryStorage::new();
+        let ckpt = Checkpoint::open(&storage, "bronze").await.unwrap();
+        let one = |names: &[&str]| -> SchemaRef {
+            Arc::new(Schema::new(
+                names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let mut held = BTreeMap::new();
+        held.insert("files:a".to_string(), one(&["id"]));
+        held.insert("files:b".to_string(), one(&["x"]));
+        ckpt.hold_schemas(&storage, &held).await.unwrap();
+        // Held once: a second hold does not replace it.
+        held.insert("files:a".to_string(), one(&["other"]));
+        ckpt.hold_schemas(&storage, &held).await.unwrap();
+        assert_eq!(
+            fixed_schema(&storage, "bronze", "files:a").await.unwrap(),
+            Some(one(&["id"]))
+        );
+        ckpt.evolve_schema(&storage, "files:a", one(&["id", "extra"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            fixed_schema(&storage, "bronze", "files:a").await.unwrap(),
+            Some(one(&["id", "extra"]))
+        );
+        assert_eq!(
+            fixed_schema(&storage, "bronze", "files:b").await.unwrap(),
+            Some(one(&["x"]))
+        );
     }
 
     #[test]

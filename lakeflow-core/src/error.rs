@@ -65,6 +65,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A file-reading option or its value is not valid.
+    #[error("{message}")]
+    InvalidOption {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// A query function failed while lakeflow planned it (for example a column that does not exist).
     #[error("dataset `{dataset}` ({location}) has an invalid query: {source}")]
     Definition {
@@ -158,6 +164,33 @@ pub enum Error {
         file: String,
         /// The reader's message (with the line, where it knows it).
         message: String,
+    },
+    /// A new file has columns the held schema lacks, and `schemaEvolutionMode` is
+    /// failOnNewColumns: the flow fails and the schema stays as it is.
+    #[error(
+        "`{file}` has new columns {}: {}",
+        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        "the flow's held schema lacks them and schemaEvolutionMode failOnNewColumns does not add them; set schemaEvolutionMode to addNewColumns (the schema gains them), rescue (they go to _rescued_data) or none (they are ignored), remove the file, or run a full refresh of the flow to infer the schema again; nothing of this batch was committed"
+    )]
+    NewColumns {
+        /// The file.
+        file: String,
+        /// The columns.
+        columns: Vec<String>,
+    },
+    /// A new file has columns the held schema lacks, and `schemaEvolutionMode` is
+    /// addNewColumns: the held schema gained them and the flow stopped, as Auto Loader's
+    /// stream stops at a schema change; the next run reads them.
+    #[error(
+        "`{file}` has new columns {}: {}",
+        columns.iter().map(|(c, t)| format!("`{c}` {t}")).collect::<Vec<_>>().join(", "),
+        "the flow's held schema gained them (schemaEvolutionMode addNewColumns) and the flow stopped, as Auto Loader does at a schema change; run the pipeline again to read them (its table gains the columns, earlier rows read NULL); nothing of this batch was committed"
+    )]
+    SchemaEvolved {
+        /// A file that has the new columns (the first, in listing order).
+        file: String,
+        /// The columns the held schema gained, each with its Spark type (`STRING`).
+        columns: Vec<(String, String)>,
     },
     /// The storage location is not a valid path or URL.
     #[error(

@@ -18,6 +18,7 @@ pub mod failpoint;
 mod flow;
 pub mod graph;
 mod incremental;
+pub mod ingest;
 pub mod pipeline;
 mod placeholder;
 pub mod planner;
@@ -39,10 +40,12 @@ pub use engine::{DataFusionEngine, Engine, Functions, SqlDialect, session_with};
 pub use error::{Error, Result};
 pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;
+pub use ingest::FileOptions;
 pub use pipeline::PipelineDef;
 pub use query::{
-    StreamOptions, read, read_csv, read_delta, read_files, read_json, read_parquet, read_stream,
-    read_stream_delta, read_stream_files, read_stream_with, sql, sql_with,
+    StreamOptions, read, read_csv, read_delta, read_files, read_files_with, read_json,
+    read_parquet, read_stream, read_stream_delta, read_stream_files, read_stream_files_with,
+    read_stream_with, sql, sql_with,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

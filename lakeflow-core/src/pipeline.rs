@@ -54,6 +54,17 @@ impl PipelineDef {
         engine: &dyn Engine,
         storage: Arc<dyn Storage>,
     ) -> Result<DatasetGraph> {
+        self.plan_for(engine, storage, None).await
+    }
+
+    /// [`PipelineDef::plan`] for a run with `options`: the file streams of flows the run
+    /// resets (a full refresh) infer their schema again instead of taking the held one.
+    async fn plan_for(
+        &self,
+        engine: &dyn Engine,
+        storage: Arc<dyn Storage>,
+        options: Option<&RunOptions>,
+    ) -> Result<DatasetGraph> {
         let mut errors: Vec<Error> = self
             .invalid
             .iter()
@@ -92,7 +103,18 @@ impl PipelineDef {
             lower.insert(key, def.name.clone());
             defs.insert(def.name.clone(), def.clone());
         }
-        let resolver = Resolver::new(engine.session(), defs, self.externals.clone(), storage);
+        let reinfer = defs
+            .values()
+            .filter(|d| options.is_some_and(|o| o.resets(d.target.as_deref().unwrap_or(&d.name))))
+            .map(|d| d.name.clone())
+            .collect();
+        let resolver = Resolver::new(
+            engine.session(),
+            defs,
+            self.externals.clone(),
+            storage,
+            reinfer,
+        );
         let resolution = resolver.resolve_all().await;
         errors.extend(resolution.errors);
         if !errors.is_empty() {
@@ -141,7 +163,7 @@ impl PipelineDef {
             None,
             Vec::new(),
         );
-        let graph = match self.plan(engine, storage.clone()).await {
+        let graph = match self.plan_for(engine, storage.clone(), Some(options)).await {
             Ok(graph) => graph,
             Err(e) => {
                 update_progress(&log, "FAILED", Some(e.to_string()));

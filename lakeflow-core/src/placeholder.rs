@@ -33,7 +33,7 @@ impl Binding {
         match self {
             Binding::Dataset(_) => None,
             Binding::Stream(name) => Some(format!("dataset:{name}")),
-            Binding::Source(spec @ SourceSpec::Files { .. }) => {
+            Binding::Source(spec @ (SourceSpec::Files { .. } | SourceSpec::Ingest(_))) => {
                 Some(format!("files:{}", spec.path()))
             }
             Binding::Source(spec @ SourceSpec::Delta { .. }) => {

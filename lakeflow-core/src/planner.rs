@@ -105,7 +105,7 @@ pub fn stored_inputs(graph: &DatasetGraph, name: &str) -> BTreeSet<String> {
 
 /// The sources one execution of a flow reads: snapshots of the tables it reads whole, and
 /// the rows of this batch for each streaming input.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FlowInputs {
     /// Current snapshot per stored dataset read whole.
     pub tables: HashMap<String, Arc<dyn TableProvider>>,
@@ -113,7 +113,9 @@ pub struct FlowInputs {
     pub streams: HashMap<String, Arc<dyn TableProvider>>,
 }
 
-/// `name`'s plan with every placeholder replaced by what `inputs` holds for it.
+/// `name`'s plan with every placeholder replaced by what `inputs` holds for it. A source that
+/// reports other types or column order than planned is cast back by name; a pipeline table
+/// that lacks a planned column (its definition gained it, its table not yet) reads NULL in it.
 pub fn executable_plan(
     graph: &DatasetGraph,
     name: &str,
@@ -222,6 +224,10 @@ fn replacement(
     };
     let actual = provider.schema();
     let expected = &placeholder.schema;
+    let pipeline_table = matches!(
+        placeholder.binding,
+        Binding::Dataset(_) | Binding::Stream(_)
+    );
     let builder = LogicalPlanBuilder::scan(
         table_name.clone(),
         provider_as_source(provider.clone()),
@@ -241,6 +247,18 @@ fn replacement(
     // the reading plan sees what it was built on.
     let mut exprs: Vec<Expr> = Vec::with_capacity(expected.fields().len());
     for field in expected.fields() {
+        if actual.field_with_name(field.name()).is_err() && pipeline_table {
+            // The dataset's definition gained a column its table has not been written with
+            // yet (schema evolution upstream): the rows there read NULL in it.
+            exprs.push(
+                cast(
+                    datafusion::prelude::lit(datafusion::common::ScalarValue::Null),
+                    field.data_type().clone(),
+                )
+                .alias(field.name()),
+            );
+            continue;
+        }
         if actual.field_with_name(field.name()).is_err() {
             return Err(Error::Storage {
                 location: label.clone(),

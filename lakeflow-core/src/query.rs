@@ -7,6 +7,7 @@
 use datafusion::dataframe::DataFrame;
 
 use crate::dataset::Plan;
+use crate::ingest::{FileOptions, IngestSpec};
 use crate::resolve::{ReadMode, plan_sql, read_dataset, read_source, read_stream_source};
 use crate::source::{FileFormat, SourceSpec};
 
@@ -89,12 +90,21 @@ pub fn sql_with(query: &str, tables: Vec<(String, DataFrame)>) -> Plan {
 
 /// Reads files of `format` at `path`: one file, or every file with the format's extension
 /// under a directory.
+///
+/// Given [`FileOptions`] (`read_files(path, FileOptions::csv())`), reads as
+/// [`read_files_with`] does.
 pub fn read_files(path: impl Into<String>, format: impl Into<FileFormat>) -> Plan {
-    let spec = SourceSpec::Files {
-        path: path.into(),
-        format: format.into(),
-    };
-    read_source(spec, "read_files")
+    read_source(file_spec(path.into(), format.into()), "read_files")
+}
+
+fn file_spec(path: String, format: FileFormat) -> SourceSpec {
+    match format {
+        FileFormat::Options(options) => SourceSpec::Ingest(Box::new(IngestSpec {
+            path,
+            options: *options,
+        })),
+        format => SourceSpec::Files { path, format },
+    }
 }
 
 /// Reads Parquet files at `path`.
@@ -135,12 +145,48 @@ pub fn read_stream_delta(path: impl Into<String>) -> Plan {
 /// Reads the files of `format` under directory `path` as a stream: each run sees only the
 /// files the reading flow has not processed yet. The schema is inferred when the pipeline is
 /// planned; a file that does not parse fails the flow, naming the file, with nothing committed.
+///
+/// Given [`FileOptions`], reads as [`read_stream_files_with`] does.
 pub fn read_stream_files(path: impl Into<String>, format: impl Into<FileFormat>) -> Plan {
-    let spec = SourceSpec::Files {
+    read_stream_source(
+        file_spec(path.into(), format.into()),
+        false,
+        "read_stream_files",
+    )
+}
+
+/// Reads files at `path` as Databricks' `read_files` does, with `options`: a directory's
+/// files (hidden ones left out), the schema inferred across them or given, values that do not
+/// fit rescued into `_rescued_data`, `_metadata` on request.
+///
+/// ```
+/// use lakeflow_core::{FileOptions, Plan, read_files_with};
+///
+/// fn customers() -> Plan {
+///     read_files_with("data/customers", FileOptions::csv().option("schemaHints", "id BIGINT"))
+/// }
+/// # let _ = customers;
+/// ```
+pub fn read_files_with(path: impl Into<String>, options: FileOptions) -> Plan {
+    let spec = SourceSpec::Ingest(Box::new(IngestSpec {
         path: path.into(),
-        format: format.into(),
-    };
-    read_stream_source(spec, false, "read_stream_files")
+        options,
+    }));
+    read_source(spec, "read_files_with")
+}
+
+/// Reads the files under `path` as a stream, as Auto Loader and `STREAM read_files` do, with
+/// `options`: each run reads the files not read yet (`maxFilesPerTrigger` and
+/// `maxBytesPerTrigger` split them into several batches), with the schema held in the flow's
+/// checkpoint, values that do not fit rescued, and new columns handled per
+/// `schemaEvolutionMode`. A file that changes after it was read is reported by name, and read
+/// again with `allowOverwrites`.
+pub fn read_stream_files_with(path: impl Into<String>, options: FileOptions) -> Plan {
+    let spec = SourceSpec::Ingest(Box::new(IngestSpec {
+        path: path.into(),
+        options,
+    }));
+    read_stream_source(spec, false, "read_stream_files_with")
 }
 
 /// Plans a SQL expression over `df`'s columns (an expectation, a CDC condition) in the

@@ -147,6 +147,9 @@ pub(crate) struct Resolver {
     by_lower: HashMap<String, String>,
     externals: BTreeMap<String, ExternalTable>,
     storage: Arc<dyn Storage>,
+    /// Flows whose file streams infer their schema again (the run fully refreshes them)
+    /// instead of taking the schema their checkpoint holds.
+    reinfer: BTreeSet<String>,
     state: Mutex<State>,
 }
 
@@ -180,7 +183,7 @@ impl Call {
     /// Records an external read: a file source can be fingerprinted, anything else cannot.
     fn external_read(&mut self, spec: Option<&SourceSpec>) {
         match (spec, &mut self.file_sources) {
-            (Some(spec @ SourceSpec::Files { .. }), Some(files)) => {
+            (Some(spec @ (SourceSpec::Files { .. } | SourceSpec::Ingest(_))), Some(files)) => {
                 files.insert(spec.clone());
             }
             _ => self.file_sources = None,
@@ -212,6 +215,7 @@ impl Resolver {
         defs: BTreeMap<String, DatasetDef>,
         externals: BTreeMap<String, ExternalTable>,
         storage: Arc<dyn Storage>,
+        reinfer: BTreeSet<String>,
     ) -> Arc<Self> {
         let by_lower = defs
             .keys()
@@ -223,6 +227,7 @@ impl Resolver {
             by_lower,
             externals,
             storage,
+            reinfer,
             state: Mutex::default(),
         })
     }
@@ -593,10 +598,13 @@ impl Resolver {
                     let key = Binding::Source(spec.clone())
                         .stream_key()
                         .expect("files are a stream");
-                    let held =
+                    let held = if self.reinfer.contains(&def.name) {
+                        None
+                    } else {
                         crate::checkpoint::fixed_schema(self.storage.as_ref(), &def.name, &key)
                             .await
-                            .map_err(Some)?;
+                            .map_err(Some)?
+                    };
                     let schema = match held {
                         Some(schema) => schema,
                         None => spec

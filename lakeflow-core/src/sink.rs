@@ -56,7 +56,7 @@ impl FileSink {
     pub fn new(dir: impl Into<PathBuf>, format: FileFormat) -> Self {
         FileSink {
             dir: dir.into(),
-            format,
+            format: format.plain(),
         }
     }
 
@@ -64,7 +64,7 @@ impl FileSink {
         match self.format {
             FileFormat::Parquet => "parquet",
             FileFormat::Csv(_) => "csv",
-            FileFormat::Json => "json",
+            FileFormat::Json | FileFormat::Options(_) => "json",
         }
     }
 }
@@ -152,7 +152,7 @@ impl FileWriter {
                     .with_delimiter(csv.delimiter)
                     .build(file),
             ),
-            FileFormat::Json => {
+            FileFormat::Json | FileFormat::Options(_) => {
                 FileWriter::Json(datafusion::arrow::json::LineDelimitedWriter::new(file))
             }
         })

@@ -9,8 +9,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use std::collections::BTreeSet;
-
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -38,6 +36,32 @@ pub enum FileFormat {
     Csv(CsvFormat),
     /// Newline-delimited JSON, one object per line.
     Json,
+    /// Any format read with `read_files` / Auto Loader options (rescued data, `_metadata`,
+    /// schema hints and evolution); see [`crate::ingest`].
+    Options(Box<crate::ingest::FileOptions>),
+}
+
+impl From<crate::ingest::FileOptions> for FileFormat {
+    fn from(options: crate::ingest::FileOptions) -> Self {
+        FileFormat::Options(Box::new(options))
+    }
+}
+
+impl FileFormat {
+    /// The plain format files are written in: options become the format they name (text is
+    /// CSV without a header).
+    pub fn plain(self) -> FileFormat {
+        use crate::ingest::IngestFormat;
+        match self {
+            FileFormat::Options(o) => match o.format() {
+                IngestFormat::Csv => csv().has_header(o.header).delimiter(o.delimiter).into(),
+                IngestFormat::Json => FileFormat::Json,
+                IngestFormat::Parquet => FileFormat::Parquet,
+                IngestFormat::Text => csv().has_header(false).into(),
+            },
+            plain => plain,
+        }
+    }
 }
 
 /// Options of [`FileFormat::Csv`]; build with [`csv()`].
@@ -97,6 +121,9 @@ pub enum SourceSpec {
         /// The format.
         format: FileFormat,
     },
+    /// Files read as Auto Loader and `read_files` read them: options, inference, rescued
+    /// data, `_metadata` (see [`crate::ingest`]).
+    Ingest(Box<crate::ingest::IngestSpec>),
     /// A Delta table at a path or URL.
     Delta {
         /// Path or URL.
@@ -138,6 +165,7 @@ impl SourceSpec {
     pub fn path(&self) -> &str {
         match self {
             SourceSpec::Files { path, .. } | SourceSpec::Delta { path } => path,
+            SourceSpec::Ingest(spec) => &spec.path,
         }
     }
 
@@ -164,6 +192,23 @@ impl SourceSpec {
         };
         match self {
             SourceSpec::Delta { path } => storage.open_table_at(path).await.map_err(wrap),
+            SourceSpec::Ingest(spec) => {
+                let files = spec.list(session).await?;
+                let data = spec.infer(session, &files).await?;
+                let schema =
+                    crate::ingest::output_schema(&spec.options, &data, spec.options.metadata);
+                spec.table(session, &files, schema)
+            }
+            SourceSpec::Files {
+                path,
+                format: FileFormat::Options(options),
+            } => {
+                let spec = crate::ingest::IngestSpec {
+                    path: path.clone(),
+                    options: (**options).clone(),
+                };
+                Box::pin(SourceSpec::Ingest(Box::new(spec)).open(session, storage)).await
+            }
             SourceSpec::Files { path, format } => {
                 let df = match format {
                     FileFormat::Parquet => {
@@ -177,7 +222,7 @@ impl SourceSpec {
                             .delimiter(c.delimiter);
                         session.read_csv(path.as_str(), options).await
                     }
-                    FileFormat::Json => {
+                    FileFormat::Json | FileFormat::Options(_) => {
                         let ext = if path.ends_with(".jsonl") {
                             ".jsonl"
                         } else {
@@ -235,7 +280,7 @@ impl SourceSpec {
         let SourceSpec::Files { format, .. } = self else {
             return None;
         };
-        Some(match format {
+        Some(match format.clone().plain() {
             FileFormat::Parquet => ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet"),
             FileFormat::Csv(c) => ListingOptions::new(Arc::new(
@@ -244,7 +289,7 @@ impl SourceSpec {
                     .with_delimiter(c.delimiter),
             ))
             .with_file_extension(".csv"),
-            FileFormat::Json => {
+            FileFormat::Json | FileFormat::Options(_) => {
                 ListingOptions::new(Arc::new(JsonFormat::default())).with_file_extension(".json")
             }
         })
@@ -273,41 +318,62 @@ impl SourceSpec {
             .map_err(wrap)
     }
 
-    /// Every file of the source, as object-store locations.
-    pub(crate) async fn list_files(&self, session: &SessionContext) -> Result<BTreeSet<String>> {
+    /// Every file of the source, with its size and modification time.
+    pub(crate) async fn list_files(
+        &self,
+        session: &SessionContext,
+    ) -> Result<Vec<crate::ingest::Listed>> {
+        if let SourceSpec::Ingest(spec) = self {
+            return spec.list(session).await;
+        }
         let files = self.list_objects(session).await?;
-        Ok(files.into_iter().map(|m| m.location.to_string()).collect())
+        Ok(files
+            .into_iter()
+            .map(|m| crate::ingest::Listed {
+                location: m.location.to_string(),
+                size: m.size,
+                modified: m.last_modified.timestamp_micros(),
+            })
+            .collect())
     }
 
     /// A fingerprint of the source's files: path, size and modification time of each. Equal
     /// fingerprints mean unchanged input, as far as a listing can tell.
     pub(crate) async fn fingerprint(&self, session: &SessionContext) -> Result<String> {
         let mut files: Vec<String> = self
-            .list_objects(session)
+            .list_files(session)
             .await?
             .into_iter()
-            .map(|m| {
-                format!(
-                    "{}:{}:{}",
-                    m.location,
-                    m.size,
-                    m.last_modified.timestamp_micros()
-                )
-            })
+            .map(|m| format!("{}:{}:{}", m.location, m.size, m.modified))
             .collect();
         files.sort();
         Ok(files.join("\n"))
+    }
+
+    /// The URL of file `location` of this source, as messages show it.
+    pub(crate) fn file_url(&self, location: &str) -> String {
+        match ListingTableUrl::parse(self.path()) {
+            Ok(url) => format!(
+                "{}{}",
+                url.object_store().as_str(),
+                location.trim_start_matches('/')
+            ),
+            Err(_) => location.to_string(),
+        }
     }
 
     /// A table over just `files` (from [`SourceSpec::list_files`]), with `schema`.
     pub(crate) fn open_files(
         &self,
         session: &SessionContext,
-        files: &[String],
+        files: &[crate::ingest::Listed],
         schema: SchemaRef,
     ) -> Result<Arc<dyn TableProvider>> {
         if files.is_empty() {
             return Ok(Arc::new(MemTable::try_new(schema, vec![Vec::new()])?));
+        }
+        if let SourceSpec::Ingest(spec) = self {
+            return spec.table(session, files, schema);
         }
         let options = self
             .listing_options()
@@ -316,7 +382,7 @@ impl SourceSpec {
         let prefix = base.object_store().as_str().to_string();
         let urls = files
             .iter()
-            .map(|f| ListingTableUrl::parse(format!("{prefix}{f}")))
+            .map(|f| ListingTableUrl::parse(format!("{prefix}{}", f.location)))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let _ = session;
         let config = ListingTableConfig::new_with_multi_paths(urls)
@@ -334,9 +400,11 @@ impl fmt::Display for SourceSpec {
                     FileFormat::Parquet => "parquet",
                     FileFormat::Csv(_) => "csv",
                     FileFormat::Json => "json",
+                    FileFormat::Options(o) => return write!(f, "{} `{path}`", o.format()),
                 };
                 write!(f, "{format} `{path}`")
             }
+            SourceSpec::Ingest(spec) => write!(f, "{} `{}`", spec.options.format(), spec.path),
             SourceSpec::Delta { path } => write!(f, "delta `{path}`"),
         }
     }

@@ -114,7 +114,8 @@ pub trait Storage: Debug + Send + Sync {
     async fn replace(&self, write: TableWrite) -> Result<Committed>;
 
     /// Appends the written rows to the table in one commit, creating it if needed (the event
-    /// log). The schema must match the table's.
+    /// log). The schema may add columns to the table's (schema evolution: rows already there
+    /// read NULL in them), but must keep the type of each column it has.
     async fn append(&self, write: TableWrite) -> Result<Committed>;
 
     /// The current version of dataset `name`'s table, or `None` if it was never written.
@@ -172,6 +173,25 @@ pub fn nullable_schema(schema: &Schema) -> Schema {
             .collect::<Vec<_>>(),
         schema.metadata().clone(),
     )
+}
+
+/// `batch` in `schema`'s columns by name: NULL where it lacks one (schema evolution).
+fn widen_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => datafusion::arrow::compute::cast(c, f.data_type())
+                .map_err(|e| Error::Internal(format!("memory table column `{}`: {e}", f.name()))),
+            None => Ok(datafusion::arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::Internal(format!("memory table: {e}")))
 }
 
 /// Tables kept in memory: for unit tests and `lakeflow::testing`. Nothing is persisted.
@@ -256,6 +276,15 @@ impl MemoryStorage {
             commits: Vec::new(),
             txns: HashMap::new(),
         });
+        if !replaced && table.schema != write.schema {
+            // An append that adds columns: the rows already there read NULL in them, as a
+            // Delta table's do after a schema merge.
+            for commit in &mut table.commits {
+                for batch in &mut commit.batches {
+                    *batch = widen_batch(batch, &write.schema)?;
+                }
+            }
+        }
         table.schema = write.schema;
         table.commits.push(MemoryCommit { batches, replaced });
         if let Some(txn) = write.txn {
@@ -559,5 +588,59 @@ fn no_paths(path: &str) -> Error {
         location: path.to_string(),
         message: "in-memory storage cannot open tables by path; register the input with `lakeflow::testing` instead".into(),
         source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    fn write(schema: SchemaRef, batch: RecordBatch) -> TableWrite {
+        let stream: SendableRecordBatchStream = Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema.clone(),
+                futures::stream::iter([Ok(batch)]),
+            ),
+        );
+        TableWrite {
+            name: "t".into(),
+            schema,
+            streams: vec![stream],
+            partition_cols: Vec::new(),
+            properties: BTreeMap::new(),
+            comment: None,
+            txn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_append_that_adds_a_column_leaves_the_rows_there_null_in_it() {
+        let storage = MemoryStorage::new();
+        let one = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, true)]));
+        let two = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("extra", DataType::Utf8, true),
+        ]));
+        let first =
+            RecordBatch::try_new(one.clone(), vec![Arc::new(Int32Array::from(vec![1]))]).unwrap();
+        let second = RecordBatch::try_new(
+            two.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![2])),
+                Arc::new(StringArray::from(vec!["z"])),
+            ],
+        )
+        .unwrap();
+        storage.append(write(one, first)).await.unwrap();
+        storage.append(write(two.clone(), second)).await.unwrap();
+        let batches = storage.batches("t").unwrap();
+        assert!(batches.iter().all(|b| b.schema() == two));
+        assert!(batches[0].column(1).is_null(0));
+        assert_eq!(batches[1].column(1).null_count(), 0);
+        // A stream over both appends reads the table's current schema.
+        let appended = storage.appended("t", Some(0), 1, false).await.unwrap();
+        assert_eq!(appended.schema(), two);
     }
 }

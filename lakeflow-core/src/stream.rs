@@ -3,7 +3,8 @@
 //! committed with the Delta transaction `(app_id, batch)`, and then it is marked committed;
 //! see `checkpoint.rs` for the protocol and how a crash is recovered.
 //!
-//! Executing and writing the batch is `flow.rs`'s; this module decides what the batch covers.
+//! Executing and writing the batch is `flow.rs`'s; this module decides what the batch covers,
+//! and evolves a file source's held schema when a batch meets new columns (`evolve_schemas`).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 
-use crate::checkpoint::{Checkpoint, Offset, Offsets};
+use crate::checkpoint::{Checkpoint, FileStamp, Offset, Offsets};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::event_log::EventLog;
@@ -24,6 +25,10 @@ use crate::storage::{Storage, Txn};
 /// One batch of a streaming flow, exactly once: recover or plan the batch's offsets, write
 /// them ahead, append the batch's output with the transaction `(app_id, batch)`, then mark
 /// the batch committed. See `checkpoint.rs` for the protocol.
+///
+/// A file source bounded by `maxFilesPerTrigger` / `maxBytesPerTrigger` leaves files for
+/// later batches: they run one after another in this run, each its own checkpointed batch,
+/// until nothing is left.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_stream_batch(
     graph: &DatasetGraph,
@@ -32,9 +37,60 @@ pub(crate) async fn run_stream_batch(
     storage: &dyn Storage,
     log: &EventLog,
     mode: FlowMode,
-    mut inputs: FlowInputs,
+    inputs: FlowInputs,
     stream_reads: BTreeMap<String, StreamInput>,
 ) -> Result<FlowOutcome> {
+    let mut total: Option<FlowOutcome> = None;
+    let mut mode = mode;
+    loop {
+        let (outcome, more) = run_one_batch(
+            graph,
+            name,
+            engine,
+            storage,
+            log,
+            mode,
+            inputs.clone(),
+            &stream_reads,
+        )
+        .await?;
+        // Later batches of this run continue the checkpoint the first one started.
+        mode.full_refresh = false;
+        total = Some(match total {
+            None => outcome,
+            Some(mut sum) => {
+                sum.rows_written += outcome.rows_written;
+                sum.dropped_rows += outcome.dropped_rows;
+                sum.version = outcome.version.or(sum.version);
+                for (s, o) in sum.expectations.iter_mut().zip(outcome.expectations) {
+                    s.passed += o.passed;
+                    s.failed += o.failed;
+                }
+                if outcome.technique != Technique::NoNewData {
+                    sum.technique = outcome.technique;
+                }
+                sum
+            }
+        });
+        if !more {
+            break;
+        }
+    }
+    total.ok_or_else(|| Error::Internal(format!("flow `{name}` ran no batch")))
+}
+
+/// One batch; also says whether file sources hold more files than the batch's bound took.
+#[allow(clippy::too_many_arguments)]
+async fn run_one_batch(
+    graph: &DatasetGraph,
+    name: &str,
+    engine: &dyn Engine,
+    storage: &dyn Storage,
+    log: &EventLog,
+    mode: FlowMode,
+    mut inputs: FlowInputs,
+    stream_reads: &BTreeMap<String, StreamInput>,
+) -> Result<(FlowOutcome, bool)> {
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("running unknown flow `{name}`")))?;
@@ -101,10 +157,24 @@ pub(crate) async fn run_stream_batch(
             }
         }
     };
-    let mut end = match replay.take() {
-        Some(planned) => planned,
-        None => current_offsets(&session, storage, &stream_reads, &start, batch).await?,
+    let (mut end, more, changed) = match replay.take() {
+        Some(planned) => (planned, false, Vec::new()),
+        None => current_offsets(&session, storage, stream_reads, &start, batch).await?,
     };
+    for file in &changed {
+        log.emit(
+            crate::event_log::Level::Warn,
+            "flow_progress",
+            Some(name),
+            None,
+            format!(
+                "`{file}` changed after flow `{name}` read it (its size or modification time differs); the change is not read. Land files by writing them elsewhere and renaming them into place, or set allowOverwrites to read changed files again"
+            ),
+            serde_json::json!({ "changed_file": file }),
+            None,
+            Vec::new(),
+        );
+    }
     // An AUTO CDC flow from snapshots: the snapshot's version is its offset.
     let snapshot_plan = match dataset.def.cdc.as_ref().and_then(|c| c.snapshot.as_ref()) {
         None => None,
@@ -115,13 +185,16 @@ pub(crate) async fn run_stream_batch(
             };
             match crate::cdc::next_snapshot(snapshot, name, storage, &session, last).await? {
                 None => {
-                    return Ok(FlowOutcome {
-                        rows_written: 0,
-                        version: None,
-                        expectations: Vec::new(),
-                        dropped_rows: 0,
-                        technique: Technique::NoNewData,
-                    });
+                    return Ok((
+                        FlowOutcome {
+                            rows_written: 0,
+                            version: None,
+                            expectations: Vec::new(),
+                            dropped_rows: 0,
+                            technique: Technique::NoNewData,
+                        },
+                        false,
+                    ));
                 }
                 Some((version, plan)) => {
                     end.sources.insert(
@@ -136,16 +209,19 @@ pub(crate) async fn run_stream_batch(
     let table_exists = sink || storage.version(&table).await?.is_some();
     if !end.is_ahead_of(&start) && table_exists && batch > 0 {
         // Nothing new since the last batch: no commit, no checkpoint entry.
-        return Ok(FlowOutcome {
-            rows_written: 0,
-            version: None,
-            expectations: Vec::new(),
-            dropped_rows: 0,
-            technique: Technique::NoNewData,
-        });
+        return Ok((
+            FlowOutcome {
+                rows_written: 0,
+                version: None,
+                expectations: Vec::new(),
+                dropped_rows: 0,
+                technique: Technique::NoNewData,
+            },
+            false,
+        ));
     }
     let mut schemas = BTreeMap::new();
-    for (key, input) in &stream_reads {
+    for (key, input) in stream_reads {
         if let StreamInput::Files(_) = input {
             schemas.insert(key.clone(), stream_file_schema(graph, name, key)?);
         }
@@ -154,7 +230,7 @@ pub(crate) async fn run_stream_batch(
     failpoint::hit("before_offsets");
     checkpoint.plan(storage, &end).await?;
     failpoint::hit("after_offsets");
-    for (key, input) in &stream_reads {
+    for (key, input) in stream_reads {
         let provider = match input {
             StreamInput::Dataset {
                 name: upstream,
@@ -175,14 +251,7 @@ pub(crate) async fn run_stream_batch(
                     .await?
             }
             StreamInput::Files(spec) => {
-                let seen = match start.sources.get(key) {
-                    Some(Offset::Files { files }) => files.clone(),
-                    _ => Default::default(),
-                };
-                let new: Vec<String> = match end.sources.get(key) {
-                    Some(Offset::Files { files }) => files.difference(&seen).cloned().collect(),
-                    _ => return Err(Error::Internal(format!("no end offset for `{key}`"))),
-                };
+                let new = batch_files(spec, key, &start, &end, batch)?;
                 let schema = stream_file_schema(graph, name, key)?;
                 spec.open_files(&session, &new, schema)?
             }
@@ -256,16 +325,24 @@ pub(crate) async fn run_stream_batch(
     let outcome = match written {
         Ok(outcome) => outcome,
         Err(e) => {
-            return Err(attribute_file_error(
-                e,
-                &session,
-                &stream_reads,
-                &start,
-                &end,
-                graph,
-                name,
-            )
-            .await);
+            let e =
+                attribute_file_error(e, &session, stream_reads, &start, &end, graph, name).await;
+            if matches!(e, Error::NewColumns { .. })
+                && let Some(evolved) = evolve_schemas(
+                    graph,
+                    name,
+                    &session,
+                    storage,
+                    &checkpoint,
+                    stream_reads,
+                    &start,
+                    &end,
+                )
+                .await?
+            {
+                return Err(evolved);
+            }
+            return Err(e);
         }
     };
     failpoint::hit("after_commit");
@@ -273,7 +350,142 @@ pub(crate) async fn run_stream_batch(
         .commit(storage, batch, outcome.version.unwrap_or(0))
         .await?;
     failpoint::hit("after_checkpoint");
-    Ok(outcome)
+    Ok((outcome, more))
+}
+
+/// Schema evolution (`schemaEvolutionMode` addNewColumns): a batch failed because a new
+/// file has columns the held schema lacks. Every file of the batch is read for its columns
+/// (only on this failure path), the new ones are added at the end of the held data columns
+/// with the types inference gives them, and the held schema is replaced in the checkpoint.
+/// The batch stays planned and uncommitted, so the next run plans it again from the same
+/// start with the evolved schema, and its table gains the columns by schema merge. Returns
+/// the error that stops the flow, or `None` when no source evolves (failOnNewColumns).
+#[allow(clippy::too_many_arguments)]
+async fn evolve_schemas(
+    graph: &DatasetGraph,
+    name: &str,
+    session: &datafusion::prelude::SessionContext,
+    storage: &dyn Storage,
+    checkpoint: &Checkpoint,
+    stream_reads: &BTreeMap<String, StreamInput>,
+    start: &Offsets,
+    end: &Offsets,
+) -> Result<Option<Error>> {
+    use crate::ingest::{SchemaEvolution, reader::merge_types, spark_type_name};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let mut evolved: Option<(String, Vec<(String, String)>)> = None;
+    for (key, input) in stream_reads {
+        let StreamInput::Files(source) = input else {
+            continue;
+        };
+        let crate::source::SourceSpec::Ingest(spec) = source else {
+            continue;
+        };
+        let options = &spec.options;
+        if !matches!(
+            options.evolution(),
+            SchemaEvolution::AddNewColumns | SchemaEvolution::AddNewColumnsWithTypeWidening
+        ) {
+            continue;
+        }
+        let held = stream_file_schema(graph, name, key)?;
+        let data = crate::ingest::data_schema(options, &held);
+        let mut added: Vec<Field> = Vec::new();
+        let mut first_file = None;
+        for file in batch_files(source, key, start, end, end.batch)? {
+            for (column, data_type) in spec.file_columns(session, &file).await? {
+                let known = Schema::new(
+                    data.fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .chain(added.iter().cloned())
+                        .collect::<Vec<_>>(),
+                );
+                if let Some(field) = added.iter_mut().find(|f| *f.name() == column) {
+                    let widened = merge_types(field.data_type(), &data_type);
+                    *field = Field::new(column, widened, true);
+                    continue;
+                }
+                if crate::ingest::reader::new_columns(options, &known, [column.as_str()]).is_empty()
+                {
+                    continue;
+                }
+                first_file.get_or_insert_with(|| source.file_url(&file.location));
+                added.push(Field::new(column, data_type, true));
+            }
+        }
+        let Some(file) = first_file else { continue };
+        let metadata = held.field_with_name(crate::ingest::METADATA_COLUMN).is_ok();
+        let data = Schema::new(
+            data.fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .chain(added.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+        let schema = crate::ingest::output_schema(options, &data, metadata);
+        checkpoint.evolve_schema(storage, key, schema).await?;
+        failpoint::hit("schema_evolved");
+        let columns = added
+            .iter()
+            .map(|f| (f.name().clone(), spark_type_name(f.data_type())))
+            .collect::<Vec<_>>();
+        match &mut evolved {
+            None => evolved = Some((file, columns)),
+            Some((_, all)) => all.extend(columns),
+        }
+    }
+    Ok(evolved.map(|(file, columns)| Error::SchemaEvolved { file, columns }))
+}
+
+/// The files a batch reads from file input `key`: those its end offset has and its start
+/// lacks, and (with `allowOverwrites`) those whose stamp changed since they were read. With
+/// `includeExistingFiles` false, the first batch reads none: the files there when the stream
+/// started are only marked seen.
+fn batch_files(
+    spec: &crate::source::SourceSpec,
+    key: &str,
+    start: &Offsets,
+    end: &Offsets,
+    batch: u64,
+) -> Result<Vec<crate::ingest::Listed>> {
+    let (seen, seen_stamps) = match start.sources.get(key) {
+        Some(Offset::Files { files, stamps }) => (files.clone(), stamps.clone()),
+        None if batch == 0 && ingest_options(spec).is_some_and(|o| !o.include_existing) => {
+            return Ok(Vec::new());
+        }
+        _ => Default::default(),
+    };
+    let Some(Offset::Files { files, stamps }) = end.sources.get(key) else {
+        return Err(Error::Internal(format!("no end offset for `{key}`")));
+    };
+    Ok(files
+        .iter()
+        .filter(|f| {
+            !seen.contains(*f)
+                || seen_stamps
+                    .get(*f)
+                    .is_some_and(|old| stamps.get(*f) != Some(old))
+        })
+        .map(|f| {
+            let stamp = stamps.get(f).copied().unwrap_or(FileStamp {
+                size: 0,
+                modified: 0,
+            });
+            crate::ingest::Listed {
+                location: f.clone(),
+                size: stamp.size,
+                modified: stamp.modified,
+            }
+        })
+        .collect())
+}
+
+fn ingest_options(spec: &crate::source::SourceSpec) -> Option<&crate::ingest::FileOptions> {
+    match spec {
+        crate::source::SourceSpec::Ingest(s) => Some(&s.options),
+        _ => None,
+    }
 }
 
 /// The versions a table input covers in this batch: after the start offset (`None` for a
@@ -341,14 +553,18 @@ async fn truncate_once(
     Ok(())
 }
 
-/// Where each streaming input is now: the upstream table's version, or every file there.
+/// Where each streaming input is now: the upstream table's version, or the files there (the
+/// oldest first, as many as `maxFilesPerTrigger` / `maxBytesPerTrigger` allow). Also says
+/// whether files were left for another batch, and which files read before have changed.
 async fn current_offsets(
     session: &datafusion::prelude::SessionContext,
     storage: &dyn Storage,
     stream_reads: &BTreeMap<String, StreamInput>,
     start: &Offsets,
     batch: u64,
-) -> Result<Offsets> {
+) -> Result<(Offsets, bool, Vec<String>)> {
+    let mut more = false;
+    let mut changed = Vec::new();
     let mut end = Offsets {
         batch,
         sources: BTreeMap::new(),
@@ -378,17 +594,63 @@ async fn current_offsets(
                 }
             },
             StreamInput::Files(spec) => {
-                let mut files = match start.sources.get(key) {
-                    Some(Offset::Files { files }) => files.clone(),
+                let starting = !start.sources.contains_key(key);
+                let (mut files, mut stamps) = match start.sources.get(key) {
+                    Some(Offset::Files { files, stamps }) => (files.clone(), stamps.clone()),
                     _ => Default::default(),
                 };
-                files.extend(spec.list_files(session).await?);
-                Offset::Files { files }
+                let options = ingest_options(spec);
+                let allow = options.is_some_and(|o| o.allow_overwrites);
+                let mut fresh = Vec::new();
+                for f in spec.list_files(session).await? {
+                    let stamp = FileStamp {
+                        size: f.size,
+                        modified: f.modified,
+                    };
+                    match stamps.get(&f.location) {
+                        _ if !files.contains(&f.location) => fresh.push(f),
+                        Some(old) if *old != stamp && allow => fresh.push(f),
+                        Some(old) if *old != stamp => {
+                            changed.push(spec.file_url(&f.location));
+                        }
+                        _ => {}
+                    }
+                }
+                fresh.sort_by(|a, b| (a.modified, &a.location).cmp(&(b.modified, &b.location)));
+                // The files there when a stream starts without includeExistingFiles are only
+                // marked seen, all at once.
+                let skip_existing =
+                    starting && batch == 0 && options.is_some_and(|o| !o.include_existing);
+                let (max_files, max_bytes) = match options {
+                    Some(o) if !skip_existing => (o.max_files, o.max_bytes),
+                    _ => (None, None),
+                };
+                let (mut count, mut bytes) = (0u64, 0u64);
+                for f in fresh {
+                    if count > 0
+                        && (max_files.is_some_and(|m| count >= m)
+                            || max_bytes.is_some_and(|m| bytes.saturating_add(f.size) > m))
+                    {
+                        more = true;
+                        break;
+                    }
+                    count += 1;
+                    bytes = bytes.saturating_add(f.size);
+                    stamps.insert(
+                        f.location.clone(),
+                        FileStamp {
+                            size: f.size,
+                            modified: f.modified,
+                        },
+                    );
+                    files.insert(f.location);
+                }
+                Offset::Files { files, stamps }
             }
         };
         end.sources.insert(key.clone(), offset);
     }
-    Ok(end)
+    Ok((end, more, changed))
 }
 
 /// The schema a streaming file input was planned with (held fixed for every batch).
@@ -427,23 +689,21 @@ async fn attribute_file_error(
     graph: &DatasetGraph,
     name: &str,
 ) -> Error {
+    // The ingestion reader names the file itself.
+    if let Some(found) = file_error(&error) {
+        return found;
+    }
     for (key, input) in stream_reads {
         let StreamInput::Files(spec) = input else {
             continue;
         };
-        let (Some(Offset::Files { files: all }), seen) =
-            (end.sources.get(key), start.sources.get(key))
-        else {
+        let Ok(new) = batch_files(spec, key, start, end, end.batch) else {
             continue;
-        };
-        let seen = match seen {
-            Some(Offset::Files { files }) => files.clone(),
-            _ => Default::default(),
         };
         let Ok(schema) = stream_file_schema(graph, name, key) else {
             continue;
         };
-        for file in all.difference(&seen) {
+        for file in &new {
             let Ok(provider) = spec.open_files(session, std::slice::from_ref(file), schema.clone())
             else {
                 continue;
@@ -466,12 +726,45 @@ async fn attribute_file_error(
                 }
             };
             if let Some(e) = failure {
+                let e = Error::DataFusion(e);
+                if let Some(found) = file_error(&e) {
+                    return found;
+                }
                 return Error::SourceFile {
-                    file: format!("/{}", file.trim_start_matches('/')),
+                    file: format!("/{}", file.location.trim_start_matches('/')),
                     message: e.to_string(),
                 };
             }
         }
     }
     error
+}
+
+/// A file error the ingestion reader raised, found in `error`'s chain of causes.
+pub(crate) fn file_error(error: &Error) -> Option<Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        match e.downcast_ref::<Error>() {
+            Some(Error::SourceFile { file, message }) => {
+                return Some(Error::SourceFile {
+                    file: file.clone(),
+                    message: message.clone(),
+                });
+            }
+            Some(Error::NewColumns { file, columns }) => {
+                return Some(Error::NewColumns {
+                    file: file.clone(),
+                    columns: columns.clone(),
+                });
+            }
+            _ => {}
+        }
+        current = match e.downcast_ref::<datafusion::error::DataFusionError>() {
+            Some(datafusion::error::DataFusionError::External(inner)) => Some(inner.as_ref()),
+            Some(datafusion::error::DataFusionError::Context(_, inner)) => Some(inner.as_ref()),
+            Some(datafusion::error::DataFusionError::Shared(inner)) => Some(inner.as_ref()),
+            _ => e.source(),
+        };
+    }
+    None
 }

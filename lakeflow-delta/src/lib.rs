@@ -253,6 +253,8 @@ impl Storage for DeltaStorage {
             .merge(source, on)
             .with_source_alias("s")
             .with_target_alias("t")
+            // Columns the rows have and the table lacks are added (schema evolution upstream).
+            .with_merge_schema(true)
             .when_matched_delete(|d| d.predicate(is_delete.clone()))
             .map_err(|e| delta_error(&location, e))?
             .when_matched_update(|mut u| {
@@ -586,6 +588,14 @@ impl DeltaStorage {
         } else {
             table
         };
+        let adds_columns = table.snapshot().is_ok_and(|state| {
+            let stored = state.snapshot().arrow_schema();
+            write
+                .schema
+                .fields()
+                .iter()
+                .any(|f| stored.field_with_name(f.name()).is_err())
+        });
         let input = OneShotTable::new(write.schema.clone(), write.streams);
         let plan = LogicalPlanBuilder::scan(
             write.name.as_str(),
@@ -604,8 +614,13 @@ impl DeltaStorage {
             .with_save_mode(mode)
             .with_table_name(write.name.clone())
             .with_configuration(configuration);
+        // A replacement may change the schema; an append may add columns (schema evolution:
+        // the rows already there read NULL in them), never drop or retype one. Appends that
+        // add nothing keep delta-rs's plain path.
         if mode == SaveMode::Overwrite {
             builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
+        } else if adds_columns {
+            builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
         }
         if !write.partition_cols.is_empty() {
             builder = builder.with_partition_columns(write.partition_cols);

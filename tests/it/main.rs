@@ -8,6 +8,7 @@ mod errors;
 mod execution;
 mod flows;
 mod incremental;
+mod ingest;
 mod quality;
 mod registry;
 mod sinks;

@@ -207,7 +207,7 @@ pub(super) fn conform(array: ArrayRef, to: &DataType) -> Result<ArrayRef> {
 }
 
 /// `batches` as one batch of `schema`: columns by name, cast where storage chose another
-/// type (Delta reads strings back as views).
+/// type (Delta reads strings back as views), NULL where the stored rows predate a column.
 pub(super) fn read_as(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
     let mut conformed = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -215,10 +215,15 @@ pub(super) fn read_as(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
             .fields()
             .iter()
             .map(|f| {
-                let column = batch.column_by_name(f.name()).ok_or_else(|| {
-                    Error::Internal(format!("stored CDC rows lack column `{}`", f.name()))
-                })?;
-                conform(column.clone(), f.data_type())
+                match batch.column_by_name(f.name()) {
+                    Some(column) => conform(column.clone(), f.data_type()),
+                    // A column the source gained since these rows were stored (schema
+                    // evolution): they read NULL in it, as the target's rows do.
+                    None => Ok(datafusion::arrow::array::new_null_array(
+                        f.data_type(),
+                        batch.num_rows(),
+                    )),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         conformed.push(

@@ -216,10 +216,19 @@ impl StatementParser<'_, '_> {
         }
         while !legacy && self.eat_token(&Token::Comma) {
             let at = self.pos;
-            let key = match self.next().and_then(Tok::ident) {
-                Some(key) => key.to_ascii_lowercase(),
+            let mut key = match self.next().and_then(Tok::ident) {
+                Some(key) => key.to_string(),
                 None => return self.error_at(at, "expected an option such as format => 'csv'"),
             };
+            // cloudFiles.format => 'csv' without backquotes
+            while self.eat_token(&Token::Period) {
+                match self.next().and_then(Tok::ident) {
+                    Some(part) => key = format!("{key}.{part}"),
+                    None => {
+                        return self.error_at(self.pos - 1, "expected the rest of the option name");
+                    }
+                }
+            }
             if !self.eat_token(&Token::RArrow) {
                 return self.error(format!(
                     "expected `=>` after option `{key}`, found {}",
@@ -238,81 +247,72 @@ impl StatementParser<'_, '_> {
             options.push((key, value, at));
         }
         self.expect_token(Token::RParen)?;
-        let mut format = None;
-        let mut header = true;
-        let mut delimiter = None;
-        for (key, value, at) in options {
-            match key.to_ascii_lowercase().as_str() {
-                "format" => format = Some((value.to_ascii_lowercase(), at)),
-                "header" => {
-                    header = match value.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return self.error_at(at, "option `header` is true or false"),
-                    }
-                }
-                "delimiter" | "sep" => match value.as_bytes() {
-                    [byte] => delimiter = Some(*byte),
-                    _ => return self.error_at(at, "option `delimiter` is one character"),
-                },
-                key if legacy && key.starts_with("cloudfiles.") => {}
-                other => {
-                    return self.error_at(
-                        at,
-                        format!(
-                            "{function} option `{other}` is not supported; lakeflow reads `format`, `header` and `delimiter`"
-                        ),
-                    );
-                }
-            }
-        }
+        let is_format = |k: &str| {
+            k.eq_ignore_ascii_case("format") || k.eq_ignore_ascii_case("cloudFiles.format")
+        };
         let path = self.absolute(&path);
         let inferred = Path::new(&path)
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        let format = match format {
-            Some(format) => format,
+        let format = match options.iter().find(|(k, _, _)| is_format(k)) {
+            Some((_, format, at)) => (format.to_ascii_lowercase(), *at),
             None => match inferred.as_deref() {
-                Some(ext @ ("csv" | "json" | "parquet")) => (ext.to_string(), path_at),
+                Some(ext @ ("csv" | "json" | "parquet" | "txt")) => {
+                    (ext.replace("txt", "text"), path_at)
+                }
                 Some("jsonl" | "ndjson") => ("json".to_string(), path_at),
                 _ => {
                     return self.error_at(
                         path_at,
-                        format!("say which format the files are in: {function}('{path}', format => 'csv') (csv, json, parquet or delta)"),
+                        format!("say which format the files are in: {function}('{path}', format => 'csv') (csv, json, parquet, text or delta)"),
                     );
                 }
             },
         };
-        Ok(match format.0.as_str() {
-            "csv" => {
-                let mut csv = crate::csv().has_header(header);
-                if let Some(delimiter) = delimiter {
-                    csv = csv.delimiter(delimiter);
-                }
-                TableSource::Files {
-                    path,
-                    format: csv.into(),
-                    stream,
-                }
+        if format.0 == "delta" {
+            return Ok(TableSource::Delta { path, stream });
+        }
+        let Some(ingest) = lakeflow_core::ingest::IngestFormat::parse(&format.0) else {
+            return self.error_at(
+                format.1,
+                format!(
+                    "format `{}` is not supported; use csv, json, parquet, text or delta",
+                    format.0
+                ),
+            );
+        };
+        // read_files infers column types; Auto Loader (cloud_files) reads text as STRING.
+        let mut file_options = if legacy {
+            lakeflow_core::FileOptions::auto_loader(ingest)
+        } else {
+            lakeflow_core::FileOptions::for_format(ingest)
+        };
+        for (key, value, at) in &options {
+            if is_format(key) {
+                continue;
             }
-            "json" => TableSource::Files {
-                path,
-                format: crate::json(),
-                stream,
-            },
-            "parquet" => TableSource::Files {
-                path,
-                format: crate::parquet(),
-                stream,
-            },
-            "delta" => TableSource::Delta { path, stream },
-            other => {
-                return self.error_at(
-                    format.1,
-                    format!("format `{other}` is not supported; use csv, json, parquet or delta"),
-                );
+            if let Err(message) = file_options.set(key, value) {
+                return self.error_at(*at, format!("{function}: {message}"));
             }
+        }
+        if let Err(message) = file_options.check() {
+            return self.error_at(path_at, format!("{function}: {message}"));
+        }
+        // Options that mean nothing here are warned about when the source is opened.
+        // `_metadata` is a column of the rows only when the query asks for it, so that
+        // `SELECT *` keeps the files' own columns.
+        let metadata = self.tokens.iter().any(|t| {
+            t.ident()
+                .is_some_and(|i| i.eq_ignore_ascii_case(lakeflow_core::ingest::METADATA_COLUMN))
+        });
+        if metadata {
+            file_options = file_options.with_metadata();
+        }
+        Ok(TableSource::Files {
+            path,
+            format: file_options.into(),
+            stream,
         })
     }
 

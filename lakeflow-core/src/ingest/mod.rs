@@ -1,0 +1,436 @@
+//! File ingestion as Databricks documents Auto Loader and `read_files`: the options
+//! (`options.rs`), the schema in Spark's DDL (`ddl.rs`), and reading files value by value so
+//! that what does not fit is rescued instead of failing the flow (`reader.rs`). This module
+//! lists the files (`pathGlobFilter`, `recursiveFileLookup`, `modifiedAfter`/`Before`),
+//! infers the schema across them, and gives the table provider a flow scans.
+//!
+//! It reads only through DataFusion's object stores and never touches the checkpoint: what
+//! was seen and which schema is held is `stream.rs` and `checkpoint.rs`'s.
+
+pub mod ddl;
+pub mod options;
+pub(crate) mod reader;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
+
+pub use options::{FileOptions, IngestFormat, Mode, SchemaEvolution};
+pub use reader::{METADATA_COLUMN, metadata_fields};
+
+use crate::error::{Error, Result};
+use reader::{DecodeError, FileInfo, Target};
+
+/// Files of one format under a path, read with [`FileOptions`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IngestSpec {
+    /// Path, URL or glob.
+    pub path: String,
+    /// The format and options.
+    pub options: FileOptions,
+}
+
+/// A listed file: where it is, and its size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    /// The object-store location.
+    pub location: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, microseconds since the epoch.
+    pub modified: i64,
+}
+
+impl IngestSpec {
+    fn wrap(&self) -> impl Fn(DataFusionError) -> Error + '_ {
+        |e| Error::Source {
+            source_name: self.path.clone(),
+            cause: Box::new(e.into()),
+        }
+    }
+
+    fn url(&self) -> Result<ListingTableUrl> {
+        ListingTableUrl::parse(&self.path).map_err(self.wrap())
+    }
+
+    /// Every file the options select, sorted by location. Hidden files and directories (a
+    /// name starting with `.` or `_`, such as files still being written as `.name.tmp`) are
+    /// left out, as Spark leaves them out.
+    pub(crate) async fn list(&self, session: &SessionContext) -> Result<Vec<Listed>> {
+        let url = self.url()?;
+        let state = session.state();
+        let store = state
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(self.wrap())?;
+        let prefix = url.prefix().clone();
+        let single = if url.is_collection() {
+            None
+        } else {
+            match store.head(&prefix).await {
+                Ok(meta) => Some(meta),
+                Err(datafusion::object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(self.wrap()(e.into())),
+            }
+        };
+        let metas: Vec<ObjectMeta> = match single {
+            Some(meta) => vec![meta],
+            None => store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| self.wrap()(e.into()))?,
+        };
+        let glob = match &self.options.glob {
+            Some(g) => Some(glob::Pattern::new(g).map_err(|e| Error::Source {
+                source_name: self.path.clone(),
+                cause: Box::new(Error::Internal(e.to_string())),
+            })?),
+            None => None,
+        };
+        let o = &self.options;
+        let mut files: Vec<Listed> = metas
+            .into_iter()
+            .filter(|m| {
+                let Some(segments) = url.strip_prefix(&m.location) else {
+                    return false;
+                };
+                let segments: Vec<&str> = segments.collect();
+                if segments
+                    .iter()
+                    .any(|s| s.starts_with('.') || s.starts_with('_'))
+                {
+                    return false;
+                }
+                if !o.recursive && segments.len() > 1 {
+                    return false;
+                }
+                let name = m.location.filename().unwrap_or_default();
+                let modified = m.last_modified.timestamp_micros();
+                glob.as_ref().is_none_or(|g| g.matches(name))
+                    && url.contains(&m.location, false)
+                    && o.modified_after.is_none_or(|t| modified > t)
+                    && o.modified_before.is_none_or(|t| modified < t)
+            })
+            .map(|m| Listed {
+                location: m.location.to_string(),
+                size: m.size,
+                modified: m.last_modified.timestamp_micros(),
+            })
+            .collect();
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(files)
+    }
+
+    /// The URL a file is shown by (in `_metadata.file_path`, the rescued data and messages).
+    fn display(&self, location: &str) -> Result<String> {
+        let base = self.url()?.object_store();
+        Ok(format!(
+            "{}{}",
+            base.as_str(),
+            location.trim_start_matches('/')
+        ))
+    }
+
+    /// The schema of the data columns: `schema` if given, else inferred across `files` (and
+    /// `schemaHints` applied).
+    pub(crate) async fn infer(
+        &self,
+        session: &SessionContext,
+        files: &[Listed],
+    ) -> Result<SchemaRef> {
+        let o = &self.options;
+        o.check().map_err(|message| self.invalid(message))?;
+        for ignored in o.ignored() {
+            tracing::warn!(
+                "option `{ignored}` of {} `{}` is ignored: lakeflow lists files itself and holds the schema in the flow's checkpoint",
+                o.format(),
+                self.path
+            );
+        }
+        if let Some(ddl) = &o.schema {
+            let schema = ddl::parse_schema(ddl).map_err(|m| self.invalid(m))?;
+            return Ok(Arc::new(nullable(&schema)));
+        }
+        let mut columns: Vec<(String, DataType)> = Vec::new();
+        for file in files.iter().take(1000) {
+            let file_columns = self.file_columns(session, file).await?;
+            for (name, t) in file_columns {
+                match columns.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, existing)) => *existing = reader::merge_types(existing, &t),
+                    None => columns.push((name, t)),
+                }
+            }
+        }
+        if o.format == IngestFormat::Json {
+            columns.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        if columns.is_empty() && files.is_empty() {
+            return Err(Error::Source {
+                source_name: self.path.clone(),
+                cause: Box::new(Error::Internal(
+                    "there are no files to infer the schema from; land a first file, or give the schema with the `schema` option (`schema => 'id INT, name STRING'`)".into(),
+                )),
+            });
+        }
+        let rescued = o.rescued_column();
+        let mut fields: Vec<Field> = columns
+            .into_iter()
+            .filter(|(n, _)| Some(n.as_str()) != rescued && n != METADATA_COLUMN)
+            .map(|(n, t)| Field::new(n, t, true))
+            .collect();
+        if let Some(hints) = &o.schema_hints {
+            let hints = ddl::parse_schema(hints).map_err(|m| self.invalid(m))?;
+            for hint in hints.fields() {
+                match fields.iter_mut().find(|f| f.name() == hint.name()) {
+                    Some(f) => *f = Field::new(hint.name(), hint.data_type().clone(), true),
+                    None => fields.push(Field::new(hint.name(), hint.data_type().clone(), true)),
+                }
+            }
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    /// The columns one file holds, typed as inference would.
+    pub(crate) async fn file_columns(
+        &self,
+        session: &SessionContext,
+        file: &Listed,
+    ) -> Result<Vec<(String, DataType)>> {
+        let url = self.url()?;
+        let store = session
+            .state()
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(self.wrap())?;
+        let display = self.display(&file.location)?;
+        let location = ObjectPath::from(file.location.as_str());
+        let bytes = store
+            .get(&location)
+            .await
+            .map_err(|e| self.wrap()(e.into()))?
+            .bytes()
+            .await
+            .map_err(|e| self.wrap()(e.into()))?;
+        if self.options.format == IngestFormat::Parquet {
+            use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::SourceFile {
+                    file: display.clone(),
+                    message: e.to_string(),
+                })?;
+            return Ok(builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect());
+        }
+        reader::infer_file(&self.options, &bytes).map_err(|e| decode_error(&display, e))
+    }
+
+    fn invalid(&self, message: String) -> Error {
+        Error::Source {
+            source_name: self.path.clone(),
+            cause: Box::new(Error::InvalidOption { message }),
+        }
+    }
+
+    /// The table over `files` whose rows have `schema` (data columns, then the rescued and
+    /// metadata columns as the options ask). A file whose size or modification time differs
+    /// from the listing's, because it changed after it was listed, fails the scan naming it.
+    pub(crate) fn table(
+        &self,
+        session: &SessionContext,
+        files: &[Listed],
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let data = data_schema(&self.options, &schema);
+        let output = output_schema(&self.options, &data, self.options.metadata);
+        let target = Arc::new(Target {
+            options: self.options.clone(),
+            data,
+            output: output.clone(),
+        });
+        let store = self.url()?.object_store();
+        let partitions = session.state().config().target_partitions().max(1);
+        let mut groups: Vec<Vec<(Listed, String)>> =
+            vec![Vec::new(); partitions.min(files.len()).max(1)];
+        let count = groups.len();
+        for (i, file) in files.iter().enumerate() {
+            groups[i % count].push((file.clone(), self.display(&file.location)?));
+        }
+        let partitions: Vec<Arc<dyn PartitionStream>> = groups
+            .into_iter()
+            .map(|files| {
+                Arc::new(FilePartition {
+                    target: target.clone(),
+                    store: store.clone(),
+                    files,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTable::try_new(output, partitions)?))
+    }
+}
+
+/// The data columns of a source's full schema: without the rescued and `_metadata` columns.
+pub(crate) fn data_schema(options: &FileOptions, schema: &Schema) -> SchemaRef {
+    let rescued = options.rescued_column();
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| Some(f.name().as_str()) != rescued && f.name() != METADATA_COLUMN)
+            .map(|f| f.as_ref().clone())
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The columns rows carry: the data columns, then the rescued data column, then `_metadata`.
+pub(crate) fn output_schema(options: &FileOptions, data: &Schema, metadata: bool) -> SchemaRef {
+    let mut fields: Vec<Field> = data.fields().iter().map(|f| f.as_ref().clone()).collect();
+    if let Some(name) = options.rescued_column() {
+        fields.push(Field::new(name, DataType::Utf8, true));
+    }
+    if metadata {
+        fields.push(Field::new(
+            METADATA_COLUMN,
+            DataType::Struct(metadata_fields()),
+            false,
+        ));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+fn nullable(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A Spark type's name for messages (`INT`, `STRING`, ..).
+pub(crate) fn spark_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP_NTZ".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        other => other.to_string(),
+    }
+}
+
+fn decode_error(file: &str, e: DecodeError) -> Error {
+    match e {
+        DecodeError::Malformed { line, message } => Error::SourceFile {
+            file: file.to_string(),
+            message: match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            },
+        },
+        DecodeError::NewColumns(columns) => Error::NewColumns {
+            file: file.to_string(),
+            columns,
+        },
+    }
+}
+
+/// The files of one partition of a scan, read one after another.
+#[derive(Debug)]
+struct FilePartition {
+    target: Arc<Target>,
+    store: ObjectStoreUrl,
+    files: Vec<(Listed, String)>,
+}
+
+impl PartitionStream for FilePartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.target.output
+    }
+
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let target = self.target.clone();
+        let store = ctx
+            .runtime_env()
+            .object_store(&self.store)
+            .map_err(|e| e.to_string());
+        let files = self.files.clone();
+        let stream = futures::stream::iter(files)
+            .then(move |(file, display)| {
+                let target = target.clone();
+                let store = store.clone();
+                async move {
+                    let store = store.map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                    let external = |e: Error| DataFusionError::External(Box::new(e));
+                    let got = store
+                        .get(&ObjectPath::from(file.location.as_str()))
+                        .await
+                        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+                    let (size, modified) = (got.meta.size, got.meta.last_modified.timestamp_micros());
+                    let bytes = got
+                        .bytes()
+                        .await
+                        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+                    if size != file.size || modified != file.modified || bytes.len() as u64 != file.size {
+                        return Err(external(Error::SourceFile {
+                            file: display,
+                            message: format!(
+                                "it changed while the batch read it ({} bytes when listed, {} now): it is still being written; land files by writing them elsewhere (or under a name starting with `.`) and renaming them into place",
+                                file.size,
+                                bytes.len()
+                            ),
+                        }));
+                    }
+                    let info = FileInfo {
+                        path: display.clone(),
+                        size,
+                        modified,
+                    };
+                    let decoded = if target.options.format == IngestFormat::Parquet {
+                        reader::decode_parquet(&target, &info, bytes)
+                    } else {
+                        reader::decode(&target, &info, &bytes)
+                    };
+                    let (batches, dropped) =
+                        decoded.map_err(|e| external(decode_error(&display, e)))?;
+                    if dropped > 0 {
+                        let message = format!(
+                            "mode DROPMALFORMED left out {dropped} malformed records of `{display}`"
+                        );
+                        tracing::warn!("{message}");
+                    }
+                    Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().map(Ok)))
+                }
+            })
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.target.output.clone(),
+            stream,
+        ))
+    }
+}

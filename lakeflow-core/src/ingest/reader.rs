@@ -1,0 +1,971 @@
+//! Decoding one file into record batches of a fixed schema, as Auto Loader does: values that
+//! do not fit their column (a type mismatch, a column the schema lacks, a name that differs
+//! only in case) become NULL and go, with the file's path, into the rescued data column as
+//! JSON; `mode` drops or fails such records instead; `_metadata` describes the file.
+//!
+//! CSV is parsed with the `csv` crate (quoted newlines, escapes, comments), JSON with
+//! `serde_json` (lines, or whole files holding a record or an array of records), and typed
+//! columns are cast from text with Arrow's casts, so a record's fate is decided value by value.
+//! Inference (`infer_*`) reads the same records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, StringBuilder,
+    StructArray, TimestampMicrosecondArray, new_null_array,
+};
+use datafusion::arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use serde_json::{Map, Value};
+
+use super::options::{FileOptions, IngestFormat, Mode, SchemaEvolution};
+
+/// Rows per record batch.
+const BATCH_ROWS: usize = 8192;
+
+/// Records read per file for schema inference.
+pub(crate) const INFER_RECORDS: usize = 1000;
+
+/// The `_metadata` column's name.
+pub const METADATA_COLUMN: &str = "_metadata";
+
+/// A file to read, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileInfo {
+    /// The path shown to people and in `_metadata.file_path` (a URL, `file:///..` for local files).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time, microseconds since the epoch.
+    pub modified: i64,
+}
+
+/// The `_metadata` struct's fields, as Spark exposes them.
+pub fn metadata_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("file_path", DataType::Utf8, false),
+        Field::new("file_name", DataType::Utf8, false),
+        Field::new("file_size", DataType::Int64, false),
+        Field::new(
+            "file_modification_time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ])
+}
+
+/// What a file is decoded into.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// The options.
+    pub options: FileOptions,
+    /// The data columns (the held schema), without the rescued and metadata columns.
+    pub data: SchemaRef,
+    /// The whole output: data, then the rescued column, then `_metadata`, when present.
+    pub output: SchemaRef,
+}
+
+/// A failure decoding a file, to be reported naming the file.
+#[derive(Debug)]
+pub(crate) enum DecodeError {
+    /// The file does not parse, or (FAILFAST) a value does not fit; at a 1-based line.
+    Malformed { line: Option<u64>, message: String },
+    /// The file has columns the schema lacks, and the evolution mode fails on them.
+    NewColumns(Vec<String>),
+}
+
+/// Raw records of one file: column names, and per record its line and values.
+struct Records {
+    names: Vec<String>,
+    /// Per record: the line it starts at, and per column of `names` a value.
+    rows: Vec<(u64, Vec<Raw>)>,
+}
+
+/// A value as the file holds it.
+#[derive(Debug, Clone)]
+enum Raw {
+    Missing,
+    Text(String),
+    Json(Value),
+}
+
+impl Raw {
+    fn text(&self) -> Option<String> {
+        match self {
+            Raw::Missing | Raw::Json(Value::Null) => None,
+            Raw::Text(s) | Raw::Json(Value::String(s)) => Some(s.clone()),
+            Raw::Json(v) => Some(v.to_string()),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Raw::Missing => Value::Null,
+            Raw::Text(s) => Value::String(s.clone()),
+            Raw::Json(v) => v.clone(),
+        }
+    }
+}
+
+fn csv_reader<'a>(options: &FileOptions, bytes: &'a [u8]) -> csv::Reader<&'a [u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.delimiter)
+        .quote(options.quote)
+        .escape((options.escape != options.quote).then_some(options.escape))
+        .double_quote(true)
+        .comment(options.comment)
+        .from_reader(bytes)
+}
+
+/// Parses a whole file into raw records (at most `limit`).
+fn parse(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Malformed {
+        line: Some(
+            1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64,
+        ),
+        message: "the file is not UTF-8; convert it (lakeflow reads UTF-8 only)".into(),
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match options.format {
+        IngestFormat::Csv => parse_csv(options, text.as_bytes(), limit),
+        IngestFormat::Json => parse_json(options, text, limit),
+        IngestFormat::Text => Ok(Records {
+            names: vec!["value".into()],
+            rows: text
+                .lines()
+                .take(limit)
+                .enumerate()
+                .map(|(i, l)| (i as u64 + 1, vec![Raw::Text(l.to_string())]))
+                .collect(),
+        }),
+        IngestFormat::Parquet => Err(DecodeError::Malformed {
+            line: None,
+            message: "internal: Parquet is not decoded as text".into(),
+        }),
+    }
+}
+
+fn parse_csv(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, DecodeError> {
+    let mut reader = csv_reader(options, bytes);
+    let mut names: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut first = true;
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                return Err(DecodeError::Malformed {
+                    line: e.position().map(|p| p.line()).or(Some(line)),
+                    message: e.to_string(),
+                });
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        if first && options.header {
+            first = false;
+            names = record
+                .iter()
+                .enumerate()
+                .map(|(i, n)| match n.trim() {
+                    "" => format!("_c{i}"),
+                    n => n.to_string(),
+                })
+                .collect();
+            continue;
+        }
+        first = false;
+        if rows.len() >= limit {
+            break;
+        }
+        while names.len() < record.len() {
+            names.push(format!("_c{}", names.len()));
+        }
+        let values = (0..names.len())
+            .map(|i| match record.get(i) {
+                Some(v) => Raw::Text(v.to_string()),
+                None => Raw::Missing,
+            })
+            .collect();
+        rows.push((line, values));
+    }
+    Ok(Records { names, rows })
+}
+
+fn parse_json(options: &FileOptions, text: &str, limit: usize) -> Result<Records, DecodeError> {
+    let mut objects: Vec<(u64, Map<String, Value>)> = Vec::new();
+    let mut push = |line: u64, value: Value| -> Result<(), DecodeError> {
+        match value {
+            Value::Object(map) => objects.push((line, map)),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Object(map) => objects.push((line, map)),
+                        other => {
+                            return Err(DecodeError::Malformed {
+                                line: Some(line),
+                                message: format!("an array element is not a JSON object: {other}"),
+                            });
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(DecodeError::Malformed {
+                    line: Some(line),
+                    message: format!("a record is not a JSON object: {other}"),
+                });
+            }
+        }
+        Ok(())
+    };
+    let trimmed = text.trim_start();
+    if options.multi_line || trimmed.starts_with('[') {
+        // The whole file: one record, an array of records, or records one after another.
+        let start_line = 1 + (text.len() - trimmed.len()) as u64;
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        loop {
+            let offset = stream.byte_offset();
+            match stream.next() {
+                None => break,
+                Some(Ok(v)) => {
+                    let line = start_line.max(1 + text[..offset].matches('\n').count() as u64);
+                    push(line, v)?
+                }
+                Some(Err(e)) => {
+                    return Err(DecodeError::Malformed {
+                        line: Some(e.line() as u64),
+                        message: format!("invalid JSON: {e}"),
+                    });
+                }
+            }
+        }
+    } else {
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_str(line).map_err(|e| DecodeError::Malformed {
+                line: Some(i as u64 + 1),
+                message: format!("invalid JSON: {e}"),
+            })?;
+            push(i as u64 + 1, value)?;
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, map) in objects.iter().take(limit) {
+        for key in map.keys() {
+            if !index.contains_key(key) {
+                index.insert(key.clone(), names.len());
+                names.push(key.clone());
+            }
+        }
+    }
+    let rows = objects
+        .into_iter()
+        .take(limit)
+        .map(|(line, mut map)| {
+            let values = names
+                .iter()
+                .map(|n| map.remove(n).map_or(Raw::Missing, Raw::Json))
+                .collect();
+            (line, values)
+        })
+        .collect();
+    Ok(Records { names, rows })
+}
+
+/// The columns of one file as inference sees them: name and type, in file order.
+pub(crate) fn infer_file(
+    options: &FileOptions,
+    bytes: &[u8],
+) -> Result<Vec<(String, DataType)>, DecodeError> {
+    let records = parse(options, bytes, INFER_RECORDS)?;
+    let columns = records.names.iter().enumerate().map(|(i, name)| {
+        let values = records.rows.iter().map(move |(_, row)| &row[i]);
+        let data_type = if !options.infer_types {
+            DataType::Utf8
+        } else if options.format == IngestFormat::Json {
+            infer_json(values)
+        } else {
+            infer_text(values.filter_map(|v| v.text()), options)
+        };
+        (name.clone(), data_type)
+    });
+    let mut columns: Vec<_> = columns.collect();
+    if options.format == IngestFormat::Json {
+        // Spark orders the columns of an inferred JSON schema by name.
+        columns.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(columns)
+}
+
+/// The narrowest of INT, BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP that every value casts to
+/// (Spark's CSV inference), else STRING.
+fn infer_text(values: impl Iterator<Item = String>, options: &FileOptions) -> DataType {
+    let candidates = [
+        DataType::Int32,
+        DataType::Int64,
+        DataType::Float64,
+        DataType::Boolean,
+        DataType::Date32,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    ];
+    let values: Vec<String> = values.filter(|v| *v != options.null_value).collect();
+    if values.is_empty() {
+        return DataType::Utf8;
+    }
+    let array: ArrayRef = Arc::new(StringArray::from(values));
+    for candidate in candidates {
+        if candidate == DataType::Date32 {
+            // Only ISO dates (yyyy-MM-dd) infer as DATE, as in Spark.
+            let strings = array.as_any().downcast_ref::<StringArray>();
+            if strings.is_some_and(|s| s.iter().flatten().any(|v| v.len() != 10)) {
+                continue;
+            }
+        }
+        if casts_every_value(&array, &candidate, options) {
+            return candidate;
+        }
+    }
+    DataType::Utf8
+}
+
+fn casts_every_value(array: &ArrayRef, to: &DataType, options: &FileOptions) -> bool {
+    match cast_text(array, to, options) {
+        Some(cast) => cast.null_count() == array.null_count(),
+        None => false,
+    }
+}
+
+/// Spark's JSON inference: integers are BIGINT, other numbers DOUBLE, objects structs (fields
+/// by name), arrays lists; conflicting types become STRING.
+fn infer_json<'a>(values: impl Iterator<Item = &'a Raw>) -> DataType {
+    let mut result: Option<DataType> = None;
+    for value in values {
+        let Raw::Json(v) = value else { continue };
+        let Some(t) = json_type(v) else { continue };
+        result = Some(match result {
+            None => t,
+            Some(r) => merge_types(&r, &t),
+        });
+    }
+    result.unwrap_or(DataType::Utf8)
+}
+
+fn json_type(v: &Value) -> Option<DataType> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(_) => DataType::Boolean,
+        Value::Number(n) if n.is_i64() => DataType::Int64,
+        Value::Number(_) => DataType::Float64,
+        Value::String(_) => DataType::Utf8,
+        Value::Array(items) => {
+            let mut item: Option<DataType> = None;
+            for i in items {
+                if let Some(t) = json_type(i) {
+                    item = Some(match item {
+                        None => t,
+                        Some(r) => merge_types(&r, &t),
+                    });
+                }
+            }
+            DataType::List(Arc::new(Field::new(
+                "element",
+                item.unwrap_or(DataType::Utf8),
+                true,
+            )))
+        }
+        Value::Object(map) => {
+            let mut fields: Vec<Field> = map
+                .iter()
+                .map(|(k, v)| Field::new(k, json_type(v).unwrap_or(DataType::Utf8), true))
+                .collect();
+            fields.sort_by(|a, b| a.name().cmp(b.name()));
+            DataType::Struct(Fields::from(fields))
+        }
+    })
+}
+
+/// The type two inferred types of one column widen to.
+pub(crate) fn merge_types(a: &DataType, b: &DataType) -> DataType {
+    use DataType::*;
+    if a == b {
+        return a.clone();
+    }
+    match (a, b) {
+        (Int32, Int64) | (Int64, Int32) => Int64,
+        (Int32 | Int64 | Float64, Int32 | Int64 | Float64) => Float64,
+        (Date32, Timestamp(..)) | (Timestamp(..), Date32) => {
+            Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        (List(x), List(y)) => List(Arc::new(Field::new(
+            "element",
+            merge_types(x.data_type(), y.data_type()),
+            true,
+        ))),
+        (Struct(x), Struct(y)) => {
+            let mut fields: Vec<Field> = x.iter().map(|f| f.as_ref().clone()).collect();
+            for f in y.iter() {
+                match fields.iter_mut().find(|g| g.name() == f.name()) {
+                    Some(g) => {
+                        *g = Field::new(g.name(), merge_types(g.data_type(), f.data_type()), true)
+                    }
+                    None => fields.push(f.as_ref().clone()),
+                }
+            }
+            fields.sort_by(|a, b| a.name().cmp(b.name()));
+            Struct(Fields::from(fields))
+        }
+        _ => Utf8,
+    }
+}
+
+/// Text cast to `to`, values that do not fit becoming NULL; `dateFormat` and
+/// `timestampFormat` (Spark patterns) are honoured. `None` when the type cannot come from text.
+fn cast_text(array: &ArrayRef, to: &DataType, options: &FileOptions) -> Option<ArrayRef> {
+    let strings = array.as_any().downcast_ref::<StringArray>()?;
+    match to {
+        DataType::Date32 if options.date_format.is_some() => {
+            let format = spark_pattern(options.date_format.as_deref()?);
+            let days: datafusion::arrow::array::Date32Array = strings
+                .iter()
+                .map(|v| {
+                    v.and_then(|s| chrono::NaiveDate::parse_from_str(s.trim(), &format).ok())
+                        .map(|d| {
+                            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
+                                .num_days() as i32
+                        })
+                })
+                .collect();
+            Some(Arc::new(days))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, zone) if options.timestamp_format.is_some() => {
+            let format = spark_pattern(options.timestamp_format.as_deref()?);
+            let micros: TimestampMicrosecondArray = strings
+                .iter()
+                .map(|v| {
+                    v.and_then(|s| chrono::NaiveDateTime::parse_from_str(s.trim(), &format).ok())
+                        .map(|t| t.and_utc().timestamp_micros())
+                })
+                .collect();
+            Some(Arc::new(micros.with_timezone_opt(zone.clone())))
+        }
+        DataType::Boolean => {
+            // Spark reads true/false in any case, nothing else.
+            let b: BooleanArray = strings
+                .iter()
+                .map(|v| {
+                    v.and_then(|s| match s.trim().to_ascii_lowercase().as_str() {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    })
+                })
+                .collect();
+            Some(Arc::new(b))
+        }
+        _ => {
+            let trimmed: StringArray = if matches!(to, DataType::Utf8) {
+                strings.clone()
+            } else {
+                strings.iter().map(|v| v.map(str::trim)).collect()
+            };
+            let safe = CastOptions {
+                safe: true,
+                ..Default::default()
+            };
+            cast_with_options(&trimmed, to, &safe).ok()
+        }
+    }
+}
+
+/// A Spark datetime pattern (`yyyy-MM-dd HH:mm:ss`) as a chrono format.
+fn spark_pattern(pattern: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        let piece = match (c, n) {
+            ('y', 2) => "%y".to_string(),
+            ('y', _) => "%Y".to_string(),
+            ('M', 1 | 2) => "%m".to_string(),
+            ('M', 3) => "%b".to_string(),
+            ('M', _) => "%B".to_string(),
+            ('d', _) => "%d".to_string(),
+            ('H', _) => "%H".to_string(),
+            ('h', _) => "%I".to_string(),
+            ('m', _) => "%M".to_string(),
+            ('s', _) => "%S".to_string(),
+            ('S', n) => format!("%{n}f"),
+            ('a', _) => "%p".to_string(),
+            ('\'', _) => String::new(),
+            (c, n) => std::iter::repeat_n(c, n).collect(),
+        };
+        out.push_str(&piece);
+        i += n;
+    }
+    out
+}
+
+/// The columns of a file (by `names`) that are new to the schema `data`: not in it, not even
+/// in another case (such a column is rescued, never added), and not the rescued data or
+/// `_metadata` column. CSV without a header has no column names, so it has no new columns
+/// (extra fields make a record malformed).
+pub(crate) fn new_columns<'a>(
+    options: &FileOptions,
+    data: &Schema,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    if options.format == IngestFormat::Csv && !options.header {
+        return Vec::new();
+    }
+    let rescued = options.rescued_column();
+    names
+        .into_iter()
+        .filter(|n| {
+            Some(*n) != rescued
+                && *n != METADATA_COLUMN
+                && !data
+                    .fields()
+                    .iter()
+                    .any(|f| f.name().eq_ignore_ascii_case(n))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Decodes one file into batches of `target.output`; returns them and how many records
+/// DROPMALFORMED left out.
+pub(crate) fn decode(
+    target: &Target,
+    file: &FileInfo,
+    bytes: &[u8],
+) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+    let options = &target.options;
+    let records = parse(options, bytes, usize::MAX)?;
+    let rescued = options.rescued_column();
+    let new = new_columns(
+        options,
+        &target.data,
+        records.names.iter().map(String::as_str),
+    );
+    if !new.is_empty()
+        && !matches!(
+            options.evolution(),
+            SchemaEvolution::Rescue | SchemaEvolution::None
+        )
+    {
+        return Err(DecodeError::NewColumns(new));
+    }
+    // Columns of the file that the schema does not have (by exact name): rescued, except
+    // that with `none` new columns are ignored unless a rescued data column was asked for.
+    let ignore_new =
+        options.evolution() == SchemaEvolution::None && options.rescued_column.is_none();
+    let unknown: Vec<usize> = records
+        .names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| target.data.field_with_name(n).is_err() && Some(n.as_str()) != rescued)
+        .filter(|(_, n)| !(ignore_new && new.contains(n)))
+        .map(|(i, _)| i)
+        .collect();
+    let mut batches = Vec::new();
+    let mut dropped = 0;
+    for chunk in records.rows.chunks(BATCH_ROWS) {
+        let (batch, n) = decode_chunk(target, file, &records.names, &unknown, chunk)?;
+        dropped += n;
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok((batches, dropped))
+}
+
+fn decode_chunk(
+    target: &Target,
+    file: &FileInfo,
+    names: &[String],
+    unknown: &[usize],
+    rows: &[(u64, Vec<Raw>)],
+) -> Result<(RecordBatch, u64), DecodeError> {
+    let options = &target.options;
+    let rescued_name = options.rescued_column();
+    // Per row, the rescued values in the order met (the file's path goes last, as in Spark).
+    let mut rescued: Vec<Option<Vec<(String, Value)>>> = vec![None; rows.len()];
+    let mut bad = vec![false; rows.len()];
+    let rescue = |row: usize, key: &str, value: Value, rescued: &mut Vec<Option<_>>| {
+        rescued[row]
+            .get_or_insert_with(Vec::new)
+            .push((key.to_string(), value));
+    };
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for field in target.data.fields() {
+        let position = names.iter().position(|n| n == field.name());
+        let Some(position) = position else {
+            columns.push(new_null_array(field.data_type(), rows.len()));
+            continue;
+        };
+        let values: Vec<&Raw> = rows.iter().map(|(_, r)| &r[position]).collect();
+        let column = if is_nested(field.data_type()) {
+            decode_nested(field, &values, options)
+        } else {
+            let text: StringArray = values
+                .iter()
+                .map(|v| v.text().filter(|s| *s != options.null_value))
+                .collect();
+            let text: ArrayRef = Arc::new(text);
+            let cast = cast_text(&text, field.data_type(), options)
+                .unwrap_or_else(|| new_null_array(field.data_type(), rows.len()));
+            let mismatched: Vec<bool> = (0..rows.len())
+                .map(|i| text.is_valid(i) && cast.is_null(i))
+                .collect();
+            (cast, mismatched)
+        };
+        let (array, mismatched) = column;
+        for (i, m) in mismatched.iter().enumerate() {
+            if !m {
+                continue;
+            }
+            match options.mode {
+                Mode::FailFast => {
+                    return Err(DecodeError::Malformed {
+                        line: Some(rows[i].0),
+                        message: format!(
+                            "value {} of column `{}` is not {} (mode FAILFAST)",
+                            values[i].json(),
+                            field.name(),
+                            super::spark_type_name(field.data_type())
+                        ),
+                    });
+                }
+                Mode::DropMalformed => bad[i] = true,
+                Mode::Permissive => {
+                    rescue(i, field.name(), values[i].json(), &mut rescued);
+                }
+            }
+        }
+        columns.push(array);
+    }
+    // Values of columns the schema lacks; CSV records with more fields than the header.
+    for (i, (line, row)) in rows.iter().enumerate() {
+        for &u in unknown {
+            if let Some(v) = row.get(u).filter(|v| !matches!(v, Raw::Missing)) {
+                if options.format == IngestFormat::Csv && !options.header {
+                    // Without a header, extra fields make the record malformed.
+                    match options.mode {
+                        Mode::FailFast => {
+                            return Err(DecodeError::Malformed {
+                                line: Some(*line),
+                                message: format!(
+                                    "the record has {} fields, the schema {} (mode FAILFAST)",
+                                    row.iter().filter(|v| !matches!(v, Raw::Missing)).count(),
+                                    target.data.fields().len()
+                                ),
+                            });
+                        }
+                        Mode::DropMalformed => {
+                            bad[i] = true;
+                            continue;
+                        }
+                        Mode::Permissive => {}
+                    }
+                }
+                if rescued_name.is_some() && !matches!(v, Raw::Json(Value::Null)) {
+                    rescue(i, &names[u], v.json(), &mut rescued);
+                }
+            }
+        }
+    }
+    if let Some(_name) = rescued_name {
+        let mut builder = StringBuilder::new();
+        for r in rescued {
+            match r {
+                Some(mut entries) => {
+                    entries.push(("_file_path".into(), Value::String(file.path.clone())));
+                    let text: Vec<String> = entries
+                        .iter()
+                        .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+                        .collect();
+                    builder.append_value(format!("{{{}}}", text.join(",")));
+                }
+                None => builder.append_null(),
+            }
+        }
+        columns.push(Arc::new(builder.finish()));
+    }
+    if target.output.field_with_name(METADATA_COLUMN).is_ok() {
+        columns.push(metadata_array(file, rows.len()));
+    }
+    let batch = RecordBatch::try_new(target.output.clone(), columns).map_err(|e| {
+        DecodeError::Malformed {
+            line: None,
+            message: format!("internal: {e}"),
+        }
+    })?;
+    let dropped = bad.iter().filter(|b| **b).count() as u64;
+    if dropped == 0 {
+        return Ok((batch, 0));
+    }
+    let keep: BooleanArray = bad.iter().map(|b| Some(!b)).collect();
+    let batch = filter_record_batch(&batch, &keep).map_err(|e| DecodeError::Malformed {
+        line: None,
+        message: format!("internal: {e}"),
+    })?;
+    Ok((batch, dropped))
+}
+
+fn is_nested(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_) | DataType::Map(..)
+    )
+}
+
+/// A nested column decoded from JSON values with arrow-json: the whole chunk at once, or when
+/// that fails value by value, so only the values that do not fit are NULL (and reported).
+fn decode_nested(field: &Field, values: &[&Raw], options: &FileOptions) -> (ArrayRef, Vec<bool>) {
+    let _ = options;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "v",
+        field.data_type().clone(),
+        true,
+    )]));
+    let decode = |rows: &[Value]| -> Option<ArrayRef> {
+        let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
+            .with_coerce_primitive(true)
+            .build_decoder()
+            .ok()?;
+        decoder.serialize(rows).ok()?;
+        decoder.flush().ok()?.map(|b| b.column(0).clone())
+    };
+    let wrap = |v: &Raw| {
+        let mut m = Map::new();
+        let value = match v {
+            Raw::Json(v) => v.clone(),
+            _ => Value::Null,
+        };
+        m.insert("v".into(), value);
+        Value::Object(m)
+    };
+    let rows: Vec<Value> = values.iter().map(|v| wrap(v)).collect();
+    if let Some(array) = decode(&rows) {
+        return (array, vec![false; values.len()]);
+    }
+    let mut parts: Vec<ArrayRef> = Vec::new();
+    let mut mismatched = Vec::new();
+    for row in &rows {
+        match decode(std::slice::from_ref(row)) {
+            Some(a) => {
+                parts.push(a);
+                mismatched.push(false);
+            }
+            None => {
+                parts.push(new_null_array(field.data_type(), 1));
+                mismatched.push(true);
+            }
+        }
+    }
+    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    match datafusion::arrow::compute::concat(&refs) {
+        Ok(array) => (array, mismatched),
+        Err(_) => (
+            new_null_array(field.data_type(), values.len()),
+            vec![true; values.len()],
+        ),
+    }
+}
+
+fn metadata_array(file: &FileInfo, rows: usize) -> ArrayRef {
+    let name = file
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&file.path)
+        .to_string();
+    let fields = metadata_fields();
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![file.path.clone(); rows])),
+        Arc::new(StringArray::from(vec![name; rows])),
+        Arc::new(Int64Array::from(vec![file.size as i64; rows])),
+        Arc::new(TimestampMicrosecondArray::from(vec![file.modified; rows]).with_timezone("UTC")),
+    ];
+    Arc::new(StructArray::new(fields, arrays, None))
+}
+
+/// Parquet: the file's batches conformed to the target by column name (a missing column is
+/// NULL, a column of another type is cast where every value fits, else rescued).
+pub(crate) fn decode_parquet(
+    target: &Target,
+    file: &FileInfo,
+    bytes: bytes::Bytes,
+) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let malformed = |e: &dyn std::fmt::Display| DecodeError::Malformed {
+        line: None,
+        message: e.to_string(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| malformed(&e))?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| malformed(&e))?;
+    let options = &target.options;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| malformed(&e))?;
+        let schema = batch.schema();
+        let new = new_columns(
+            options,
+            &target.data,
+            schema.fields().iter().map(|f| f.name().as_str()),
+        );
+        if !new.is_empty()
+            && !matches!(
+                options.evolution(),
+                SchemaEvolution::Rescue | SchemaEvolution::None
+            )
+        {
+            return Err(DecodeError::NewColumns(new));
+        }
+        let mut columns = Vec::new();
+        for field in target.data.fields() {
+            let column = match batch.column_by_name(field.name()) {
+                None => new_null_array(field.data_type(), batch.num_rows()),
+                Some(c) if c.data_type() == field.data_type() => c.clone(),
+                Some(c) => {
+                    let safe = CastOptions {
+                        safe: true,
+                        ..Default::default()
+                    };
+                    cast_with_options(c, field.data_type(), &safe)
+                        .unwrap_or_else(|_| new_null_array(field.data_type(), c.len()))
+                }
+            };
+            columns.push(column);
+        }
+        if options.rescued_column().is_some() {
+            columns.push(new_null_array(&DataType::Utf8, batch.num_rows()));
+        }
+        if target.output.field_with_name(METADATA_COLUMN).is_ok() {
+            columns.push(metadata_array(file, batch.num_rows()));
+        }
+        out.push(RecordBatch::try_new(target.output.clone(), columns).map_err(|e| malformed(&e))?);
+    }
+    Ok((out, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(options: FileOptions, data: Schema) -> Target {
+        let data = Arc::new(data);
+        let output = super::super::output_schema(&options, &data, true);
+        Target {
+            options,
+            data,
+            output,
+        }
+    }
+
+    fn file() -> FileInfo {
+        FileInfo {
+            path: "file:///in/a.csv".into(),
+            size: 10,
+            modified: 0,
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_rescued_with_the_file_path() {
+        let t = target(
+            FileOptions::csv(),
+            Schema::new(vec![
+                Field::new("id", DataType::Int32, true),
+                Field::new("name", DataType::Utf8, true),
+            ]),
+        );
+        let (batches, dropped) = decode(&t, &file(), b"id,name\n1,a\nabc,b\n").unwrap();
+        assert_eq!(dropped, 0);
+        let b = &batches[0];
+        assert_eq!(b.num_rows(), 2);
+        let rescued = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        assert!(rescued.is_null(0));
+        assert_eq!(
+            rescued.value(1),
+            r#"{"id":"abc","_file_path":"file:///in/a.csv"}"#
+        );
+        assert!(b.column(0).is_null(1));
+    }
+
+    #[test]
+    fn new_columns_leave_out_case_variants_the_rescued_column_and_headerless_csv() {
+        let data = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
+        let names = ["id", "ID", "_rescued_data", "_metadata", "extra"];
+        assert_eq!(new_columns(&FileOptions::csv(), &data, names), ["extra"]);
+        let headerless = FileOptions::csv().header(false);
+        assert!(new_columns(&headerless, &data, ["_c0", "_c1"]).is_empty());
+    }
+
+    #[test]
+    fn a_new_column_fails_the_decode_unless_rescued_or_ignored() {
+        let data = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
+        let bytes = b"id,extra\n1,z\n";
+        let added = target(FileOptions::csv(), data.clone());
+        assert!(matches!(
+            decode(&added, &file(), bytes),
+            Err(DecodeError::NewColumns(c)) if c == ["extra"]
+        ));
+        let ignored = target(
+            FileOptions::csv().option("schemaEvolutionMode", "none"),
+            data,
+        );
+        let (batches, _) = decode(&ignored, &file(), bytes).unwrap();
+        let rescued = batches[0].column(1);
+        assert!(rescued.is_null(0), "none ignores new columns");
+    }
+
+    #[test]
+    fn spark_patterns_become_chrono_formats() {
+        assert_eq!(spark_pattern("yyyy-MM-dd HH:mm:ss"), "%Y-%m-%d %H:%M:%S");
+        assert_eq!(spark_pattern("dd/MM/yyyy"), "%d/%m/%Y");
+    }
+
+    #[test]
+    fn csv_inference_follows_spark() {
+        let o = FileOptions::csv();
+        let cols = infer_file(
+            &o,
+            b"a,b,c,d,e\n1,1.5,true,2024-01-02,x\n3000000000,2,false,2024-01-03,\n",
+        )
+        .unwrap();
+        let types: Vec<_> = cols.iter().map(|c| c.1.clone()).collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Boolean,
+                DataType::Date32,
+                DataType::Utf8
+            ]
+        );
+        let strings = infer_file(&FileOptions::csv().infer_column_types(false), b"a\n1\n").unwrap();
+        assert_eq!(strings[0].1, DataType::Utf8);
+    }
+}
