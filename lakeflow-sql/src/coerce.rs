@@ -88,6 +88,24 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
             metadata.clone(),
         )));
     }
+    // Strings cast as Spark casts them.
+    let string_cast = match &expr {
+        Expr::Cast(Cast { expr: inner, field }) => Some((inner, field.data_type(), ansi)),
+        Expr::TryCast(TryCast { expr: inner, field }) => Some((inner, field.data_type(), false)),
+        _ => None,
+    };
+    if let Some((inner, to, strict)) = string_cast
+        && crate::functions::cast::casts_string_to(to)
+        && inner.get_type(schema).is_ok_and(|t| is_string(&t))
+        && let Some(udf) = spark_cast_string()
+    {
+        let name = crate::functions::spark_type_name(to);
+        return Ok(Transformed::yes(udf.call(vec![
+            (**inner).clone(),
+            lit(name),
+            lit(strict),
+        ])));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };
@@ -161,4 +179,8 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
         }
         _ => Transformed::no(expr),
     })
+}
+
+fn spark_cast_string() -> Option<datafusion::logical_expr::ScalarUDF> {
+    Some(crate::functions::udf(crate::functions::Kind::CastString))
 }

@@ -27,15 +27,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::CatalogProviderList;
-use datafusion::catalog::{
-    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
-    SchemaProvider,
-};
+use datafusion::datasource::provider_as_source;
+use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, plan_err};
-use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -44,6 +41,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 mod coerce;
+mod context;
 pub mod dialect;
 pub mod functions;
 mod rewrite;
@@ -225,7 +223,7 @@ impl SparkQuery {
         state: &SessionState,
         tables: Vec<(String, LogicalPlan)>,
     ) -> Result<LogicalPlan> {
-        let schema = Arc::new(MemorySchemaProvider::new());
+        let mut sources = HashMap::new();
         let mut bound: Vec<(String, LogicalPlan)> = Vec::with_capacity(tables.len());
         for (name, plan) in tables {
             let name = name.to_lowercase();
@@ -234,61 +232,40 @@ impl SparkQuery {
             }
             let plan = lower_case_columns(plan, &name)?;
             let view = datafusion::catalog::view::ViewTable::new(plan.clone(), None);
-            schema.register_table(name.clone(), Arc::new(view))?;
+            sources.insert(name.clone(), provider_as_source(Arc::new(view)));
             bound.push((name, plan));
         }
-        let options = state.config().options();
-        let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog.register_schema(&options.catalog.default_schema, schema)?;
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        catalogs.register_catalog(options.catalog.default_catalog.clone(), catalog);
-        let mut local = SessionStateBuilder::new_from_existing(state.clone())
-            .with_catalog_list(catalogs)
-            .build();
-        let parser = &mut local.config_mut().options_mut().sql_parser;
+        let mut options = state.config_options().as_ref().clone();
         // Spark: `1.5` is a decimal; NULLs sort first ascending, last descending.
-        parser.parse_float_as_decimal = true;
-        parser.default_null_ordering = "nulls_min".to_string();
-        parser.enable_ident_normalization = true;
-        let plan_now = |statement: Statement| -> Result<LogicalPlan> {
-            local
-                .statement_to_plan(DFStatement::Statement(Box::new(statement)))
-                .poll_once_ready()
+        options.sql_parser.parse_float_as_decimal = true;
+        options.sql_parser.default_null_ordering = "nulls_min".to_string();
+        options.sql_parser.enable_ident_normalization = true;
+        let parser_options = ParserOptions {
+            parse_float_as_decimal: true,
+            enable_ident_normalization: true,
+            enable_options_value_normalization: false,
+            support_varchar_with_length: options.sql_parser.support_varchar_with_length,
+            map_string_types_to_utf8view: false,
+            collect_spans: false,
+            default_null_ordering: "nulls_min".into(),
         };
+        let context = context::StatementContext {
+            state,
+            tables: sources,
+            options,
+        };
+        let planner = SqlToRel::new_with_options(&context, parser_options);
         let columns = |query: &Query| -> Result<Vec<String>> {
-            let plan = plan_now(Statement::Query(Box::new(query.clone())))?;
-            Ok(plan
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect())
+            let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(
+                Statement::Query(Box::new(query.clone())),
+            )))?;
+            Ok(plan.schema().fields().iter().map(|f| f.name().clone()).collect())
         };
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
-        let plan = plan_now(self.statement)?;
+        let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(self.statement)))?;
         let plan = coerce::spark_coercions(plan, self.ansi)?;
         let plan = inline_views(plan, &bound)?;
         restore_spellings(plan, &self.spellings)
-    }
-}
-
-/// Polls a future that must not wait (planning against in-memory catalogs).
-trait PollOnce: std::future::Future + Sized {
-    fn poll_once_ready(self) -> Self::Output;
-}
-
-impl<F> PollOnce for F
-where
-    F: std::future::Future<Output = Result<LogicalPlan>>,
-{
-    fn poll_once_ready(self) -> Self::Output {
-        let mut future = std::pin::pin!(self);
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        match future.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(out) => out,
-            std::task::Poll::Pending => plan_err!("SQL planning waited on I/O"),
-        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::execution::FunctionRegistry;
@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+pub(crate) mod cast;
 mod datetime;
 pub mod ddl;
 mod json;
@@ -45,6 +46,7 @@ pub(crate) enum Kind {
     Initcap,
     Split,
     TypeOf,
+    CastString,
 }
 
 impl Kind {
@@ -70,10 +72,12 @@ impl Kind {
             Kind::Initcap => "initcap",
             Kind::Split => "split",
             Kind::TypeOf => "typeof",
+            Kind::CastString => "spark_cast_string",
         }
     }
 
-    const ALL: [Kind; 20] = [
+    const ALL: [Kind; 21] = [
+        Kind::CastString,
         Kind::TypeOf,
         Kind::Year,
         Kind::Month,
@@ -121,6 +125,14 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
     Ok(())
 }
 
+/// The function of `kind`.
+pub(crate) fn udf(kind: Kind) -> ScalarUDF {
+    ScalarUDF::from(SparkFunction {
+        kind,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
 /// The type a Spark timestamp has in lakeflow (what Delta stores).
 pub(crate) fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -153,7 +165,7 @@ impl SparkFunction {
             Kind::DateFormat | Kind::GetJsonObject | Kind::FromJson => n == 2,
             Kind::ToTimestamp | Kind::ToDate | Kind::FromUnixtime => n == 1 || n == 2,
             Kind::UnixTimestamp => n <= 2,
-            Kind::TimestampDiff => n == 3,
+            Kind::TimestampDiff | Kind::CastString => n == 3,
             Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
         };
         if ok {
@@ -197,6 +209,7 @@ impl ScalarUDFImpl for SparkFunction {
         };
         match self.kind {
             Kind::TypeOf => Ok(arg_types.to_vec()),
+            Kind::CastString => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Boolean]),
             Kind::Year
             | Kind::Month
             | Kind::Day
@@ -269,7 +282,9 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::ToDate => DataType::Date32,
             Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
             Kind::Split => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            Kind::FromJson => return plan_err!("from_json() needs its schema as a literal"),
+            Kind::FromJson | Kind::CastString => {
+                return plan_err!("{}() needs its type as a literal", self.name());
+            }
         })
     }
 
@@ -291,6 +306,13 @@ impl ScalarUDFImpl for SparkFunction {
                 ddl::parse_ddl(ddl)?,
                 true,
             )));
+        }
+        if self.kind == Kind::CastString {
+            let Some(Some(ScalarValue::Utf8(Some(name)))) = args.scalar_arguments.get(1) else {
+                return plan_err!("spark_cast_string(value, type, ansi) takes its type as a literal");
+            };
+            let to = ddl::parse_ddl(name)?;
+            return Ok(Arc::new(Field::new(self.name(), to, true)));
         }
         let types: Vec<DataType> = args
             .arg_fields
@@ -335,6 +357,10 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::RegexpExtract => text::regexp_extract(&arrays)?,
             Kind::Initcap => text::initcap(&arrays[0])?,
             Kind::Split => text::split(&arrays)?,
+            Kind::CastString => {
+                let ansi = arrays[2].as_boolean_opt().is_some_and(|b| b.len() > 0 && b.value(0));
+                cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
+            }
             Kind::TypeOf => {
                 let name = spark_type_name(args.arg_fields[0].data_type());
                 Arc::new(datafusion::arrow::array::StringArray::from(vec![

@@ -431,3 +431,4 @@ async fn spark_sql_gives_what_spark_gave() {
         fixed.join("\n")
     );
 }
+
