@@ -11,7 +11,10 @@ use datafusion::prelude::{Expr, lit, nullif};
 
 /// Applies Spark's conversions to every expression of `plan`.
 pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
+    let converted = plan.transform_up_with_subqueries(|node| {
+        if let LogicalPlan::Values(values) = &node {
+            return int_values(values);
+        }
         let inputs = node.inputs();
         if inputs.is_empty() || matches!(node, LogicalPlan::Limit(_)) {
             return Ok(Transformed::no(node));
@@ -41,8 +44,15 @@ pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPl
         } else {
             Ok(rewritten)
         }
-    })
-    .map(|t| t.data)
+    })?;
+    if !converted.transformed {
+        return Ok(converted.data);
+    }
+    // A changed input type (a narrowed VALUES column) changes the schemas above it.
+    converted
+        .data
+        .transform_up_with_subqueries(|node| Ok(Transformed::yes(node.recompute_schema()?)))
+        .map(|t| t.data)
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -183,4 +193,54 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
 
 fn spark_cast_string() -> Option<datafusion::logical_expr::ScalarUDF> {
     Some(crate::functions::udf(crate::functions::Kind::CastString))
+}
+
+/// `VALUES (1), (2)`: Spark types a column of integer literals that fit as INT.
+fn int_values(values: &datafusion::logical_expr::Values) -> Result<Transformed<LogicalPlan>> {
+    let width = values.schema.fields().len();
+    let fits = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v).is_ok(),
+        Expr::Literal(ScalarValue::Int64(None) | ScalarValue::Null, _) => true,
+        _ => false,
+    };
+    let narrow: Vec<bool> = (0..width)
+        .map(|i| {
+            values.schema.field(i).data_type() == &DataType::Int64
+                && values.values.iter().all(|row| row.get(i).is_some_and(fits))
+        })
+        .collect();
+    if !narrow.contains(&true) {
+        return Ok(Transformed::no(LogicalPlan::Values(values.clone())));
+    }
+    let rows: Vec<Vec<Expr>> = values
+        .values
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(i, e)| match e {
+                    Expr::Literal(ScalarValue::Int64(v), m) if narrow[i] => {
+                        Expr::Literal(ScalarValue::Int32(v.map(|v| v as i32)), m.clone())
+                    }
+                    other => other.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    let mut fields: Vec<datafusion::arrow::datatypes::Field> = Vec::with_capacity(width);
+    for (i, f) in values.schema.fields().iter().enumerate() {
+        let t = if narrow[i] { DataType::Int32 } else { f.data_type().clone() };
+        fields.push(f.as_ref().clone().with_data_type(t));
+    }
+    let qualified: Vec<_> = values
+        .schema
+        .iter()
+        .zip(fields)
+        .map(|((q, _), f)| (q.cloned(), std::sync::Arc::new(f)))
+        .collect();
+    let schema = DFSchema::new_with_metadata(qualified, values.schema.metadata().clone())?;
+    Ok(Transformed::yes(LogicalPlan::Values(datafusion::logical_expr::Values {
+        schema: std::sync::Arc::new(schema),
+        values: rows,
+    })))
 }

@@ -172,15 +172,61 @@ pub(super) fn from_json(json: &ArrayRef, data_type: &DataType) -> Result<ArrayRe
     Ok(concat(&refs)?)
 }
 
-fn decode_one(text: &str, schema: &Arc<Schema>, wrapped: bool) -> Option<ArrayRef> {
-    let value: Value = serde_json::from_str(text).ok()?;
-    let line = if wrapped {
-        serde_json::json!({ "v": value }).to_string()
-    } else {
-        if !value.is_object() {
-            return None;
+/// `value` with what does not fit `t` made NULL, as Spark's permissive parser reads it: a
+/// string field takes any JSON as its text, a number field only numbers of its kind.
+fn conform(value: Value, t: &DataType) -> Value {
+    match (t, value) {
+        (_, Value::Null) => Value::Null,
+        (DataType::Struct(fields), Value::Object(mut map)) => Value::Object(
+            fields
+                .iter()
+                .map(|f| {
+                    let v = map.remove(f.name()).unwrap_or(Value::Null);
+                    (f.name().clone(), conform(v, f.data_type()))
+                })
+                .collect(),
+        ),
+        (DataType::List(item) | DataType::LargeList(item), Value::Array(items)) => {
+            Value::Array(items.into_iter().map(|v| conform(v, item.data_type())).collect())
         }
-        value.to_string()
+        (DataType::Map(entries, _), Value::Object(map)) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, conform(v, kv[1].data_type())))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        },
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, Value::String(s)) => Value::String(s),
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, other) => Value::String(other.to_string()),
+        (t, Value::Number(n)) if t.is_integer() => {
+            if n.is_i64() || n.is_u64() { Value::Number(n) } else { Value::Null }
+        }
+        (t, Value::Number(n)) if t.is_floating() || matches!(t, DataType::Decimal128(..)) => Value::Number(n),
+        (DataType::Boolean, Value::Bool(b)) => Value::Bool(b),
+        (DataType::Date32, Value::String(s)) => {
+            if super::cast::parse_date(&s).is_some() { Value::String(s) } else { Value::Null }
+        }
+        (DataType::Timestamp(..), Value::String(s)) => {
+            if super::cast::parse_timestamp(&s).is_some() { Value::String(s) } else { Value::Null }
+        }
+        _ => Value::Null,
+    }
+}
+
+fn decode_one(text: &str, schema: &Arc<Schema>, wrapped: bool) -> Option<ArrayRef> {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let line = if wrapped {
+        let t = schema.field(0).data_type();
+        serde_json::json!({ "v": conform(parsed?, t) }).to_string()
+    } else {
+        // A record that is not a JSON object reads as a record of NULLs, as in Spark.
+        let t = DataType::Struct(schema.fields().clone());
+        match parsed {
+            Some(Value::Null) => return None,
+            Some(v @ Value::Object(_)) => conform(v, &t).to_string(),
+            _ => "{}".to_string(),
+        }
     };
     let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder().ok()?;
     decoder.decode(line.as_bytes()).ok()?;
@@ -198,7 +244,11 @@ fn decode_one(text: &str, schema: &Arc<Schema>, wrapped: bool) -> Option<ArrayRe
 /// `to_json(value)`.
 pub(super) fn to_json(values: &ArrayRef) -> Result<ArrayRef> {
     let (batch, wrapped) = match values.data_type() {
-        DataType::Struct(_) => (RecordBatch::from(values.as_struct().clone()), false),
+        DataType::Struct(fields) => {
+            let s = values.as_struct();
+            let schema = Arc::new(Schema::new(fields.clone()));
+            (RecordBatch::try_new(schema, s.columns().to_vec())?, false)
+        }
         DataType::List(_) | DataType::LargeList(_) | DataType::Map(..) => {
             let field = Field::new("v", values.data_type().clone(), true);
             (
