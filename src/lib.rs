@@ -51,9 +51,9 @@ pub use lakeflow_core::{
     AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FileOptions,
     FlowStatus, Functions, MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect,
-    Storage, StreamOptions, csv, json, parquet, read, read_csv, read_delta, read_files,
+    SqlOptions, Storage, StreamOptions, csv, json, parquet, read, read_csv, read_delta, read_files,
     read_files_with, read_json, read_parquet, read_stream, read_stream_delta, read_stream_files,
-    read_stream_files_with, read_stream_with, sql, sql_with,
+    read_stream_files_with, read_stream_with, sql, sql_with, sql_with_options,
 };
 pub use lakeflow_core::{FileSink, Sink};
 pub use lakeflow_delta::{DeltaSink, DeltaStorage};

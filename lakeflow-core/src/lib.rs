@@ -43,9 +43,9 @@ pub use graph::DatasetGraph;
 pub use ingest::FileOptions;
 pub use pipeline::PipelineDef;
 pub use query::{
-    StreamOptions, read, read_csv, read_delta, read_files, read_files_with, read_json,
+    SqlOptions, StreamOptions, read, read_csv, read_delta, read_files, read_files_with, read_json,
     read_parquet, read_stream, read_stream_delta, read_stream_files, read_stream_files_with,
-    read_stream_with, sql, sql_with,
+    read_stream_with, sql, sql_with, sql_with_options,
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;

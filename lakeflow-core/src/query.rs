@@ -62,7 +62,36 @@ pub fn read_stream_with(name: &str, options: StreamOptions) -> Plan {
 /// Plans a SQL query. Table names resolve to pipeline datasets and registered external
 /// tables, case-insensitively, as [`read`] would.
 pub fn sql(query: &str) -> Plan {
-    plan_sql(query, &[])
+    plan_sql(query, &[], SqlOptions::default())
+}
+
+/// Settings of one query: [`sql_with_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SqlOptions {
+    pub(crate) ansi: Option<bool>,
+}
+
+impl SqlOptions {
+    /// The pipeline's settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `spark.sql.ansi.enabled` for this query (Spark SQL only): failed casts and division
+    /// by zero are errors instead of NULL.
+    pub fn ansi(mut self, on: bool) -> Self {
+        self.ansi = Some(on);
+        self
+    }
+}
+
+/// [`sql_with`] with settings of its own: SQL files pass `SET spark.sql.ansi.enabled`.
+pub fn sql_with_options(
+    query: &str,
+    tables: Vec<(String, DataFrame)>,
+    options: SqlOptions,
+) -> Plan {
+    plan_sql(query, &tables, options)
 }
 
 /// [`sql`] where some table names stand for plans given here, for what SQL text cannot say
@@ -85,7 +114,7 @@ pub fn sql(query: &str) -> Plan {
 /// # let _ = clean_orders;
 /// ```
 pub fn sql_with(query: &str, tables: Vec<(String, DataFrame)>) -> Plan {
-    plan_sql(query, &tables)
+    plan_sql(query, &tables, SqlOptions::default())
 }
 
 /// Reads files of `format` at `path`: one file, or every file with the format's extension

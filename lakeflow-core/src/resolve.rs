@@ -1027,11 +1027,19 @@ fn count_stream_scans(plan: &LogicalPlan) -> usize {
 
 /// Plans a SQL query whose table names are pipeline datasets or registered external tables;
 /// the names in `given` stand for the given plans instead (see [`crate::query::sql_with`]).
-pub(crate) fn plan_sql(query: &str, given: &[(String, DataFrame)]) -> Plan {
+pub(crate) fn plan_sql(
+    query: &str,
+    given: &[(String, DataFrame)],
+    options: crate::query::SqlOptions,
+) -> Plan {
     let spark = Scope::current("sql", |scope| {
         Ok(SparkSql::of(scope.resolver.session.state().config()))
     })?;
     if let Some(spark) = spark {
+        let spark = match options.ansi {
+            Some(ansi) => spark.with_ansi(ansi),
+            None => spark,
+        };
         return plan_spark_sql(spark, query, given);
     }
     Scope::current("sql", |scope| {

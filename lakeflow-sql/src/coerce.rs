@@ -229,7 +229,11 @@ fn int_values(values: &datafusion::logical_expr::Values) -> Result<Transformed<L
         .collect();
     let mut fields: Vec<datafusion::arrow::datatypes::Field> = Vec::with_capacity(width);
     for (i, f) in values.schema.fields().iter().enumerate() {
-        let t = if narrow[i] { DataType::Int32 } else { f.data_type().clone() };
+        let t = if narrow[i] {
+            DataType::Int32
+        } else {
+            f.data_type().clone()
+        };
         fields.push(f.as_ref().clone().with_data_type(t));
     }
     let qualified: Vec<_> = values
@@ -239,8 +243,10 @@ fn int_values(values: &datafusion::logical_expr::Values) -> Result<Transformed<L
         .map(|((q, _), f)| (q.cloned(), std::sync::Arc::new(f)))
         .collect();
     let schema = DFSchema::new_with_metadata(qualified, values.schema.metadata().clone())?;
-    Ok(Transformed::yes(LogicalPlan::Values(datafusion::logical_expr::Values {
-        schema: std::sync::Arc::new(schema),
-        values: rows,
-    })))
+    Ok(Transformed::yes(LogicalPlan::Values(
+        datafusion::logical_expr::Values {
+            schema: std::sync::Arc::new(schema),
+            values: rows,
+        },
+    )))
 }

@@ -38,7 +38,11 @@ impl ContextProvider for StatementContext<'_> {
             .ok_or_else(|| plan_datafusion_err!("table '{name}' not found"))
     }
 
-    fn get_table_function_source(&self, name: &str, args: Vec<Expr>) -> Result<Arc<dyn TableSource>> {
+    fn get_table_function_source(
+        &self,
+        name: &str,
+        args: Vec<Expr>,
+    ) -> Result<Arc<dyn TableSource>> {
         let function = self
             .state
             .table_functions()
@@ -52,9 +56,14 @@ impl ContextProvider for StatementContext<'_> {
         let schema = DFSchema::empty();
         let args = args
             .into_iter()
-            .map(|arg| simplifier.coerce(arg, &schema).and_then(|e| simplifier.simplify(e)))
+            .map(|arg| {
+                simplifier
+                    .coerce(arg, &schema)
+                    .and_then(|e| simplifier.simplify(e))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let provider = function.create_table_provider_with_args(TableFunctionArgs::new(&args, self.state))?;
+        let provider =
+            function.create_table_provider_with_args(TableFunctionArgs::new(&args, self.state))?;
         Ok(provider_as_source(provider))
     }
 
@@ -75,7 +84,10 @@ impl ContextProvider for StatementContext<'_> {
         self.state.scalar_functions().get(name).cloned()
     }
 
-    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
+    fn get_higher_order_meta(
+        &self,
+        name: &str,
+    ) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
         self.state.higher_order_functions().get(name).cloned()
     }
 
@@ -100,7 +112,11 @@ impl ContextProvider for StatementContext<'_> {
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {
-        self.state.higher_order_functions().keys().cloned().collect()
+        self.state
+            .higher_order_functions()
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn udaf_names(&self) -> Vec<String> {

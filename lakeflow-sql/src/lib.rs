@@ -27,15 +27,14 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::datasource::provider_as_source;
-use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use datafusion::common::TableReference;
-use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result, plan_err};
+use datafusion::datasource::provider_as_source;
 use datafusion::execution::{FunctionRegistry, SessionState};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SubqueryAlias};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, ExprWithAlias, Ident, Query, Statement, VisitMut, VisitorMut,
 };
@@ -224,16 +223,16 @@ impl SparkQuery {
         tables: Vec<(String, LogicalPlan)>,
     ) -> Result<LogicalPlan> {
         let mut sources = HashMap::new();
-        let mut bound: Vec<(String, LogicalPlan)> = Vec::with_capacity(tables.len());
         for (name, plan) in tables {
             let name = name.to_lowercase();
             for field in plan.schema().fields() {
                 self.spellings.add(field.name());
             }
             let plan = lower_case_columns(plan, &name)?;
-            let view = datafusion::catalog::view::ViewTable::new(plan.clone(), None);
-            sources.insert(name.clone(), provider_as_source(Arc::new(view)));
-            bound.push((name, plan));
+            // A view: the SQL planner reads the plan in its place (`LogicalPlanBuilder::scan`
+            // inlines sources that have a logical plan).
+            let view = datafusion::catalog::view::ViewTable::new(plan, None);
+            sources.insert(name, provider_as_source(Arc::new(view)));
         }
         let mut options = state.config_options().as_ref().clone();
         // Spark: `1.5` is a decimal; NULLs sort first ascending, last descending.
@@ -259,12 +258,16 @@ impl SparkQuery {
             let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(
                 Statement::Query(Box::new(query.clone())),
             )))?;
-            Ok(plan.schema().fields().iter().map(|f| f.name().clone()).collect())
+            Ok(plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect())
         };
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
         let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(self.statement)))?;
         let plan = coerce::spark_coercions(plan, self.ansi)?;
-        let plan = inline_views(plan, &bound)?;
         restore_spellings(plan, &self.spellings)
     }
 }
@@ -291,32 +294,19 @@ fn lower_case_columns(plan: LogicalPlan, table: &str) -> Result<LogicalPlan> {
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
-/// Replaces the scans of bound names by the plans bound to them.
-fn inline_views(plan: LogicalPlan, bound: &[(String, LogicalPlan)]) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        let LogicalPlan::TableScan(scan) = &node else {
-            return Ok(Transformed::no(node));
-        };
-        let Some((_, inner)) = bound
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(scan.table_name.table()))
-        else {
-            return Ok(Transformed::no(node));
-        };
-        let aliased = SubqueryAlias::try_new(Arc::new(inner.clone()), scan.table_name.clone())?;
-        Ok(Transformed::yes(LogicalPlan::SubqueryAlias(aliased)))
-    })
-    .map(|t| t.data)
-}
-
 /// The output columns named with the spellings Spark would show, and typed as Spark
 /// types them (Spark has no unsigned integers: `row_number()` is an INT).
 fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<LogicalPlan> {
-    let renames: Vec<Option<&str>> = plan
+    let renames: Vec<Option<String>> = plan
         .schema()
         .fields()
         .iter()
-        .map(|f| spellings.spelling(f.name()).filter(|s| *s != f.name()))
+        .enumerate()
+        .map(|(i, f)| {
+            rewrite::names::origin(&plan, i, spellings)
+                .or_else(|| spellings.spelling(f.name()).map(str::to_string))
+                .filter(|s| s != f.name())
+        })
         .collect();
     let unsigned = |t: &DataType| {
         matches!(
@@ -339,7 +329,7 @@ fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<Logical
         .zip(renames)
         .map(|((qualifier, field), rename)| {
             let mut column = Expr::Column(Column::from((qualifier, field)));
-            let name = rename.unwrap_or(field.name());
+            let name = rename.clone().unwrap_or_else(|| field.name().clone());
             if unsigned(field.data_type()) {
                 column = datafusion::logical_expr::cast(column, DataType::Int32);
                 return column.alias(name);

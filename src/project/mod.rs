@@ -331,16 +331,55 @@ struct SqlPlan {
 }
 
 impl SqlPlan {
-    fn plan(&self) -> Plan {
-        let df = if self.query.tables.is_empty() {
-            crate::sql(&self.query.text)?
-        } else {
-            let mut given = Vec::with_capacity(self.query.tables.len());
-            for (name, source) in &self.query.tables {
-                given.push((name.clone(), read(source)?));
-            }
-            crate::sql_with(&self.query.text, given)?
+    /// A SQL error that names a line and column of the query, named at the file's position
+    /// instead (the query DataFusion sees is the file's text with `STREAM(..)` and
+    /// `read_files(..)` replaced).
+    fn in_file(&self, error: Error) -> Error {
+        if matches!(error, Error::Deferred(_)) {
+            return error;
+        }
+        let text = error.to_string();
+        let Some(at) = text.find(" at Line: ") else {
+            return error;
         };
+        let rest = &text[at + " at Line: ".len()..];
+        let number = |s: &str| -> Option<(usize, usize)> {
+            let digits = s.chars().take_while(char::is_ascii_digit).count();
+            Some((s[..digits].parse().ok()?, digits))
+        };
+        let Some((line, used)) = number(rest) else {
+            return error;
+        };
+        let Some(rest) = rest[used..].strip_prefix(", Column: ") else {
+            return error;
+        };
+        let Some((column, used)) = number(rest) else {
+            return error;
+        };
+        let Some(location) = self.query.file_position(line, column) else {
+            return error;
+        };
+        let message = text[..at]
+            .trim_start_matches("SQL error: ParserError(\"")
+            .to_string();
+        let tail = rest[used..].trim_start_matches("\")");
+        Error::InvalidDefinition {
+            dataset: self.dataset.clone(),
+            message: format!("{location}: {message}{tail}"),
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let mut given = Vec::with_capacity(self.query.tables.len());
+        for (name, source) in &self.query.tables {
+            given.push((name.clone(), read(source)?));
+        }
+        let options = match self.query.ansi {
+            Some(ansi) => crate::SqlOptions::new().ansi(ansi),
+            None => crate::SqlOptions::new(),
+        };
+        let df = crate::sql_with_options(&self.query.text, given, options)
+            .map_err(|e| self.in_file(e))?;
         if self.columns.is_empty() {
             return Ok(df);
         }

@@ -53,7 +53,10 @@ async fn a_failed_flow_keeps_its_table_skips_downstream_and_fails_the_run() {
     assert_eq!(status("downstream"), FlowStatus::Skipped);
     assert_eq!(status("independent"), FlowStatus::UpToDate);
     let reason = report.dataset("parsed").unwrap().reason.clone().unwrap();
-    assert!(reason.contains("Cannot cast string 'x'"), "{reason}");
+    assert!(
+        reason.contains("[CAST_INVALID_INPUT] the value 'x'"),
+        "{reason}"
+    );
     assert_eq!(
         report.dataset("downstream").unwrap().reason.as_deref(),
         Some("upstream `parsed` did not complete")

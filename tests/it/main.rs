@@ -13,6 +13,7 @@ mod quality;
 mod registry;
 mod sinks;
 mod sources;
+mod spark_sql;
 mod sql_pipelines;
 mod streaming;
 mod support;

@@ -113,7 +113,10 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     let offset = match zone {
         "" | "Z" | "UTC" | "GMT" => 0,
         z => {
-            let z = z.strip_prefix("UTC").or_else(|| z.strip_prefix("GMT")).unwrap_or(z);
+            let z = z
+                .strip_prefix("UTC")
+                .or_else(|| z.strip_prefix("GMT"))
+                .unwrap_or(z);
             let sign = match z.chars().next()? {
                 '+' => 1,
                 '-' => -1,
@@ -122,14 +125,22 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
             let digits: String = z[1..].chars().filter(|c| c.is_ascii_digit()).collect();
             let (h, m) = match digits.len() {
                 1 | 2 => (digits.parse::<i32>().ok()?, 0),
-                4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+                4 => (
+                    digits[..2].parse::<i32>().ok()?,
+                    digits[2..].parse::<i32>().ok()?,
+                ),
                 _ => return None,
             };
             sign * (h * 3600 + m * 60)
         }
     };
     let offset = FixedOffset::east_opt(offset)?;
-    Some(offset.from_local_datetime(&local).single()?.timestamp_micros())
+    Some(
+        offset
+            .from_local_datetime(&local)
+            .single()?
+            .timestamp_micros(),
+    )
 }
 
 /// A boolean as Spark casts a string.
@@ -145,9 +156,10 @@ pub(crate) fn parse_boolean(text: &str) -> Option<bool> {
 pub(crate) fn cast_string(values: &ArrayRef, to: &DataType, ansi: bool) -> Result<ArrayRef> {
     let strings = cast(values, &DataType::Utf8)?;
     let strings = strings.as_string::<i32>();
+    let target = super::spark_type_name(to).to_uppercase();
     let fail = |s: &str| {
         exec_err!(
-            "[CAST_INVALID_INPUT] the value '{s}' of the type STRING cannot be cast to {to}; use try_cast to tolerate malformed input, or turn ANSI mode off"
+            "[CAST_INVALID_INPUT] the value '{s}' of the type STRING cannot be cast to {target}; use try_cast to tolerate malformed input, or turn ANSI mode off"
         )
     };
     macro_rules! each {
@@ -166,19 +178,38 @@ pub(crate) fn cast_string(values: &ArrayRef, to: &DataType, ansi: bool) -> Resul
             out
         }};
     }
-    let integer = |s: &str, min: i64, max: i64| parse_integer(s).filter(|v| (min..=max).contains(v));
+    let integer =
+        |s: &str, min: i64, max: i64| parse_integer(s).filter(|v| (min..=max).contains(v));
     Ok(match to {
-        DataType::Int8 => Arc::new(Int8Array::from(each!(|s| integer(s, i8::MIN as i64, i8::MAX as i64).map(|v| v as i8)))),
-        DataType::Int16 => Arc::new(Int16Array::from(each!(|s| integer(s, i16::MIN as i64, i16::MAX as i64).map(|v| v as i16)))),
-        DataType::Int32 => Arc::new(Int32Array::from(each!(|s| integer(s, i32::MIN as i64, i32::MAX as i64).map(|v| v as i32)))),
+        DataType::Int8 => Arc::new(Int8Array::from(each!(|s| integer(
+            s,
+            i8::MIN as i64,
+            i8::MAX as i64
+        )
+        .map(|v| v as i8)))),
+        DataType::Int16 => Arc::new(Int16Array::from(each!(|s| integer(
+            s,
+            i16::MIN as i64,
+            i16::MAX as i64
+        )
+        .map(|v| v as i16)))),
+        DataType::Int32 => Arc::new(Int32Array::from(each!(|s| integer(
+            s,
+            i32::MIN as i64,
+            i32::MAX as i64
+        )
+        .map(|v| v as i32)))),
         DataType::Int64 => Arc::new(Int64Array::from(each!(|s| integer(s, i64::MIN, i64::MAX)))),
         DataType::Boolean => Arc::new(BooleanArray::from(each!(parse_boolean))),
         DataType::Date32 => {
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
-            Arc::new(Date32Array::from(each!(|s| parse_date(s).map(|d| (d - epoch).num_days() as i32))))
+            Arc::new(Date32Array::from(each!(
+                |s| parse_date(s).map(|d| (d - epoch).num_days() as i32)
+            )))
         }
         DataType::Timestamp(unit, tz) => {
-            let micros = TimestampMicrosecondArray::from(each!(parse_timestamp)).with_timezone_opt(tz.clone());
+            let micros = TimestampMicrosecondArray::from(each!(parse_timestamp))
+                .with_timezone_opt(tz.clone());
             let array: ArrayRef = Arc::new(micros);
             let target = DataType::Timestamp(*unit, tz.clone());
             cast(&array, &target)?
@@ -214,9 +245,15 @@ mod tests {
         assert_eq!(parse_integer(""), None);
         assert_eq!(parse_date("2024").unwrap().to_string(), "2024-01-01");
         assert_eq!(parse_date("2024-3").unwrap().to_string(), "2024-03-01");
-        assert_eq!(parse_date("2024-03-05 13:04:05").unwrap().to_string(), "2024-03-05");
+        assert_eq!(
+            parse_date("2024-03-05 13:04:05").unwrap().to_string(),
+            "2024-03-05"
+        );
         assert!(parse_date("2024-02-30").is_none());
-        assert_eq!(parse_timestamp("2024-03-05 13:04"), parse_timestamp("2024-03-05T13:04:00Z"));
+        assert_eq!(
+            parse_timestamp("2024-03-05 13:04"),
+            parse_timestamp("2024-03-05T13:04:00Z")
+        );
         assert_eq!(
             parse_timestamp("2024-03-05T13:04:05+02:00").unwrap() + 2 * 3_600_000_000,
             parse_timestamp("2024-03-05 13:04:05").unwrap()

@@ -186,9 +186,12 @@ fn conform(value: Value, t: &DataType) -> Value {
                 })
                 .collect(),
         ),
-        (DataType::List(item) | DataType::LargeList(item), Value::Array(items)) => {
-            Value::Array(items.into_iter().map(|v| conform(v, item.data_type())).collect())
-        }
+        (DataType::List(item) | DataType::LargeList(item), Value::Array(items)) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| conform(v, item.data_type()))
+                .collect(),
+        ),
         (DataType::Map(entries, _), Value::Object(map)) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => Value::Object(
                 map.into_iter()
@@ -197,18 +200,36 @@ fn conform(value: Value, t: &DataType) -> Value {
             ),
             _ => Value::Null,
         },
-        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, Value::String(s)) => Value::String(s),
-        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, other) => Value::String(other.to_string()),
-        (t, Value::Number(n)) if t.is_integer() => {
-            if n.is_i64() || n.is_u64() { Value::Number(n) } else { Value::Null }
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, Value::String(s)) => {
+            Value::String(s)
         }
-        (t, Value::Number(n)) if t.is_floating() || matches!(t, DataType::Decimal128(..)) => Value::Number(n),
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, other) => {
+            Value::String(other.to_string())
+        }
+        (t, Value::Number(n)) if t.is_integer() => {
+            if n.is_i64() || n.is_u64() {
+                Value::Number(n)
+            } else {
+                Value::Null
+            }
+        }
+        (t, Value::Number(n)) if t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
+            Value::Number(n)
+        }
         (DataType::Boolean, Value::Bool(b)) => Value::Bool(b),
         (DataType::Date32, Value::String(s)) => {
-            if super::cast::parse_date(&s).is_some() { Value::String(s) } else { Value::Null }
+            if super::cast::parse_date(&s).is_some() {
+                Value::String(s)
+            } else {
+                Value::Null
+            }
         }
         (DataType::Timestamp(..), Value::String(s)) => {
-            if super::cast::parse_timestamp(&s).is_some() { Value::String(s) } else { Value::Null }
+            if super::cast::parse_timestamp(&s).is_some() {
+                Value::String(s)
+            } else {
+                Value::Null
+            }
         }
         _ => Value::Null,
     }

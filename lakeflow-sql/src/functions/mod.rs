@@ -309,7 +309,9 @@ impl ScalarUDFImpl for SparkFunction {
         }
         if self.kind == Kind::CastString {
             let Some(Some(ScalarValue::Utf8(Some(name)))) = args.scalar_arguments.get(1) else {
-                return plan_err!("spark_cast_string(value, type, ansi) takes its type as a literal");
+                return plan_err!(
+                    "spark_cast_string(value, type, ansi) takes its type as a literal"
+                );
             };
             let to = ddl::parse_ddl(name)?;
             return Ok(Arc::new(Field::new(self.name(), to, true)));
@@ -358,7 +360,9 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::Initcap => text::initcap(&arrays[0])?,
             Kind::Split => text::split(&arrays)?,
             Kind::CastString => {
-                let ansi = arrays[2].as_boolean_opt().is_some_and(|b| b.len() > 0 && b.value(0));
+                let ansi = arrays[2]
+                    .as_boolean_opt()
+                    .is_some_and(|b| b.len() > 0 && b.value(0));
                 cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
             }
             Kind::TypeOf => {

@@ -20,12 +20,16 @@ use datafusion::sql::sqlparser::ast::{
     VisitorMut,
 };
 
+use datafusion::logical_expr::{Distinct, Expr as DfExpr, LogicalPlan};
+
 use super::exprs::function_name;
 
 /// The spellings of names: lower-case name to the spelling Spark would show.
 #[derive(Debug, Default, Clone)]
 pub struct Spellings {
     map: HashMap<String, String>,
+    /// The lower-cased names the statement gives columns (`AS x`, and unaliased items).
+    written: std::collections::HashSet<String>,
 }
 
 impl Spellings {
@@ -34,6 +38,17 @@ impl Spellings {
         self.map
             .entry(name.to_lowercase())
             .or_insert_with(|| name.to_string());
+    }
+
+    /// Records a name the statement gives a column, as written.
+    pub fn add_written(&mut self, name: &str) {
+        self.add(name);
+        self.written.insert(name.to_lowercase());
+    }
+
+    /// Whether the statement gives a column this (lower-cased) name.
+    pub fn is_written(&self, lower: &str) -> bool {
+        self.written.contains(lower)
     }
 
     /// The spelling of a lower-cased name, if one was seen.
@@ -51,9 +66,7 @@ impl VisitorMut for OutputNames {
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) = item {
-                if matches!(expr, Expr::Identifier(_)) {
-                    continue;
-                }
+                // Spark names even a plain column reference as it is written.
                 let name = spark_name(expr);
                 *item = SelectItem::ExprWithAlias {
                     expr: expr.clone(),
@@ -201,7 +214,7 @@ fn lower_name(name: &mut ObjectName) {
 
 impl LowerCase<'_> {
     fn alias(&mut self, ident: &mut Ident) {
-        self.spellings.add(&ident.value);
+        self.spellings.add_written(&ident.value);
         lower(ident);
     }
 }
@@ -317,5 +330,57 @@ impl VisitorMut for LowerCase<'_> {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The spelling of output column `index` of `plan` when it is an input column passed
+/// through: the input's own spelling (seen through lakeflow's lower-casing projection, see
+/// [`crate::SparkQuery::plan`]). `None` for computed columns and aliases, which take the
+/// spelling written in the statement.
+pub(crate) fn origin(plan: &LogicalPlan, index: usize, spellings: &Spellings) -> Option<String> {
+    let origin = |plan: &LogicalPlan, index: usize| origin(plan, index, spellings);
+    match plan {
+        LogicalPlan::Projection(p) => expr_origin(p.expr.get(index)?, &p.input, spellings),
+        LogicalPlan::SubqueryAlias(a) => origin(&a.input, index),
+        LogicalPlan::Filter(f) => origin(&f.input, index),
+        LogicalPlan::Sort(s) => origin(&s.input, index),
+        LogicalPlan::Limit(l) => origin(&l.input, index),
+        LogicalPlan::Distinct(Distinct::All(input)) => origin(input, index),
+        LogicalPlan::Join(j) => {
+            let left = j.left.schema().fields().len();
+            if index < left {
+                origin(&j.left, index)
+            } else {
+                origin(&j.right, index - left)
+            }
+        }
+        LogicalPlan::Union(u) => origin(u.inputs.first()?, index),
+        LogicalPlan::Aggregate(a) => {
+            let group = a.group_expr.get(index)?;
+            expr_origin(group, &a.input, spellings)
+        }
+        LogicalPlan::Window(w) => {
+            (index < w.input.schema().fields().len()).then(|| origin(&w.input, index))?
+        }
+        LogicalPlan::TableScan(_) | LogicalPlan::Values(_) => {
+            Some(plan.schema().field(index).name().clone())
+        }
+        _ => None,
+    }
+}
+
+fn expr_origin(expr: &DfExpr, input: &LogicalPlan, spellings: &Spellings) -> Option<String> {
+    match expr {
+        // A name the statement gives is spelled as written.
+        DfExpr::Alias(alias) if spellings.is_written(&alias.name) => None,
+        // lakeflow's own names: lower-casing an input column, a USING key.
+        DfExpr::Alias(alias) => match alias.expr.as_ref() {
+            DfExpr::Column(c) if c.name.to_lowercase() == alias.name => {
+                expr_origin(alias.expr.as_ref(), input, spellings)
+            }
+            _ => None,
+        },
+        DfExpr::Column(c) => origin(input, input.schema().index_of_column(c).ok()?, spellings),
+        _ => None,
     }
 }

@@ -431,4 +431,3 @@ async fn spark_sql_gives_what_spark_gave() {
         fixed.join("\n")
     );
 }
-

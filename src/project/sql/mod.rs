@@ -119,6 +119,34 @@ pub struct SqlQuery {
     pub text: String,
     /// Names in `text` and what each reads.
     pub tables: Vec<(String, TableSource)>,
+    /// Offsets in `text` where a token of the file starts, with its place in the file.
+    pub positions: Vec<(usize, Location)>,
+    /// `spark.sql.ansi.enabled` as the file (a `SET` above the query) or the spec's
+    /// configuration set it, if either did.
+    pub ansi: Option<bool>,
+}
+
+impl SqlQuery {
+    /// The file position of `line:column` (1-based) of [`SqlQuery::text`].
+    pub fn file_position(&self, line: usize, column: usize) -> Option<Location> {
+        let mut offset = 0;
+        for (i, l) in self.text.split_inclusive('\n').enumerate() {
+            if i + 1 == line {
+                offset += l
+                    .char_indices()
+                    .nth(column.saturating_sub(1))
+                    .map_or(l.len(), |(o, _)| o);
+                break;
+            }
+            offset += l.len();
+        }
+        let (at, location) = self.positions.iter().rev().find(|(at, _)| *at <= offset)?;
+        let mut location = location.clone();
+        if !self.text[*at..offset].contains('\n') {
+            location.column += self.text[*at..offset].chars().count();
+        }
+        Some(location)
+    }
 }
 
 /// What a name bound in a [`SqlQuery`] reads.

@@ -126,11 +126,37 @@ impl StatementParser<'_, '_> {
         let start = self.tokens[first].range.start;
         let end = self.tokens.last().map_or(start, |t| t.range.end);
         let mut text = self.sub.text[start..end].to_string();
+        // Where each token outside the edits lands in the edited text, so that an error
+        // DataFusion reports at a line and column of `text` names the file's position.
+        let mut positions = Vec::new();
+        for (index, token) in self.tokens.iter().enumerate().skip(first) {
+            let at = token.range.start;
+            if edits.iter().any(|(r, _)| r.contains(&at)) {
+                continue;
+            }
+            let shift: isize = edits
+                .iter()
+                .filter(|(r, _)| r.end <= at)
+                .map(|(r, replacement)| replacement.len() as isize - r.len() as isize)
+                .sum();
+            let edited = (at - start) as isize + shift;
+            positions.push((edited.max(0) as usize, self.location_of(index)));
+        }
         for (range, replacement) in edits.into_iter().rev() {
             text.replace_range(range.start - start..range.end - start, &replacement);
         }
         self.pos = self.tokens.len();
-        Ok(SqlQuery { text, tables })
+        let ansi = self
+            .state
+            .configuration
+            .get("spark.sql.ansi.enabled")
+            .map(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(SqlQuery {
+            text,
+            tables,
+            positions,
+            ansi,
+        })
     }
 
     /// Whether a table alias follows token `index` (`AS x` or a plain word).

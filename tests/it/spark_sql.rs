@@ -1,0 +1,220 @@
+//! Spark SQL in pipelines: a SQL project written as Databricks users write it (Spark's
+//! functions and datetime patterns, `"text"` strings, names in any case, `LEFT JOIN ..
+//! USING`, non-ANSI casts, `* EXCEPT`, `GROUP BY ALL`, path tables) gives Spark's answers;
+//! `SET spark.sql.ansi.enabled` switches casts to errors; errors in a query name the file's
+//! line and column; functions of one's own are registered with `Pipeline::udf`.
+//!
+//! Expected values are Spark's (the same expressions are in `lakeflow-sql/tests/spark`,
+//! whose results came from Spark 4.3).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use lakeflow::prelude::*;
+use lakeflow::project::Project;
+
+use crate::support::{delta_rows, sorted_lines};
+
+fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = tmp.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let root = tmp.path().to_path_buf();
+    (tmp, root)
+}
+
+const SPEC: &str = "name: spark\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
+
+const CUSTOMERS: &str = "CUST_ID,Name,Signup\n1,ann,2024-03-05\n2,bob,2023-12-31\n3,cy,\n";
+
+const ORDERS: &str = "id,cust_id,amount,status\n10,1,5,ok\n11,1,,ok\n12,2,7,test\n13,4,3,ok\n";
+
+async fn table(root: &Path, name: &str) -> Vec<String> {
+    sorted_lines(&delta_rows(&root.join("out").join(name)).await)
+}
+
+#[tokio::test]
+async fn a_sql_project_written_for_databricks_gives_sparks_answers() {
+    let sql = r#"
+CREATE MATERIALIZED VIEW customers AS
+SELECT * FROM read_files('data/customers.csv', format => 'csv', header => true);
+
+CREATE MATERIALIZED VIEW orders AS
+SELECT * EXCEPT (_rescued_data) FROM read_files('data/orders.csv', format => 'csv', header => true);
+
+-- Names in any case; "text" is a string; Spark's datetime patterns.
+CREATE MATERIALIZED VIEW customer_days AS
+SELECT cust_id, upper(NAME) AS Name, year(signup) AS signup_year,
+       date_format(Signup, 'yyyyMMdd') AS day, date_format(signup, 'EEEE') AS weekday,
+       CAST('' AS INT) AS empty_cast, "text" AS label
+FROM customers;
+
+-- LEFT JOIN .. USING keeps the left key for rows without a match.
+CREATE MATERIALIZED VIEW orders_with_customers AS
+SELECT * FROM orders o LEFT JOIN (SELECT cust_id, name FROM customers) c USING (cust_id)
+WHERE status != "test";
+
+CREATE MATERIALIZED VIEW revenue AS
+SELECT name, count(*) AS orders, sum(amount) AS revenue
+FROM orders_with_customers GROUP BY ALL;
+"#;
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("sql/pipeline.sql", sql),
+        ("data/customers.csv", CUSTOMERS),
+        ("data/orders.csv", ORDERS),
+    ]);
+    Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        table(&root, "customer_days").await,
+        [
+            "| cust_id | Name | signup_year | day      | weekday | empty_cast | label |",
+            "| 1       | ANN  | 2024        | 20240305 | Tuesday |            | text  |",
+            "| 2       | BOB  | 2023        | 20231231 | Sunday  |            | text  |",
+            "| 3       | CY   |             |          |         |            | text  |",
+        ]
+    );
+    assert_eq!(
+        table(&root, "orders_with_customers").await,
+        [
+            "| cust_id | id | amount | status | name |",
+            "| 1       | 10 | 5      | ok     | ann  |",
+            "| 1       | 11 |        | ok     | ann  |",
+            "| 4       | 13 | 3      | ok     |      |",
+        ]
+    );
+    assert_eq!(
+        table(&root, "revenue").await,
+        [
+            "| name | orders | revenue |",
+            "|      | 1      | 3       |",
+            "| ann  | 2      | 5       |",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn set_ansi_enabled_makes_a_bad_cast_fail_the_flow() {
+    let sql = "CREATE MATERIALIZED VIEW lenient AS SELECT CAST('x' AS INT) AS n;\n\
+               SET spark.sql.ansi.enabled = true;\n\
+               CREATE MATERIALIZED VIEW strict AS SELECT CAST('x' AS INT) AS n;\n";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/a.sql", sql)]);
+    let error = Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap_err();
+    let lakeflow::Error::RunFailed { report } = &error else {
+        panic!("expected a failed run, got {error}");
+    };
+    assert_eq!(
+        report.dataset("lenient").unwrap().status,
+        lakeflow::FlowStatus::Completed
+    );
+    assert_eq!(
+        report.dataset("strict").unwrap().status,
+        lakeflow::FlowStatus::Failed
+    );
+    let reason = report.dataset("strict").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("CAST_INVALID_INPUT"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_syntax_error_in_a_query_names_its_place_in_the_file() {
+    let sql = "-- orders\nCREATE MATERIALIZED VIEW a AS SELECT 1 AS x;\n\nCREATE MATERIALIZED VIEW b AS\n  SELECT x,\n    FROM a WHERE;\n";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/a.sql", sql)]);
+    let error = Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .dry_run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sql/a.sql:6:"), "{error}");
+    assert!(!error.contains("Line: "), "{error}");
+}
+
+#[tokio::test]
+async fn an_unknown_function_names_itself_and_a_registered_one_runs() {
+    let sql = "CREATE MATERIALIZED VIEW labels AS SELECT ai_classify('great product') AS label;\n";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/a.sql", sql)]);
+    let error = Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .dry_run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`ai_classify` is not a function lakeflow knows"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("Pipeline::"),
+        "SQL users get no Rust advice: {error}"
+    );
+
+    // A stand-in model: labels every text "positive".
+    let classify = create_udf(
+        "ai_classify",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::from("positive"),
+            ))
+        }),
+    );
+    Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .udf(classify)
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        table(&root, "labels").await,
+        ["| label    |", "| positive |"]
+    );
+}
+
+#[tokio::test]
+async fn rust_pipelines_read_sql_in_sparks_dialect_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    Pipeline::builder()
+        .materialized_view("t", || sql("SELECT \"a\" AS s, 7 DIV 2 AS q, 7 / 2 AS r"))
+        .storage(dir.path().to_str().unwrap())
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted_lines(&delta_rows(&dir.path().join("t")).await),
+        ["| s | q | r   |", "| a | 3 | 3.5 |"]
+    );
+
+    // DataFusion's dialect: "a" is a column, so this fails to plan.
+    let error = Pipeline::builder()
+        .sql_dialect(lakeflow::SqlDialect::DataFusion)
+        .materialized_view("t", || sql("SELECT \"a\" AS s"))
+        .storage_backend(Arc::new(lakeflow::MemoryStorage::new()))
+        .dry_run()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("a"), "{error}");
+}
