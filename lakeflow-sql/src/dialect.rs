@@ -34,6 +34,10 @@ impl Dialect for SparkDialect {
     fn supports_string_literal_backslash_escape(&self) -> bool {
         true
     }
+    /// `12m_payer` is an identifier in Spark.
+    fn supports_numeric_prefix(&self) -> bool {
+        true
+    }
     fn supports_filter_during_aggregation(&self) -> bool {
         true
     }
@@ -111,6 +115,36 @@ pub fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
     let mut tokens: Vec<TokenWithSpan> = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
+        // With identifiers that may start with digits, `10L` is one word.
+        if let Token::Word(w) = &raw[i].token
+            && w.quote_style.is_none()
+            && let Some(split) = w.value.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            && split > 0
+            && w.value[..split].matches('.').count() <= 1
+            && w.value[..split].chars().any(|c| c.is_ascii_digit())
+            && let Some((t, keyword)) = suffix_type(&w.value[split..])
+        {
+            let span = raw[i].span;
+            let digits = w.value[..split].to_string();
+            let mut push = |token: Token| tokens.push(TokenWithSpan::new(token, span));
+            push(word("CAST", Keyword::CAST));
+            push(Token::LParen);
+            push(Token::Number(digits.clone(), false));
+            push(word("AS", Keyword::AS));
+            push(word(t, keyword));
+            if t == "DECIMAL" {
+                let precision = digits.chars().filter(char::is_ascii_digit).count().max(1);
+                let scale = digits.split_once('.').map_or(0, |(_, f)| f.len());
+                push(Token::LParen);
+                push(Token::Number(precision.max(scale).to_string(), false));
+                push(Token::Comma);
+                push(Token::Number(scale.to_string(), false));
+                push(Token::RParen);
+            }
+            push(Token::RParen);
+            i += 1;
+            continue;
+        }
         if let (Token::Number(n, _), Some(next)) = (&raw[i].token, raw.get(i + 1))
             && let Token::Word(w) = &next.token
             && w.quote_style.is_none()

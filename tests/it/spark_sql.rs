@@ -218,3 +218,49 @@ async fn rust_pipelines_read_sql_in_sparks_dialect_unless_told_otherwise() {
         .unwrap_err();
     assert!(error.to_string().contains("a"), "{error}");
 }
+
+#[tokio::test]
+async fn a_databricks_notebook_export_runs_as_written() {
+    // Cells instead of `;`, a `SET` that only shows a value, an informational primary key,
+    // a CTE named with a leading digit, and a JSON file read by path.
+    let notebook = "-- Databricks notebook source\n\
+        -- MAGIC %md\n\
+        -- MAGIC # Orders\n\
+        \n\
+        -- COMMAND ----------\n\
+        \n\
+        SET spark.source\n\
+        \n\
+        -- COMMAND ----------\n\
+        \n\
+        CREATE OR REFRESH MATERIALIZED VIEW raw_orders (\n\
+          CONSTRAINT orders_pk PRIMARY KEY (id),\n\
+          CONSTRAINT positive EXPECT (amount > 0) ON VIOLATION DROP ROW\n\
+        )\n\
+        AS SELECT * FROM json.`data/orders.json`\n\
+        \n\
+        -- COMMAND ----------\n\
+        \n\
+        CREATE OR REFRESH MATERIALIZED VIEW totals AS\n\
+        WITH 12m_orders AS (SELECT * FROM raw_orders)\n\
+        SELECT count(*) AS n, sum(amount) AS total FROM 12m_orders\n";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("sql/orders.sql", notebook),
+        (
+            "data/orders.json",
+            "{\"id\": 1, \"amount\": 5}\n{\"id\": 2, \"amount\": -1}\n{\"id\": 3, \"amount\": 2}\n",
+        ),
+    ]);
+    Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        table(&root, "totals").await,
+        ["| n | total |", "| 2 | 7     |"]
+    );
+}

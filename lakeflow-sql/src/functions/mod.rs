@@ -362,7 +362,7 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::CastString => {
                 let ansi = arrays[2]
                     .as_boolean_opt()
-                    .is_some_and(|b| b.len() > 0 && b.value(0));
+                    .is_some_and(|b| !b.is_empty() && b.value(0));
                 cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
             }
             Kind::TypeOf => {

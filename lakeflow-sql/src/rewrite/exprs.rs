@@ -379,6 +379,7 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             )));
         }
         ("startswith", 2) => rename(f, "starts_with"),
+        ("rlike" | "regexp", 2) => rename(f, "regexp_like"),
         ("endswith", 2) => rename(f, "ends_with"),
         ("equal_null", 2) => {
             return Ok(Some(Expr::IsNotDistinctFrom(

@@ -50,13 +50,16 @@ impl StatementParser<'_, '_> {
                     });
                 if parenthesized || bare {
                     let inner = if parenthesized { i + 2 } else { i + 1 };
-                    let (source, name, after) = if self.is_file_call(inner) {
-                        let (source, after) = self.file_call(inner, true)?;
-                        (source, None, after)
-                    } else {
-                        let (name, after) = self.table_name_at(inner)?;
-                        (TableSource::Stream(name.clone()), Some(name), after)
-                    };
+                    let (source, name, after) =
+                        if let Some((source, after)) = self.path_table_at(inner, true) {
+                            (source, None, after)
+                        } else if self.is_file_call(inner) {
+                            let (source, after) = self.file_call(inner, true)?;
+                            (source, None, after)
+                        } else {
+                            let (name, after) = self.table_name_at(inner)?;
+                            (TableSource::Stream(name.clone()), Some(name), after)
+                        };
                     let end = if parenthesized {
                         if self
                             .tokens
@@ -81,6 +84,16 @@ impl StatementParser<'_, '_> {
                     i = end;
                     continue;
                 }
+            }
+            // parquet.`path`, delta.`path`, ...: files by path, relative to the project
+            if in_from && let Some((source, after)) = self.path_table_at(i, false) {
+                edits.push((
+                    token.range.start..self.tokens[after - 1].range.end,
+                    alias_name.clone(),
+                ));
+                tables.push((alias_name, source));
+                i = after;
+                continue;
             }
             // read_files(..) and the legacy cloud_files(..)
             if self.is_file_call(i) && in_from {
@@ -179,6 +192,43 @@ impl StatementParser<'_, '_> {
         let after = self.pos;
         self.pos = saved;
         Ok((name?, after))
+    }
+
+    /// ``format.`path` `` at `index` (Spark's files-by-path table): the source and the token
+    /// after it.
+    pub(super) fn path_table_at(&self, index: usize, stream: bool) -> Option<(TableSource, usize)> {
+        let format = self.tokens.get(index)?.ident()?.to_ascii_lowercase();
+        if self.tokens.get(index + 1)?.token != Token::Period {
+            return None;
+        }
+        let Token::Word(w) = &self.tokens.get(index + 2)?.token else {
+            return None;
+        };
+        if w.quote_style != Some('`') {
+            return None;
+        }
+        let path = self.absolute(&w.value);
+        let source = match format.as_str() {
+            "delta" => TableSource::Delta { path, stream },
+            "parquet" => TableSource::Files {
+                path,
+                format: crate::parquet(),
+                stream,
+            },
+            "json" => TableSource::Files {
+                path,
+                format: crate::json(),
+                stream,
+            },
+            // Spark reads `csv.`path`` without a header line (columns _c0, _c1, ..).
+            "csv" => TableSource::Files {
+                path,
+                format: crate::csv().has_header(false).into(),
+                stream,
+            },
+            _ => return None,
+        };
+        Some((source, index + 3))
     }
 
     pub(super) fn is_file_call(&self, index: usize) -> bool {

@@ -135,8 +135,12 @@ impl StatementParser<'_, '_> {
     }
 
     /// `SET key = value`: a configuration value for `${key}` in the rest of the file.
+    /// `SET key` alone (Spark shows the value) and `SET` change nothing.
     pub(super) fn set(&mut self) -> Parsed<()> {
         self.pos += 1;
+        if !self.tokens[self.pos..].iter().any(|t| t.token == Token::Eq) {
+            return Ok(());
+        }
         let eq = self.tokens[self.pos..]
             .iter()
             .position(|t| t.token == Token::Eq)
@@ -463,6 +467,23 @@ impl StatementParser<'_, '_> {
         }
     }
 
+    /// `PRIMARY KEY (..) [RELY]` or `FOREIGN KEY (..) REFERENCES t [(..)]`, up to the next
+    /// `,` or the `)` closing the column list.
+    fn skip_key_constraint(&mut self) -> Parsed<()> {
+        let mut depth = 0usize;
+        while let Some(t) = self.peek() {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => return Ok(()),
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => return Ok(()),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        self.error("expected `)` closing the column list")
+    }
+
     /// `(col TYPE [NOT NULL] [COMMENT '..'], CONSTRAINT n EXPECT (e) [ON VIOLATION ..], ..)`.
     pub(super) fn column_list(&mut self, definition: &mut SqlDefinition) -> Parsed<()> {
         self.expect_token(Token::LParen)?;
@@ -473,9 +494,22 @@ impl StatementParser<'_, '_> {
                     Some(name) => name.to_string(),
                     None => return self.error_at(name_at, "expected the constraint's name"),
                 };
+                // Databricks' informational keys (`PRIMARY KEY (..)`, `FOREIGN KEY (..)
+                // REFERENCES t (..)`) are not enforced there either: read and left out.
+                if self
+                    .peek()
+                    .is_some_and(|t| t.is("PRIMARY") || t.is("FOREIGN"))
+                {
+                    self.skip_key_constraint()?;
+                    if self.eat_token(&Token::RParen) {
+                        return Ok(());
+                    }
+                    self.expect_token(Token::Comma)?;
+                    continue;
+                }
                 if !self.eat("EXPECT") {
                     return self.error(format!(
-                        "expected EXPECT (condition) after CONSTRAINT {name}; only expectations are supported as constraints"
+                        "expected EXPECT (condition), PRIMARY KEY (..) or FOREIGN KEY (..) after CONSTRAINT {name}"
                     ));
                 }
                 let expr = self.parenthesized_text()?;

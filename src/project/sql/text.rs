@@ -21,8 +21,21 @@ pub(super) fn split_statements(text: &str) -> Vec<Range<usize>> {
     while i < bytes.len() {
         match bytes[i] {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                let line_start = i;
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
+                }
+                // A Databricks notebook exported as SQL: each cell ends a statement, with or
+                // without a `;`.
+                let comment = text[line_start..i].trim_end();
+                let at_line_start = text[..line_start]
+                    .rsplit('\n')
+                    .next()
+                    .is_some_and(|before| before.trim().is_empty());
+                if at_line_start && comment.starts_with("-- COMMAND ---") {
+                    push(start, line_start, code);
+                    start = i;
+                    code = false;
                 }
                 continue;
             }
