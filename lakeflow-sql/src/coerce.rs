@@ -129,6 +129,28 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
             Box::new(r),
         )))
     };
+    if let Some(result) = decimal_result(left, &lt, *op, right, &rt) {
+        let to = DataType::Decimal128(result.0, result.1);
+        let exact = match op {
+            // Spark's quotient is rounded to its result scale; DataFusion's decimal division
+            // keeps fewer digits, so divide as doubles and round to Spark's type.
+            Operator::Divide => Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(convert(*left.clone(), DataType::Float64, true)),
+                Operator::Divide,
+                Box::new(zero_is_null(
+                    convert(*right.clone(), DataType::Float64, true),
+                    ansi,
+                )),
+            )),
+            Operator::Modulo => Expr::BinaryExpr(BinaryExpr::new(
+                left.clone(),
+                Operator::Modulo,
+                Box::new(zero_is_null(*right.clone(), ansi)),
+            )),
+            _ => expr.clone(),
+        };
+        return Ok(Transformed::yes(convert(exact, to, ansi)));
+    }
     Ok(match op {
         Operator::Eq
         | Operator::NotEq
@@ -249,4 +271,79 @@ fn int_values(values: &datafusion::logical_expr::Values) -> Result<Transformed<L
             values: rows,
         },
     )))
+}
+
+/// The precision and scale Spark gives a decimal operand: integers as decimals of their
+/// width (an integer literal of its digits), `None` for other types.
+fn decimal_of(expr: &Expr, t: &DataType) -> Option<(u8, i8)> {
+    if let Expr::Literal(ScalarValue::Int32(Some(v)), _) = expr_int(expr)? {
+        let digits = v.unsigned_abs().to_string().len() as u8;
+        return Some((digits, 0));
+    }
+    Some(match t {
+        DataType::Decimal128(p, s) => (*p, *s),
+        DataType::Int8 => (3, 0),
+        DataType::Int16 => (5, 0),
+        DataType::Int32 => (10, 0),
+        DataType::Int64 => (20, 0),
+        _ => return None,
+    })
+}
+
+/// An integer literal as an `Int32` literal (for its digits), or the expression itself.
+fn expr_int(expr: &Expr) -> Option<Expr> {
+    Some(match expr {
+        Expr::Literal(ScalarValue::Int32(Some(v)), m) => {
+            Expr::Literal(ScalarValue::Int32(Some(*v)), m.clone())
+        }
+        Expr::Literal(ScalarValue::Int64(Some(v)), m) => match i32::try_from(*v) {
+            Ok(v) => Expr::Literal(ScalarValue::Int32(Some(v)), m.clone()),
+            Err(_) => expr.clone(),
+        },
+        Expr::Literal(ScalarValue::Int8(Some(v)), m) => {
+            Expr::Literal(ScalarValue::Int32(Some(*v as i32)), m.clone())
+        }
+        _ => expr.clone(),
+    })
+}
+
+/// Spark's result type of decimal arithmetic (`DecimalPrecision`, with precision loss allowed),
+/// when at least one operand is a decimal and neither is a float.
+fn decimal_result(
+    left: &Expr,
+    lt: &DataType,
+    op: Operator,
+    right: &Expr,
+    rt: &DataType,
+) -> Option<(u8, i8)> {
+    if !matches!(lt, DataType::Decimal128(..)) && !matches!(rt, DataType::Decimal128(..)) {
+        return None;
+    }
+    let (p1, s1) = decimal_of(left, lt)?;
+    let (p2, s2) = decimal_of(right, rt)?;
+    let (p1, s1, p2, s2) = (p1 as i32, s1 as i32, p2 as i32, s2 as i32);
+    let (p, s) = match op {
+        Operator::Plus | Operator::Minus => {
+            let s = s1.max(s2);
+            ((p1 - s1).max(p2 - s2) + s + 1, s)
+        }
+        Operator::Multiply => (p1 + p2 + 1, s1 + s2),
+        Operator::Divide => {
+            let s = 6.max(s1 + p2 + 1);
+            (p1 - s1 + s2 + s, s)
+        }
+        Operator::Modulo => {
+            let s = s1.max(s2);
+            ((p1 - s1).min(p2 - s2) + s, s)
+        }
+        _ => return None,
+    };
+    let (p, s) = if p > 38 {
+        let int_digits = p - s;
+        let min_scale = s.min(6);
+        (38, (38 - int_digits).max(min_scale))
+    } else {
+        (p, s)
+    };
+    Some((p.clamp(1, 38) as u8, s.clamp(0, 38) as i8))
 }
