@@ -19,6 +19,17 @@ const DEFAULT_FORMAT: &str = "yyyy-MM-dd HH:mm:ss";
 /// Microseconds since the epoch (UTC wall clock) of each value: dates at midnight, strings
 /// parsed as Spark casts them (NULL when they do not parse).
 fn micros(array: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+    if matches!(
+        array.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        let strings = cast(array, &DataType::Utf8)?;
+        return Ok(strings
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.and_then(super::cast::parse_timestamp))
+            .collect());
+    }
     let as_ts = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None)).or_else(|_| {
         cast(
             &cast(array, &timestamp_type())?,
@@ -81,10 +92,18 @@ pub(super) fn date_format(values: &ArrayRef, formats: &ArrayRef) -> Result<Array
                 .is_valid(i)
                 .then(|| naive(times.value(i)))
                 .flatten()
-                .map(|t| t.format(chrono_fmt).to_string()),
+                .and_then(|t| formatted(t, chrono_fmt)),
         );
     }
     Ok(Arc::new(StringArray::from(out)))
+}
+
+/// `t` (UTC) formatted; `None` when the format cannot print it.
+fn formatted(t: NaiveDateTime, chrono_fmt: &str) -> Option<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{}", t.and_utc().format(chrono_fmt)).ok()?;
+    Some(out)
 }
 
 /// Parses `text` with a chrono format: a date-time, or a date at midnight.
@@ -122,6 +141,15 @@ fn parse(text: &str, chrono_fmt: &str) -> Option<NaiveDateTime> {
 /// The instants of `to_timestamp(s [, pattern])` / `to_date(..)`, `unix_timestamp(s, pattern)`.
 fn parsed_micros(arrays: &[ArrayRef]) -> Result<Vec<Option<i64>>> {
     let values = &arrays[0];
+    if values.data_type().is_numeric() {
+        // Seconds since the epoch, as Spark's to_timestamp(number) reads them.
+        let seconds = cast(values, &DataType::Float64)?;
+        return Ok(seconds
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .iter()
+            .map(|s| s.map(|s| (s * 1_000_000.0).round() as i64))
+            .collect());
+    }
     if !matches!(
         values.data_type(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -216,7 +244,7 @@ pub(super) fn from_unixtime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
                 .is_valid(i)
                 .then(|| DateTime::from_timestamp(seconds.value(i), 0))
                 .flatten()
-                .map(|t| t.naive_utc().format(chrono_fmt).to_string()),
+                .and_then(|t| formatted(t.naive_utc(), chrono_fmt)),
         );
     }
     Ok(Arc::new(StringArray::from(out)))

@@ -229,7 +229,7 @@ impl ScalarUDFImpl for SparkFunction {
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if i == 0 && is_temporal(t) {
+                    if i == 0 && (is_temporal(t) || t.is_numeric()) {
                         t.clone()
                     } else {
                         DataType::Utf8

@@ -371,6 +371,54 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         ("timestamp_micros", 1) => rename(f, "to_timestamp_micros"),
         ("date_from_unix_date", 1) => return Ok(Some(cast(args[0].clone(), DataType::Date, ansi))),
         ("try_element_at", 2) => rename(f, "element_at"),
+        // datafusion-spark's date functions take a DATE and an INT; Spark casts to them.
+        ("date_add" | "date_sub" | "add_months", 2) => {
+            set_args(
+                f,
+                vec![
+                    cast(args[0].clone(), DataType::Date, ansi),
+                    cast(args[1].clone(), DataType::Int(None), ansi),
+                ],
+            );
+        }
+        ("last_day" | "next_day", 1 | 2) => {
+            let mut new = args.clone();
+            new[0] = cast(args[0].clone(), DataType::Date, ansi);
+            set_args(f, new);
+        }
+        ("hour" | "minute" | "second", 1) => {
+            set_args(
+                f,
+                vec![cast(
+                    args[0].clone(),
+                    DataType::Timestamp(None, datafusion::sql::sqlparser::ast::TimezoneInfo::None),
+                    ansi,
+                )],
+            );
+        }
+        ("date_trunc", 2) => {
+            set_args(
+                f,
+                vec![
+                    args[0].clone(),
+                    cast(
+                        args[1].clone(),
+                        DataType::Timestamp(
+                            None,
+                            datafusion::sql::sqlparser::ast::TimezoneInfo::None,
+                        ),
+                        ansi,
+                    ),
+                ],
+            );
+        }
+        // The file a row was read from: Databricks' `_metadata.file_path`.
+        ("input_file_name", 0) => {
+            return Ok(Some(Expr::CompoundIdentifier(vec![
+                Ident::new("_metadata"),
+                Ident::new("file_path"),
+            ])));
+        }
         ("listagg", _) => rename(f, "string_agg"),
         ("dayname", 1) => {
             return Ok(Some(call(

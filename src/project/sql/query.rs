@@ -379,8 +379,10 @@ impl StatementParser<'_, '_> {
         // `_metadata` is a column of the rows only when the query asks for it, so that
         // `SELECT *` keeps the files' own columns.
         let metadata = self.tokens.iter().any(|t| {
-            t.ident()
-                .is_some_and(|i| i.eq_ignore_ascii_case(lakeflow_core::ingest::METADATA_COLUMN))
+            t.ident().is_some_and(|i| {
+                i.eq_ignore_ascii_case(lakeflow_core::ingest::METADATA_COLUMN)
+                    || i.eq_ignore_ascii_case("input_file_name")
+            })
         });
         if metadata {
             file_options = file_options.with_metadata();
