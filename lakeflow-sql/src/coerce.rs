@@ -116,6 +116,17 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
             lit(strict),
         ])));
     }
+    // round(double, d): Spark rounds half up on the decimal form.
+    if let Expr::ScalarFunction(f) = &expr
+        && f.func.name() == "round"
+        && f.args.first().is_some_and(|a| {
+            a.get_type(schema)
+                .is_ok_and(|t| matches!(t, DataType::Float64 | DataType::Float32))
+        })
+    {
+        let udf = crate::functions::udf(crate::functions::Kind::RoundDouble);
+        return Ok(Transformed::yes(udf.call(f.args.clone())));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };

@@ -4,6 +4,7 @@ mod cdc;
 mod cli;
 mod crash;
 mod delta;
+mod dlt_corpus;
 mod errors;
 mod execution;
 mod flows;

@@ -47,6 +47,7 @@ pub(crate) enum Kind {
     Split,
     TypeOf,
     CastString,
+    RoundDouble,
 }
 
 impl Kind {
@@ -73,10 +74,12 @@ impl Kind {
             Kind::Split => "split",
             Kind::TypeOf => "typeof",
             Kind::CastString => "spark_cast_string",
+            Kind::RoundDouble => "spark_round_double",
         }
     }
 
-    const ALL: [Kind; 21] = [
+    const ALL: [Kind; 22] = [
+        Kind::RoundDouble,
         Kind::CastString,
         Kind::TypeOf,
         Kind::Year,
@@ -167,6 +170,7 @@ impl SparkFunction {
             Kind::UnixTimestamp => n <= 2,
             Kind::TimestampDiff | Kind::CastString => n == 3,
             Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
+            Kind::RoundDouble => n == 1 || n == 2,
         };
         if ok {
             Ok(())
@@ -210,6 +214,13 @@ impl ScalarUDFImpl for SparkFunction {
         match self.kind {
             Kind::TypeOf => Ok(arg_types.to_vec()),
             Kind::CastString => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Boolean]),
+            Kind::RoundDouble => {
+                let mut out = vec![DataType::Float64];
+                if arg_types.len() == 2 {
+                    out.push(DataType::Int64);
+                }
+                Ok(out)
+            }
             Kind::Year
             | Kind::Month
             | Kind::Day
@@ -279,6 +290,7 @@ impl ScalarUDFImpl for SparkFunction {
             | Kind::Initcap
             | Kind::TypeOf => DataType::Utf8,
             Kind::ToTimestamp => timestamp_type(),
+            Kind::RoundDouble => DataType::Float64,
             Kind::ToDate => DataType::Date32,
             Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
             Kind::Split => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
@@ -365,6 +377,7 @@ impl ScalarUDFImpl for SparkFunction {
                     .is_some_and(|b| !b.is_empty() && b.value(0));
                 cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
             }
+            Kind::RoundDouble => text::round_half_up(&arrays)?,
             Kind::TypeOf => {
                 let name = spark_type_name(args.arg_fields[0].data_type());
                 Arc::new(datafusion::arrow::array::StringArray::from(vec![

@@ -450,18 +450,22 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             }))));
         }
         ("percentile_approx" | "approx_percentile", 2 | 3) => {
-            rename(f, "approx_percentile_cont");
-            set_args(
-                f,
-                vec![
-                    cast(
-                        args[0].clone(),
-                        DataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None),
-                        true,
-                    ),
-                    args[1].clone(),
-                ],
-            );
+            // Spark's percentile_approx returns a value of the column: the one at rank
+            // ceil(p * n) of the sorted non-NULL values (its sketch is exact below 10,000
+            // values per group, and within 1/10,000 of the rank above).
+            let value = args[0].clone();
+            let at = |p: Expr| percentile_at(value.clone(), p);
+            if let Expr::Function(list) = &args[1]
+                && function_name(list).as_deref() == Some("array")
+            {
+                let each = plain_args(list)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(at)
+                    .collect();
+                return Ok(Some(call("make_array", each)));
+            }
+            return Ok(Some(at(args[1].clone())));
         }
         ("sequence", 2 | 3) => rename(f, "generate_series"),
         ("replace", 2) => set_args(f, vec![args[0].clone(), args[1].clone(), string("")]),
@@ -539,4 +543,33 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         _ => {}
     }
     Ok(None)
+}
+
+/// The value at rank `ceil(p * count)` (at least 1) of the sorted non-NULL values of `value`.
+fn percentile_at(value: Expr, p: Expr) -> Expr {
+    let sorted = call(
+        "array_sort",
+        vec![call("collect_list", vec![value.clone()])],
+    );
+    let count = call("count", vec![value]);
+    let rank = call(
+        "ceil",
+        vec![Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(p))),
+            op: BinaryOperator::Multiply,
+            right: Box::new(count),
+        }],
+    );
+    let rank = Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(rank),
+        data_type: DataType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    let rank = call(
+        "greatest",
+        vec![rank, Expr::value(Value::Number("1".into(), false))],
+    );
+    call("array_element", vec![sorted, rank])
 }

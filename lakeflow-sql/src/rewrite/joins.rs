@@ -305,8 +305,15 @@ fn join_columns(
                 Side::Full => call("coalesce", vec![l.expr.clone(), r.expr.clone()]),
             };
             keys.insert(name.clone(), expr.clone());
+            // The key is the left side's column (the right's for RIGHT joins), so
+            // `* EXCEPT (l.key)` leaves it out, as in Spark.
+            let qual = match kind {
+                Side::Left => l.qual.clone(),
+                Side::Right => r.qual.clone(),
+                Side::Full => None,
+            };
             key_cols.push(Col {
-                qual: None,
+                qual,
                 name: name.clone(),
                 expr,
                 key: true,
