@@ -104,6 +104,47 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
         Expr::TryCast(TryCast { expr: inner, field }) => Some((inner, field.data_type(), false)),
         _ => None,
     };
+    // Numbers and timestamps convert through seconds since the epoch, as in Spark (Arrow
+    // reads the number as the timestamp's own unit).
+    if let Some((inner, to, strict)) = string_cast
+        && let Ok(from) = inner.get_type(schema)
+    {
+        let micros = DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None);
+        if matches!(to, DataType::Timestamp(..)) && (from.is_integer() || from.is_floating()) {
+            let scaled = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(convert((**inner).clone(), DataType::Float64, true)),
+                Operator::Multiply,
+                Box::new(lit(1_000_000f64)),
+            ));
+            let us = convert(convert(scaled, DataType::Int64, strict), micros, true);
+            return Ok(Transformed::yes(convert(us, to.clone(), true)));
+        }
+        if matches!(from, DataType::Timestamp(..)) && (to.is_integer() || to.is_floating()) {
+            let us = convert(
+                convert((**inner).clone(), micros, true),
+                DataType::Int64,
+                true,
+            );
+            let seconds = if to.is_integer() {
+                // Whole seconds, rounded down as Spark does for instants before 1970 too.
+                Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    datafusion::functions::math::floor(),
+                    vec![Expr::BinaryExpr(BinaryExpr::new(
+                        Box::new(convert(us, DataType::Float64, true)),
+                        Operator::Divide,
+                        Box::new(lit(1_000_000f64)),
+                    ))],
+                ))
+            } else {
+                Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(convert(us, DataType::Float64, true)),
+                    Operator::Divide,
+                    Box::new(lit(1_000_000f64)),
+                ))
+            };
+            return Ok(Transformed::yes(convert(seconds, to.clone(), strict)));
+        }
+    }
     if let Some((inner, to, strict)) = string_cast
         && crate::functions::cast::casts_string_to(to)
         && inner.get_type(schema).is_ok_and(|t| is_string(&t))

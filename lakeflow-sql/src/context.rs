@@ -21,6 +21,8 @@ use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContex
 /// The tables of one statement and the session it is planned in.
 pub(crate) struct StatementContext<'a> {
     pub state: &'a SessionState,
+    /// lakeflow's planners first, then the session's.
+    pub planners: Vec<Arc<dyn ExprPlanner>>,
     pub tables: HashMap<String, Arc<dyn TableSource>>,
     pub options: ConfigOptions,
 }
@@ -73,7 +75,7 @@ impl ContextProvider for StatementContext<'_> {
     }
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
-        self.state.expr_planners()
+        &self.planners
     }
 
     fn get_type_planner(&self) -> Option<Arc<dyn TypePlanner>> {

@@ -43,6 +43,7 @@ mod coerce;
 mod context;
 pub mod dialect;
 pub mod functions;
+mod planner;
 mod rewrite;
 
 pub use rewrite::names::{Spellings, spark_name};
@@ -117,6 +118,7 @@ impl SparkSql {
         {
             return Err(e);
         }
+        let selects_metadata = selects_metadata(&mut statement);
         let mut spellings = Spellings::default();
         let _ = statement.visit(&mut rewrite::names::LowerCase {
             spellings: &mut spellings,
@@ -126,6 +128,7 @@ impl SparkSql {
             paths: paths.found,
             spellings,
             ansi: self.ansi,
+            selects_metadata,
         })
     }
 
@@ -195,6 +198,8 @@ pub struct SparkQuery {
     paths: Vec<PathTable>,
     spellings: Spellings,
     ansi: bool,
+    /// Whether the statement names the `_metadata` column itself (not only its fields).
+    selects_metadata: bool,
 }
 
 impl SparkQuery {
@@ -248,8 +253,12 @@ impl SparkQuery {
             collect_spans: false,
             default_null_ordering: "nulls_min".into(),
         };
+        let mut planners: Vec<Arc<dyn datafusion::logical_expr::planner::ExprPlanner>> =
+            vec![Arc::new(planner::SparkFieldPlanner)];
+        planners.extend(state.expr_planners().iter().cloned());
         let context = context::StatementContext {
             state,
+            planners,
             tables: sources,
             options,
         };
@@ -268,6 +277,11 @@ impl SparkQuery {
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
         let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(self.statement)))?;
         let plan = coerce::spark_coercions(plan, self.ansi)?;
+        let plan = if self.selects_metadata {
+            plan
+        } else {
+            hide_metadata(plan)?
+        };
         restore_spellings(plan, &self.spellings)
     }
 }
@@ -339,6 +353,53 @@ fn restore_spellings(plan: LogicalPlan, spellings: &Spellings) -> Result<Logical
                 None => column,
             }
         })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+/// The name of the file-metadata column of file sources (Spark's hidden `_metadata`).
+const METADATA: &str = "_metadata";
+
+/// Whether `statement` names `_metadata` itself rather than only its fields
+/// (`_metadata.file_path`).
+fn selects_metadata(statement: &mut Statement) -> bool {
+    struct Finder(bool);
+    impl VisitorMut for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<()> {
+            let whole = match expr {
+                SqlExpr::Identifier(i) => i.value.eq_ignore_ascii_case(METADATA),
+                SqlExpr::CompoundIdentifier(parts) => parts
+                    .last()
+                    .is_some_and(|p| p.value.eq_ignore_ascii_case(METADATA)),
+                _ => false,
+            };
+            if whole {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            // `_metadata.file_path` names a field: do not look into it.
+            if matches!(expr, SqlExpr::CompoundIdentifier(_)) {
+                return ControlFlow::Continue(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(false);
+    let _ = statement.visit(&mut finder);
+    finder.0
+}
+
+/// `plan` without a `_metadata` output column: Spark's `*` leaves it out.
+fn hide_metadata(plan: LogicalPlan) -> Result<LogicalPlan> {
+    if !plan.schema().fields().iter().any(|f| f.name() == METADATA) {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .filter(|(_, f)| f.name() != METADATA)
+        .map(|(q, f)| Expr::Column(Column::from((q, f))))
         .collect();
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }

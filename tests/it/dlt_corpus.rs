@@ -44,13 +44,6 @@ const PIPELINES: &[&str] = &[
 /// Pipelines that fail today, each with the parts of the error it gives (a listed pipeline
 /// must fail with all of them; `<root>` stands for the project directory).
 const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
-    // A field of an array of structs (`tariff.name`: an array of strings in Spark).
-    (
-        "ev_chargers",
-        &[
-            "run: dataset `prices` (ev_chargers.sql:82:1) has an invalid query: Execution error: Cannot access field at argument 1: type List(Struct(\"cents_per_kwh\": Float64, \"name\": Utf8), field: 'element') is not Struct, Map, or Null",
-        ],
-    ),
     // A streaming temporary view (`CREATE STREAMING LIVE VIEW`) read with STREAM(..): Spark
     // runs it; lakeflow reads temporary views only whole (issue 14).
     (

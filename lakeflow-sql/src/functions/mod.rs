@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::execution::FunctionRegistry;
@@ -48,6 +48,7 @@ pub(crate) enum Kind {
     TypeOf,
     CastString,
     RoundDouble,
+    ArrayField,
 }
 
 impl Kind {
@@ -75,10 +76,12 @@ impl Kind {
             Kind::TypeOf => "typeof",
             Kind::CastString => "spark_cast_string",
             Kind::RoundDouble => "spark_round_double",
+            Kind::ArrayField => "spark_array_field",
         }
     }
 
-    const ALL: [Kind; 22] = [
+    const ALL: [Kind; 23] = [
+        Kind::ArrayField,
         Kind::RoundDouble,
         Kind::CastString,
         Kind::TypeOf,
@@ -171,6 +174,7 @@ impl SparkFunction {
             Kind::TimestampDiff | Kind::CastString => n == 3,
             Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
             Kind::RoundDouble => n == 1 || n == 2,
+            Kind::ArrayField => n == 2,
         };
         if ok {
             Ok(())
@@ -213,6 +217,7 @@ impl ScalarUDFImpl for SparkFunction {
         };
         match self.kind {
             Kind::TypeOf => Ok(arg_types.to_vec()),
+            Kind::ArrayField => Ok(vec![arg_types[0].clone(), DataType::Utf8]),
             Kind::CastString => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Boolean]),
             Kind::RoundDouble => {
                 let mut out = vec![DataType::Float64];
@@ -294,7 +299,7 @@ impl ScalarUDFImpl for SparkFunction {
             Kind::ToDate => DataType::Date32,
             Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
             Kind::Split => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            Kind::FromJson | Kind::CastString => {
+            Kind::FromJson | Kind::CastString | Kind::ArrayField => {
                 return plan_err!("{}() needs its type as a literal", self.name());
             }
         })
@@ -318,6 +323,26 @@ impl ScalarUDFImpl for SparkFunction {
                 ddl::parse_ddl(ddl)?,
                 true,
             )));
+        }
+        if self.kind == Kind::ArrayField {
+            let Some(Some(ScalarValue::Utf8(Some(name)))) = args.scalar_arguments.get(1) else {
+                return plan_err!("spark_array_field(array, field) takes its field as a literal");
+            };
+            let item = match args.arg_fields[0].data_type() {
+                DataType::List(f) | DataType::LargeList(f) => f.data_type().clone(),
+                other => return plan_err!("{other} is not an array of structs"),
+            };
+            let DataType::Struct(fields) = item else {
+                return plan_err!("the array's elements are not structs");
+            };
+            let Some(field) = fields.iter().find(|f| f.name() == name) else {
+                return plan_err!("the array's structs have no field `{name}`");
+            };
+            let list = DataType::List(Arc::new(Field::new_list_field(
+                field.data_type().clone(),
+                true,
+            )));
+            return Ok(Arc::new(Field::new(self.name(), list, true)));
         }
         if self.kind == Kind::CastString {
             let Some(Some(ScalarValue::Utf8(Some(name)))) = args.scalar_arguments.get(1) else {
@@ -378,6 +403,13 @@ impl ScalarUDFImpl for SparkFunction {
                 cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
             }
             Kind::RoundDouble => text::round_half_up(&arrays)?,
+            Kind::ArrayField => {
+                let name = arrays[1].as_string::<i32>();
+                if name.is_empty() {
+                    return exec_err!("spark_array_field needs a field name");
+                }
+                array_field(&arrays[0], name.value(0))?
+            }
             Kind::TypeOf => {
                 let name = spark_type_name(args.arg_fields[0].data_type());
                 Arc::new(datafusion::arrow::array::StringArray::from(vec![
@@ -436,4 +468,28 @@ pub fn spark_type_name(t: &DataType) -> String {
         DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
         other => other.to_string().to_lowercase(),
     }
+}
+
+/// Each element's field `name` of an array of structs, as an array.
+fn array_field(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
+    let array = datafusion::arrow::compute::cast(
+        array,
+        &match array.data_type() {
+            DataType::LargeList(f) => DataType::List(f.clone()),
+            other => other.clone(),
+        },
+    )?;
+    let list = array.as_list::<i32>();
+    let structs = list.values().as_struct();
+    let Some(child) = structs.column_by_name(name) else {
+        return exec_err!("the array's structs have no field `{name}`");
+    };
+    let field = Arc::new(Field::new_list_field(child.data_type().clone(), true));
+    let out = datafusion::arrow::array::ListArray::try_new(
+        field,
+        list.offsets().clone(),
+        child.clone(),
+        list.nulls().cloned(),
+    )?;
+    Ok(Arc::new(out))
 }
