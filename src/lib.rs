@@ -50,9 +50,9 @@ pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,
     ExpectAction, Expectation, ExpectationResult, ExternalTable, FileFormat, FileOptions,
-    FlowStatus, Functions, MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect,
-    Storage, StreamOptions, csv, json, parquet, read, read_csv, read_delta, read_files,
-    read_files_with, read_json, read_parquet, read_stream, read_stream_delta, read_stream_files,
+    FlowStatus, Functions, MemoryStorage, Plan, Result, RunReport, SourceSpec, SqlDialect, Storage,
+    StreamOptions, csv, json, parquet, read, read_csv, read_delta, read_files, read_files_with,
+    read_json, read_parquet, read_stream, read_stream_delta, read_stream_files,
     read_stream_files_with, read_stream_with, sql, sql_with,
 };
 pub use lakeflow_core::{FileSink, Sink};
