@@ -594,6 +594,7 @@ impl Merge for Value {
 mod tests {
     use super::*;
     use crate::expectations::ExpectAction;
+    use datafusion::arrow::array::Array;
 
     #[test]
     fn events_become_one_batch_with_the_log_schema() {
@@ -626,6 +627,81 @@ mod tests {
         assert_eq!(
             details.value(0),
             r#"{"flow_progress":{"status":"RUNNING"}}"#
+        );
+    }
+
+    #[test]
+    fn origin_carries_databricks_ids_and_the_flow_table() {
+        let log = EventLog::new("p", "pid".into(), Vec::new());
+        log.set_table("to_amounts", "amounts");
+        log.flow("to_amounts", FlowState::Queued, Value::Null);
+        log.push(Event {
+            sequence: 0,
+            timestamp: SystemTime::now(),
+            level: Level::Info,
+            event_type: "flow_progress",
+            dataset: Some("to_amounts".into()),
+            flow_state: Some(FlowState::Completed),
+            message: "done".into(),
+            details: Value::Null,
+            error: None,
+            expectations: Vec::new(),
+            batch_id: Some(4),
+        });
+        log.emit(
+            Level::Info,
+            "update_progress",
+            None,
+            None,
+            "done".into(),
+            Value::Null,
+            None,
+            Vec::new(),
+        );
+        let batch = log.drain().unwrap().unwrap();
+        let origin = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
+        let text = |name: &str, row: usize| {
+            let column = origin.column_by_name(name).unwrap();
+            let strings = column.as_any().downcast_ref::<StringArray>().unwrap();
+            (!strings.is_null(row)).then(|| strings.value(row).to_string())
+        };
+        assert_eq!(text("pipeline_id", 2).as_deref(), Some("pid"));
+        assert_eq!(text("update_id", 0), text("run_id", 0));
+        assert_eq!(text("table_name", 1).as_deref(), Some("amounts"));
+        assert_eq!(text("table_name", 2), None);
+        assert_eq!(text("flow_name", 1).as_deref(), Some("to_amounts"));
+        assert_eq!(text("flow_id", 0), text("flow_id", 1));
+        assert_eq!(text("flow_id", 2), None);
+        let batches = origin.column_by_name("batch_id").unwrap();
+        let batches = batches.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(batches.iter().collect::<Vec<_>>(), [None, Some(4), None]);
+    }
+
+    #[test]
+    fn ids_are_uuid_shaped_and_depend_only_on_their_parts() {
+        let id = stable_id(&["pid", "flow", "silver"]);
+        assert_eq!(id, stable_id(&["pid", "flow", "silver"]));
+        assert_ne!(id, stable_id(&["pid", "flowsilver"]));
+        assert_eq!(
+            id.split('-').map(str::len).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_id_is_made_once_and_kept_in_the_storage() {
+        let storage = crate::storage::MemoryStorage::new();
+        let id = pipeline_id(&storage).await;
+        assert_eq!(pipeline_id(&storage).await, id);
+        let other = crate::storage::MemoryStorage::new();
+        assert_ne!(
+            pipeline_id(&other).await,
+            id,
+            "a new storage, a new pipeline"
         );
     }
 

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod delta;
 mod errors;
+mod event_log;
 mod execution;
 mod flows;
 mod incremental;
