@@ -422,3 +422,90 @@ async fn a_statement_before_the_query_must_create_a_view() {
         .to_string();
     assert!(error.contains("the event log query is empty"), "{error}");
 }
+
+/// An event log written before the Databricks columns existed: one row in the old shape.
+fn old_event_log_row() -> RecordBatch {
+    use lakeflow::datafusion::arrow::array::{
+        ArrayRef, Int64Array, StringArray, StructArray, TimestampMicrosecondArray, new_null_array,
+    };
+    use lakeflow::datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+    use std::sync::Arc;
+    let text = |v: Option<&str>| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let origin_fields = Fields::from(
+        ["pipeline_name", "run_id", "dataset_name", "flow_name"]
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .to_vec(),
+    );
+    let origin = StructArray::new(
+        origin_fields.clone(),
+        vec![
+            text(Some("shop")),
+            text(Some("0-old")),
+            text(None),
+            text(None),
+        ],
+        None,
+    );
+    let expectation = DataType::Struct(Fields::from(vec![
+        Field::new("dataset", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("action", DataType::Utf8, true),
+        Field::new("passed_records", DataType::Int64, true),
+        Field::new("failed_records", DataType::Int64, true),
+    ]));
+    let expectations = DataType::List(Arc::new(Field::new("item", expectation, true)));
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("sequence", DataType::Int64, true),
+        Field::new("timestamp", timestamp, true),
+        Field::new("level", DataType::Utf8, true),
+        Field::new("event_type", DataType::Utf8, true),
+        Field::new("origin", DataType::Struct(origin_fields), true),
+        Field::new("message", DataType::Utf8, true),
+        Field::new("details", DataType::Utf8, true),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("expectations", expectations.clone(), true),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            text(Some("0-old-000001")),
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC")),
+            text(Some("INFO")),
+            text(Some("create_update")),
+            Arc::new(origin),
+            text(Some("Run 0-old created.")),
+            text(Some(r#"{"create_update":{}}"#)),
+            text(None),
+            new_null_array(&expectations, 1),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_log_of_an_older_lakeflow_gains_the_new_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("data/_lakeflow/event_log");
+    std::fs::create_dir_all(&log).unwrap();
+    let url = url::Url::from_directory_path(&log).unwrap();
+    deltalake::DeltaTable::try_from_url(url)
+        .await
+        .unwrap()
+        .write(vec![old_event_log_row()])
+        .await
+        .unwrap();
+
+    let (pipeline, _, second) = two_runs(dir.path()).await;
+    let quality = query(&pipeline, &format!("{LATEST_UPDATE}\n{DATA_QUALITY}")).await;
+    assert_eq!(rows(&quality), reported_expectations(&second));
+    // The old row reads NULL in what it lacks.
+    let old = query(
+        &pipeline,
+        "SELECT origin.run_id, origin.update_id, maturity_level FROM event_log WHERE origin.run_id = '0-old'",
+    )
+    .await;
+    assert_eq!(rows(&old), [["0-old", "NULL", "NULL"]]);
+}
