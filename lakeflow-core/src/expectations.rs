@@ -174,7 +174,7 @@ pub(crate) fn validate(
     for e in expectations {
         match &e.rule {
             Rule::Sql(sql) => {
-                let expr = match crate::query::sql_expr(&df, sql) {
+                let expr = match crate::query::sql_expr(df, sql) {
                     Ok(expr) => expr,
                     Err(err) => return fail(e, format!("`{sql}`: {err}")),
                 };

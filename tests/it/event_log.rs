@@ -407,8 +407,7 @@ async fn a_statement_before_the_query_must_create_a_view() {
     let error = pipeline
         .event_log_sql("SELECT 1; SELECT 2")
         .await
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(
         error.contains("only `CREATE TEMP VIEW .. AS ..` statements may come before"),
@@ -417,8 +416,7 @@ async fn a_statement_before_the_query_must_create_a_view() {
     let error = pipeline
         .event_log_sql("  ;  ")
         .await
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(error.contains("the event log query is empty"), "{error}");
 }

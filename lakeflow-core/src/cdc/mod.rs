@@ -381,7 +381,7 @@ fn parse(source: &DataFrame, text: &str, what: &str, flow: &str, from: &str) -> 
         dataset: flow.to_string(),
         message,
     };
-    let expr = crate::query::sql_expr(&source, text).map_err(|e| {
+    let expr = crate::query::sql_expr(source, text).map_err(|e| {
         invalid(format!(
             "{what} `{text}` is not valid SQL over `{from}`: {e}"
         ))
