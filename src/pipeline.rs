@@ -521,20 +521,39 @@ impl Pipeline {
         Ok(self.engine.session().read_table(table)?)
     }
 
-    /// Runs a SQL query over the event log, which it names `event_log`.
+    /// Runs a SQL query over the event log, which it names `event_log` and, as Databricks'
+    /// documentation does, `event_log_raw`. The query is read in the pipeline's dialect
+    /// (Spark SQL unless [`Pipeline::sql_dialect`] says otherwise) and may begin with
+    /// `CREATE TEMP VIEW .. AS ..;` statements that the query reads, so the monitoring
+    /// queries of Databricks' event log documentation run as they are written. See
+    /// [`lakeflow_core::event_log`] for the columns and the `details` of each event type.
     ///
-    /// The expectation results of the last run:
+    /// The expectation results of the last run, as Databricks documents the query:
     ///
     /// ```sql
-    /// SELECT e.dataset, e.name, e.action, e.passed_records, e.failed_records
-    /// FROM (SELECT unnest(expectations) AS e FROM event_log
-    ///       WHERE origin.run_id = (SELECT max(origin.run_id) FROM event_log))
+    /// CREATE OR REPLACE TEMP VIEW latest_update AS
+    /// SELECT origin.update_id AS id FROM event_log_raw
+    /// WHERE event_type = 'create_update' ORDER BY timestamp DESC LIMIT 1;
+    ///
+    /// SELECT row_expectations.dataset AS dataset, row_expectations.name AS expectation,
+    ///   SUM(row_expectations.passed_records) AS passing_records,
+    ///   SUM(row_expectations.failed_records) AS failing_records
+    /// FROM (SELECT explode(from_json(details:flow_progress:data_quality:expectations,
+    ///         "array<struct<name: string, dataset: string, passed_records: int, failed_records: int>>"
+    ///       )) row_expectations
+    ///       FROM event_log_raw, latest_update
+    ///       WHERE event_type = 'flow_progress' AND origin.update_id = latest_update.id)
+    /// GROUP BY row_expectations.dataset, row_expectations.name
     /// ```
     pub async fn event_log_sql(&self, query: &str) -> Result<DataFrame> {
         let log = self.event_log().await?;
-        let ctx = self.engine.session();
-        ctx.register_table("event_log", log.into_view())?;
-        Ok(ctx.sql(query).await?)
+        let statements: Vec<&str> = crate::project::sql::statements(query).collect();
+        lakeflow_core::event_log_sql::query(
+            &self.engine.session(),
+            log.logical_plan().clone(),
+            &statements,
+        )
+        .await
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct FlowOutcome {
     pub dropped_rows: u64,
     /// How the table was refreshed.
     pub technique: Technique,
+    /// For a streaming flow: the last batch it committed in this run.
+    pub batch: Option<u64>,
 }
 
 /// How a flow refreshed its table, as the event log records it.
@@ -180,6 +182,7 @@ pub(crate) async fn run_flow(
                 expectations: Vec::new(),
                 dropped_rows: 0,
                 technique: Technique::Skipped,
+                batch: None,
             });
         }
         let incremental = match &signature {
@@ -417,6 +420,7 @@ pub(crate) async fn execute(
             expectations: checker.results(),
             dropped_rows: checker.dropped(),
             technique: Technique::Append,
+            batch: None,
         });
     }
     let main = table_write(def, schema, streams, txn);
@@ -468,6 +472,7 @@ pub(crate) async fn execute(
         } else {
             Technique::FullRecompute
         },
+        batch: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod event_log;
+pub mod event_log_sql;
 pub mod expectations;
 #[doc(hidden)]
 pub mod failpoint;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::dataset::{DatasetDef, DatasetRecord};
+use crate::dataset::{DatasetDef, DatasetKind, DatasetRecord};
 use serde_json::json;
 
 use crate::engine::Engine;
@@ -143,7 +143,12 @@ impl PipelineDef {
         options: &RunOptions,
     ) -> (Option<DatasetGraph>, Result<RunReport>) {
         crate::failpoint::hit("run_start");
-        let log = EventLog::new(&options.pipeline_name, options.observers.clone());
+        let pipeline_id = crate::event_log::pipeline_id(storage.as_ref()).await;
+        let log = EventLog::new(
+            &options.pipeline_name,
+            pipeline_id,
+            options.observers.clone(),
+        );
         let names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
         log.emit(
             Level::Info,
@@ -155,7 +160,12 @@ impl PipelineDef {
                 log.run_id(),
                 options.pipeline_name
             ),
+            // Databricks' keys (a library call is an `API_CALL`), then lakeflow's.
             json!({ "create_update": {
+                "cause": "API_CALL",
+                "full_refresh": options.full_refresh_all,
+                "full_refresh_selection": options.full_refresh,
+                "refresh_selection": options.refresh,
                 "storage": storage.location(),
                 "max_concurrent_flows": options.max_concurrent_flows,
                 "datasets": names,
@@ -238,10 +248,16 @@ fn update_progress(log: &EventLog, state: &str, error: Option<String>) {
     );
 }
 
-/// `dataset_definition` and `flow_definition` events: what each dataset is and reads.
+/// `dataset_definition` and `flow_definition` events: what each dataset is and reads, with
+/// Databricks' keys (`dataset_type`, `output_dataset`, `input_datasets`, `flow_type`,
+/// `explain_text`) beside lakeflow's.
 fn definitions(log: &EventLog, graph: &DatasetGraph) {
     for dataset in graph.in_order() {
         let def = &dataset.def;
+        let table = dataset.table();
+        if graph.get(table).is_some_and(|t| t.kind.is_stored()) {
+            log.set_table(&def.name, table);
+        }
         // An append flow is a flow only; every other node is a dataset, with a flow of its
         // own unless it is a temporary view or a table only flows write.
         if dataset.target.is_none() {
@@ -249,7 +265,14 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
                 .read_schema
                 .fields()
                 .iter()
-                .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+                .map(|f| {
+                    json!({
+                        "name": f.name(),
+                        "path": f.name(),
+                        "data_type": crate::ingest::spark_type_name(f.data_type()),
+                        "type": f.data_type().to_string(),
+                    })
+                })
                 .collect();
             let expectations: Vec<_> = def
                 .expectations
@@ -263,6 +286,12 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
                 None,
                 format!("Dataset '{}' is a {}.", def.name, dataset.kind),
                 json!({ "dataset_definition": {
+                    "dataset_type": match dataset.kind {
+                        DatasetKind::TemporaryView => "VIEW",
+                        DatasetKind::Sink => "SINK",
+                        _ => "TABLE",
+                    },
+                    "num_flows": dataset.flows.len() + usize::from(dataset.has_flow()),
                     "kind": dataset.kind.to_string(),
                     "schema": schema,
                     "comment": def.comment,
@@ -295,6 +324,10 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
             None,
             message,
             json!({ "flow_definition": {
+                "output_dataset": dataset.table(),
+                "input_datasets": dataset.inputs.keys().collect::<Vec<_>>(),
+                "flow_type": flow_type(dataset),
+                "explain_text": dataset.plan.display_indent().to_string(),
                 "target": dataset.table(),
                 "once": def.once,
                 "inputs": inputs,
@@ -304,5 +337,19 @@ fn definitions(log: &EventLog, graph: &DatasetGraph) {
             None,
             Vec::new(),
         );
+    }
+}
+
+/// Databricks' `flow_type`: `COMPLETE` recomputes its table, `APPEND` appends batches,
+/// `CHANGE` merges changes by key (AUTO CDC).
+fn flow_type(dataset: &crate::resolve::Resolved) -> &'static str {
+    if dataset.def.cdc.is_some() {
+        "CHANGE"
+    } else if dataset.kind == DatasetKind::AppendFlow
+        || (dataset.kind == DatasetKind::StreamingTable && dataset.reads_stream())
+    {
+        "APPEND"
+    } else {
+        "COMPLETE"
     }
 }

@@ -227,7 +227,7 @@ pub(crate) async fn run_graph(
                 report(graph, storage, name, FlowStatus::UpToDate, Some(reason))
             }
             Ok(done) => {
-                completed(log, name, &done);
+                completed(log, name, &table_of(name), &done);
                 let mut row = report(graph, storage, name, FlowStatus::Completed, None);
                 row.rows_written = Some(done.rows_written);
                 row.version = done.version;
@@ -319,36 +319,43 @@ fn flow_mode(graph: &DatasetGraph, name: &str, options: &RunOptions, log: &Event
     FlowMode { full_refresh: true }
 }
 
-/// The final `flow_progress` event of a completed flow, with its metrics and data quality.
-fn completed(log: &EventLog, name: &str, done: &FlowOutcome) {
+/// The final `flow_progress` event of a completed flow, with its metrics and data quality
+/// in Databricks' shape (`metrics.num_output_rows`, `data_quality.dropped_records`,
+/// `data_quality.expectations[{name, dataset, passed_records, failed_records}]`, the
+/// dataset being the table the rules belong to); `technique`, `metrics.version` and each
+/// expectation's `action` are lakeflow's.
+fn completed(log: &EventLog, name: &str, table: &str, done: &FlowOutcome) {
     let expectations: Vec<_> = done
         .expectations
         .iter()
         .map(|e| {
             json!({
                 "name": e.name,
-                "dataset": name,
+                "dataset": table,
                 "action": e.action.to_string(),
                 "passed_records": e.passed,
                 "failed_records": e.failed,
             })
         })
         .collect();
-    log.emit(
-        Level::Info,
-        "flow_progress",
-        Some(name),
-        Some(FlowState::Completed),
-        format!("Flow '{name}' is COMPLETED."),
-        json!({ "flow_progress": {
+    log.push(crate::event_log::Event {
+        sequence: 0,
+        timestamp: std::time::SystemTime::now(),
+        level: Level::Info,
+        event_type: "flow_progress",
+        dataset: Some(name.to_string()),
+        flow_state: Some(FlowState::Completed),
+        message: format!("Flow '{name}' is COMPLETED."),
+        details: json!({ "flow_progress": {
             "status": "COMPLETED",
             "technique": done.technique.as_str(),
             "metrics": { "num_output_rows": done.rows_written, "version": done.version },
             "data_quality": { "dropped_records": done.dropped_rows, "expectations": expectations },
         }}),
-        None,
-        done.expectations.clone(),
-    );
+        error: None,
+        expectations: done.expectations.clone(),
+        batch_id: done.batch,
+    });
 }
 
 fn report(

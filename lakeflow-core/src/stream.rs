@@ -62,6 +62,7 @@ pub(crate) async fn run_stream_batch(
                 sum.rows_written += outcome.rows_written;
                 sum.dropped_rows += outcome.dropped_rows;
                 sum.version = outcome.version.or(sum.version);
+                sum.batch = outcome.batch.or(sum.batch);
                 for (s, o) in sum.expectations.iter_mut().zip(outcome.expectations) {
                     s.passed += o.passed;
                     s.failed += o.failed;
@@ -192,6 +193,7 @@ async fn run_one_batch(
                             expectations: Vec::new(),
                             dropped_rows: 0,
                             technique: Technique::NoNewData,
+                            batch: None,
                         },
                         false,
                     ));
@@ -216,6 +218,7 @@ async fn run_one_batch(
                 expectations: Vec::new(),
                 dropped_rows: 0,
                 technique: Technique::NoNewData,
+                batch: None,
             },
             false,
         ));
@@ -318,11 +321,12 @@ async fn run_one_batch(
                     expectations: Vec::new(),
                     dropped_rows: 0,
                     technique: Technique::Merge,
+                    batch: None,
                 })
         }
         _ => execute(graph, name, engine, storage, log, plan, commit, Some(txn)).await,
     };
-    let outcome = match written {
+    let mut outcome = match written {
         Ok(outcome) => outcome,
         Err(e) => {
             let e =
@@ -350,6 +354,7 @@ async fn run_one_batch(
         .commit(storage, batch, outcome.version.unwrap_or(0))
         .await?;
     failpoint::hit("after_checkpoint");
+    outcome.batch = Some(batch);
     Ok((outcome, more))
 }
 

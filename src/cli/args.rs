@@ -45,7 +45,7 @@ pub enum Command {
     },
     /// `events`: print the event log (the last run's events, or a query's result).
     Events {
-        /// A SQL query over the table `event_log`.
+        /// A SQL query over the table `event_log` (or `event_log_raw`), views first.
         sql: Option<String>,
     },
     /// `help` or `--help`.
@@ -95,7 +95,8 @@ Options of run:
 Options of graph:
   --format FORMAT       dot (default), mermaid or json
 Options of events:
-  --sql QUERY           run a SQL query over the table `event_log` instead
+  --sql QUERY           run a Spark SQL query over the table `event_log` (also named
+                        `event_log_raw`; CREATE TEMP VIEW statements may come first)
 Options of run, dry-run, graph and events:
   --spec FILE           the spec file (default: lakeflow.yml or spark-pipeline.yml in the
                         current directory or the nearest parent that has one)

@@ -104,6 +104,45 @@ async fn init_run_land_data_run_events() {
     let (stdout, _) = text(&out);
     assert!(stdout.contains("| 2    |"), "{stdout}");
 
+    // Databricks' documented data quality query, as written: the last run's rule counts.
+    let out = lakeflow(
+        &shop,
+        &[
+            "events",
+            "--sql",
+            r#"CREATE OR REPLACE TEMP VIEW latest_update AS
+SELECT origin.update_id AS id FROM event_log_raw
+WHERE event_type = 'create_update' ORDER BY timestamp DESC LIMIT 1;
+
+SELECT row_expectations.dataset as dataset, row_expectations.name as expectation,
+  SUM(row_expectations.passed_records) as passing_records,
+  SUM(row_expectations.failed_records) as failing_records
+FROM (SELECT explode(from_json(details:flow_progress:data_quality:expectations,
+        "array<struct<name: string, dataset: string, passed_records: int, failed_records: int>>"
+      )) row_expectations
+      FROM event_log_raw, latest_update
+      WHERE event_type = 'flow_progress' AND origin.update_id = latest_update.id)
+GROUP BY row_expectations.dataset, row_expectations.name"#,
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), exit::OK, "{stderr}");
+    let cells: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.contains("valid_amount"))
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [["orders_silver", "valid_amount", "2", "0"]],
+        "{stdout}"
+    );
+
     let out = lakeflow(
         &shop,
         &[

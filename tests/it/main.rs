@@ -6,6 +6,7 @@ mod crash;
 mod delta;
 mod dlt_corpus;
 mod errors;
+mod event_log;
 mod execution;
 mod flows;
 mod incremental;

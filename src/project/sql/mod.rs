@@ -185,6 +185,14 @@ pub struct SqlContext {
     pub root: PathBuf,
 }
 
+/// The statements of a SQL text, split at `;` outside quotes and comments (the event log's
+/// queries, which may create temporary views before their query).
+pub(crate) fn statements(text: &str) -> impl Iterator<Item = &str> {
+    split_statements(text)
+        .into_iter()
+        .map(move |range| &text[range])
+}
+
 /// Reads the definitions of one SQL file. `file` names it in errors.
 pub fn parse_sql_file(
     file: &str,
