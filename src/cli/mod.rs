@@ -264,6 +264,24 @@ impl Cli {
                         node.kind,
                         node.def.location
                     );
+                    // The columns the dataset will have: for file sources, the schema
+                    // inferred (or held by its checkpoint) with the source's options.
+                    let columns: Vec<String> = node
+                        .output_schema
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.name(),
+                                lakeflow_sql::functions::spark_type_name(f.data_type())
+                                    .to_uppercase()
+                            )
+                        })
+                        .collect();
+                    if !columns.is_empty() {
+                        out!("  {:width$}  columns: {}", "", columns.join(", "));
+                    }
                 }
                 Ok(())
             }

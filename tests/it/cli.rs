@@ -167,6 +167,11 @@ GROUP BY row_expectations.dataset, row_expectations.name"#,
         stdout.contains("Dry run succeeded: 5 definitions are valid."),
         "{stdout}"
     );
+    // The schema each dataset will have, file sources' as inferred.
+    assert!(
+        stdout.contains("columns: ") && stdout.contains("_rescued_data STRING"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("transformations/orders.sql:2:1"),
         "{stdout}"

@@ -418,10 +418,13 @@ mod tests {
         };
         assert_eq!(path, "/project/in/orders");
         assert!(*stream);
-        assert_eq!(
-            format,
-            &FileFormat::from(crate::csv().has_header(false).delimiter(b';'))
-        );
+        let FileFormat::Options(options) = format else {
+            panic!("read_files reads with its options: {format:?}");
+        };
+        let expected = lakeflow_core::FileOptions::csv()
+            .option("header", "false")
+            .option("delimiter", ";");
+        assert_eq!(options.as_ref(), &expected);
         let d = one(
             "CREATE LIVE TABLE raw AS SELECT * FROM cloud_files(\"/data/in\", \"json\", map(\"cloudFiles.inferColumnTypes\", \"true\"))",
         );
@@ -429,7 +432,9 @@ mod tests {
             d.query.unwrap().tables[0].1,
             TableSource::Files {
                 path: "/data/in".into(),
-                format: crate::json(),
+                format: lakeflow_core::FileOptions::json()
+                    .option("inferColumnTypes", "true")
+                    .into(),
                 stream: true
             }
         );
@@ -640,7 +645,7 @@ mod tests {
         let err = parse("CREATE MATERIALIZED VIEW x").unwrap_err();
         assert!(err.contains("expected AS and a query"), "{err}");
         let err =
-            parse("CREATE MATERIALIZED VIEW x AS SELECT * FROM read_files('a.txt')").unwrap_err();
+            parse("CREATE MATERIALIZED VIEW x AS SELECT * FROM read_files('a.xyz')").unwrap_err();
         assert!(err.contains("say which format"), "{err}");
     }
 }
