@@ -71,6 +71,10 @@ impl Dialect for SparkDialect {
     fn supports_cte_without_as(&self) -> bool {
         true
     }
+    /// `SELECT posexplode(x) AS (p, v)`.
+    fn supports_select_item_multi_column_alias(&self) -> bool {
+        true
+    }
     fn supports_map_literal_with_angle_brackets(&self) -> bool {
         true
     }

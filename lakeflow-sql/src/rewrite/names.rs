@@ -64,6 +64,15 @@ impl VisitorMut for OutputNames {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        // Generators that make several columns: one select item for each.
+        let mut expanded = Vec::with_capacity(select.projection.len());
+        for item in std::mem::take(&mut select.projection) {
+            match generator_columns(&item) {
+                Some(items) => expanded.extend(items),
+                None => expanded.push(item),
+            }
+        }
+        select.projection = expanded;
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) = item {
                 // Spark names even a plain column reference as it is written.
@@ -148,6 +157,11 @@ fn pretty(expr: &Expr) -> String {
             Value::Null => "NULL".into(),
             other => other.to_string(),
         },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => format!("concat({}, {})", pretty(left), pretty(right)),
         Expr::BinaryOp { left, op, right } => {
             let op = match op {
                 BinaryOperator::And => "AND".to_string(),
@@ -157,14 +171,88 @@ fn pretty(expr: &Expr) -> String {
             };
             format!("({} {op} {})", pretty(left), pretty(right))
         }
-        Expr::UnaryOp { op, expr } => match op {
-            UnaryOperator::Not => format!("(NOT {})", pretty(expr)),
-            UnaryOperator::Minus => format!("(- {})", pretty(expr)),
-            other => format!("{other}{}", pretty(expr)),
+        Expr::UnaryOp { op, expr } => match (op, expr.as_ref()) {
+            (UnaryOperator::Minus, Expr::Value(v)) => format!("-{}", v.value),
+            (UnaryOperator::Not, _) => format!("(NOT {})", pretty(expr)),
+            (UnaryOperator::Minus, _) => format!("(- {})", pretty(expr)),
+            (UnaryOperator::Plus, _) => format!("(+ {})", pretty(expr)),
+            (other, _) => format!("{other}{}", pretty(expr)),
         },
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let items: Vec<String> = list.iter().map(pretty).collect();
+            let inner = format!("({} IN ({}))", pretty(expr), items.join(", "));
+            if *negated {
+                format!("(NOT {inner})")
+            } else {
+                inner
+            }
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let inner = format!(
+                "between({}, {}, {})",
+                pretty(expr),
+                pretty(low),
+                pretty(high)
+            );
+            if *negated {
+                format!("(NOT {inner})")
+            } else {
+                inner
+            }
+        }
+        Expr::Like {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => {
+            let inner = format!("{} LIKE {}", pretty(expr), pretty(pattern));
+            if *negated {
+                format!("(NOT {inner})")
+            } else {
+                inner
+            }
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let mut out = String::from("CASE");
+            for when in conditions {
+                let condition = match operand {
+                    Some(op) => format!("({} = {})", pretty(op), pretty(&when.condition)),
+                    None => pretty(&when.condition),
+                };
+                out.push_str(&format!(" WHEN {condition} THEN {}", pretty(&when.result)));
+            }
+            if let Some(e) = else_result {
+                out.push_str(&format!(" ELSE {}", pretty(e)));
+            }
+            out.push_str(" END");
+            out
+        }
         Expr::IsNull(e) => format!("({} IS NULL)", pretty(e)),
         Expr::IsNotNull(e) => format!("({} IS NOT NULL)", pretty(e)),
         Expr::Cast { .. } => spark_name(expr),
+        Expr::Function(f) if f.over.is_none() && function_name(f).as_deref() == Some("if") => {
+            let args: Vec<String> = super::exprs::plain_args(f)
+                .unwrap_or_default()
+                .iter()
+                .map(pretty)
+                .collect();
+            format!("(IF({}))", args.join(", "))
+        }
         Expr::Function(f) if f.over.is_none() => {
             let name = function_name(f).unwrap_or_else(|| f.name.to_string());
             let FunctionArguments::List(list) = &f.args else {
@@ -383,4 +471,95 @@ fn expr_origin(expr: &DfExpr, input: &LogicalPlan, spellings: &Spellings) -> Opt
         DfExpr::Column(c) => origin(input, input.schema().index_of_column(c).ok()?, spellings),
         _ => None,
     }
+}
+
+/// `posexplode(x) [AS (p, c)]`, `explode(m) AS (k, v)`, `posexplode(m) AS (p, k, v)`: the
+/// columns Spark's generator makes, as unnests DataFusion zips row by row.
+fn generator_columns(item: &SelectItem) -> Option<Vec<SelectItem>> {
+    use super::exprs::{call, plain_args};
+    let (expr, aliases): (&Expr, Vec<Ident>) = match item {
+        SelectItem::UnnamedExpr(e) => (e, Vec::new()),
+        SelectItem::ExprWithAliases { expr, aliases } => (expr, aliases.clone()),
+        _ => return None,
+    };
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = function_name(f)?;
+    let args = plain_args(f)?;
+    let [x] = args.as_slice() else {
+        return None;
+    };
+    let named = |e: Expr, name: &str, given: Option<&Ident>| SelectItem::ExprWithAlias {
+        expr: e,
+        alias: given
+            .cloned()
+            .unwrap_or_else(|| Ident::with_quote('`', name)),
+    };
+    let unnest = |e: Expr| call("unnest", vec![e]);
+    let positions = || {
+        let last = Expr::BinaryOp {
+            left: Box::new(call("size", vec![x.clone()])),
+            op: BinaryOperator::Minus,
+            right: Box::new(Expr::value(Value::Number("1".into(), false))),
+        };
+        // Spark's positions are INTs.
+        Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: Box::new(unnest(call(
+                "generate_series",
+                vec![Expr::value(Value::Number("0".into(), false)), last],
+            ))),
+            data_type: datafusion::sql::sqlparser::ast::DataType::Int(None),
+            array: false,
+            format: None,
+        }
+    };
+    Some(match (name.as_str(), aliases.len()) {
+        ("posexplode", 0 | 2) => vec![
+            named(positions(), "pos", aliases.first()),
+            named(unnest(x.clone()), "col", aliases.get(1)),
+        ],
+        ("explode", 1) => vec![named(unnest(x.clone()), "col", aliases.first())],
+        ("explode", 2) => vec![
+            named(
+                unnest(call("map_keys", vec![x.clone()])),
+                "key",
+                aliases.first(),
+            ),
+            named(
+                unnest(call("map_values", vec![x.clone()])),
+                "value",
+                aliases.get(1),
+            ),
+        ],
+        ("posexplode", 3) => vec![
+            named(
+                unnest(call(
+                    "generate_series",
+                    vec![
+                        Expr::value(Value::Number("0".into(), false)),
+                        Expr::BinaryOp {
+                            left: Box::new(call("cardinality", vec![x.clone()])),
+                            op: BinaryOperator::Minus,
+                            right: Box::new(Expr::value(Value::Number("1".into(), false))),
+                        },
+                    ],
+                )),
+                "pos",
+                aliases.first(),
+            ),
+            named(
+                unnest(call("map_keys", vec![x.clone()])),
+                "key",
+                aliases.get(1),
+            ),
+            named(
+                unnest(call("map_values", vec![x.clone()])),
+                "value",
+                aliases.get(2),
+            ),
+        ],
+        _ => return None,
+    })
 }
