@@ -214,11 +214,6 @@ impl SparkQuery {
         &self.paths
     }
 
-    /// Whether this is a query (`SELECT`, `WITH`, `VALUES`).
-    pub fn is_query(&self) -> bool {
-        matches!(self.statement, Statement::Query(_))
-    }
-
     /// Plans the statement. `tables` binds each table name it reads (as given by
     /// [`SparkQuery::table_references`], matched case-insensitively) to a plan; the result
     /// reads those plans in place of the names. `state` gives the functions and settings.
@@ -294,7 +289,7 @@ fn lower_case_columns(plan: LogicalPlan, table: &str) -> Result<LogicalPlan> {
     }
     let mut seen = HashMap::new();
     let mut exprs = Vec::with_capacity(fields.len());
-    for (i, (qualifier, field)) in plan.schema().iter().enumerate() {
+    for (qualifier, field) in plan.schema().iter() {
         let lower = field.name().to_lowercase();
         if let Some(other) = seen.insert(lower.clone(), field.name().clone()) {
             return plan_err!(
@@ -302,7 +297,6 @@ fn lower_case_columns(plan: LogicalPlan, table: &str) -> Result<LogicalPlan> {
                 field.name()
             );
         }
-        let _ = i;
         exprs.push(Expr::Column(Column::from((qualifier, field))).alias(lower));
     }
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
