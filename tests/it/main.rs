@@ -11,6 +11,7 @@ mod execution;
 mod flows;
 mod incremental;
 mod ingest;
+mod ingest_spark;
 mod quality;
 mod registry;
 mod sinks;

@@ -496,6 +496,36 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             };
             set_args(f, vec![case]);
         }
+        ("count", n) if n > 1 => {
+            // count(DISTINCT a, b): the distinct combinations in which no value is NULL.
+            let all_present = args
+                .iter()
+                .map(|a| Expr::IsNotNull(Box::new(a.clone())))
+                .reduce(|l, r| Expr::BinaryOp {
+                    left: Box::new(l),
+                    op: BinaryOperator::And,
+                    right: Box::new(r),
+                })
+                .expect("n > 1");
+            let mut fields = Vec::with_capacity(n * 2);
+            for (i, arg) in args.iter().enumerate() {
+                fields.push(string(&format!("c{i}")));
+                fields.push(arg.clone());
+            }
+            let tuple = Expr::Case {
+                case_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token:
+                    datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
+                    condition: all_present,
+                    result: call("named_struct", fields),
+                }],
+                else_result: None,
+            };
+            set_args(f, vec![tuple]);
+        }
         ("isnull", 1) => return Ok(Some(Expr::IsNull(Box::new(args[0].clone())))),
         ("isnotnull", 1) => return Ok(Some(Expr::IsNotNull(Box::new(args[0].clone())))),
         ("sort_array", 1 | 2) => {
