@@ -833,7 +833,7 @@ impl Scope {
                     return Err(Error::InvalidDefinition {
                         dataset: current,
                         message: format!(
-                            "`{dataset}` is a temporary view, which cannot be read as a stream; read_stream the streaming table it reads, or read(\"{dataset}\") it whole"
+                            "`{dataset}` is a temporary view, which cannot be read as a stream; read the streaming table it reads as a stream instead, or read `{dataset}` whole"
                         ),
                     });
                 }
@@ -852,7 +852,7 @@ impl Scope {
                 return Err(Error::InvalidDefinition {
                     dataset: call.dataset.clone(),
                     message: format!(
-                        "`{external}` is an external table that is not a Delta table, so it cannot be read as a stream; read it whole with read(\"{external}\"), or land its files in a directory and use read_stream_files"
+                        "`{external}` is an external table that is not a Delta table, so it cannot be read as a stream; read it whole, or land its files in a directory and read them as a stream of files"
                     ),
                 });
             }
@@ -971,7 +971,7 @@ fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan)
     };
     if kind == DatasetKind::MaterializedView {
         return invalid(
-            "a materialized view reads its inputs whole; use read(..) instead of read_stream(..), or declare it #[streaming_table]".into(),
+            "a materialized view reads its inputs whole: read them whole (`read(..)` in Rust, no `STREAM` in SQL), or make it a streaming table".into(),
         );
     }
     if kind == DatasetKind::TemporaryView {

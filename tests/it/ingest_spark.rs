@@ -229,3 +229,50 @@ async fn failfast_fails_where_spark_fails() {
         assert!(read(&case).await.is_err(), "{name}: lakeflow should fail");
     }
 }
+
+#[tokio::test]
+async fn csv_inference_edge_cases_give_sparks_types_and_values() {
+    same_as_spark("csv_infer_edge").await;
+}
+
+#[tokio::test]
+async fn csv_quoted_newlines_and_doubled_quotes_read_as_spark() {
+    same_as_spark("csv_multiline").await;
+}
+
+#[tokio::test]
+async fn json_inference_widens_and_merges_as_spark() {
+    same_as_spark("json_infer_edge").await;
+}
+
+/// Spark's `columnNameOfCorruptRecord` keeps the raw line of a row that does not fit; lakeflow
+/// (like Databricks' `read_files`) rescues the bad value into `_rescued_data` instead. The
+/// typed columns must agree, and lakeflow must rescue exactly the rows Spark marks corrupt.
+#[tokio::test]
+async fn corrupt_rows_spark_keeps_raw_are_the_rows_lakeflow_rescues() {
+    let mut case = case("csv_permissive_corrupt");
+    case["options"]
+        .as_object_mut()
+        .unwrap()
+        .remove("columnNameOfCorruptRecord");
+    case["schema_ddl"] = "id INT, amount DOUBLE, name STRING".into();
+    let batches = read(&case).await.unwrap();
+    let spark = spark_rows(&case);
+    let typed: Vec<Vec<Option<String>>> = spark.iter().map(|r| r[..3].to_vec()).collect();
+    assert_eq!(rows(&batches), typed);
+    let schema = batches[0].schema();
+    let rescued_at = schema.index_of(RESCUED).unwrap();
+    let mut lake: Vec<(Option<String>, bool)> = Vec::new();
+    for batch in &batches {
+        let ids = texts(batch.column(0).as_ref());
+        let rescued = batch.column(rescued_at);
+        for (i, id) in ids.into_iter().enumerate() {
+            lake.push((id, !rescued.is_null(i)));
+        }
+    }
+    lake.sort();
+    let mut marked: Vec<(Option<String>, bool)> =
+        spark.iter().map(|r| (r[0].clone(), r[3].is_some())).collect();
+    marked.sort();
+    assert_eq!(lake, marked);
+}
