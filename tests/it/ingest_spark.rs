@@ -255,6 +255,8 @@ async fn corrupt_rows_spark_keeps_raw_are_the_rows_lakeflow_rescues() {
         .as_object_mut()
         .unwrap()
         .remove("columnNameOfCorruptRecord");
+    // With a given schema, `read_files` adds the rescue column only when asked.
+    case["options"]["rescuedDataColumn"] = RESCUED.into();
     case["schema_ddl"] = "id INT, amount DOUBLE, name STRING".into();
     let batches = read(&case).await.unwrap();
     let spark = spark_rows(&case);
@@ -271,8 +273,27 @@ async fn corrupt_rows_spark_keeps_raw_are_the_rows_lakeflow_rescues() {
         }
     }
     lake.sort();
-    let mut marked: Vec<(Option<String>, bool)> =
-        spark.iter().map(|r| (r[0].clone(), r[3].is_some())).collect();
+    let mut marked: Vec<(Option<String>, bool)> = spark
+        .iter()
+        .map(|r| (r[0].clone(), r[3].is_some()))
+        .collect();
     marked.sort();
     assert_eq!(lake, marked);
+}
+
+/// Differs from Spark (a bug, not asserted): Spark infers `decimal(20,0)` for an integer too
+/// large for BIGINT and keeps it exact; lakeflow infers `double` and loses digits.
+#[tokio::test]
+#[ignore = "lakeflow infers double, Spark decimal(20,0)"]
+async fn csv_integer_beyond_bigint_infers_decimal_as_spark() {
+    same_as_spark("csv_huge_integer").await;
+}
+
+/// Differs from Spark (a bug, not asserted): Spark drops a JSON field that is always `{}`;
+/// lakeflow infers an empty struct and the Delta write fails ("Parquet does not support
+/// writing empty structs").
+#[tokio::test]
+#[ignore = "lakeflow fails writing an empty struct, Spark drops the column"]
+async fn json_always_empty_object_is_dropped_as_spark() {
+    same_as_spark("json_empty_object").await;
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
@@ -250,7 +250,7 @@ pub(super) fn from_unixtime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(StringArray::from(out)))
 }
 
-fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
+fn whole_months(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
     // Whole months from a to b, counted as Spark's timestampdiff does.
     let mut months = (b.year() as i64 - a.year() as i64) * 12 + b.month() as i64 - a.month() as i64;
     let a_rest = (a.day(), a.time());
@@ -290,7 +290,7 @@ pub(super) fn timestampdiff(arrays: &[ArrayRef]) -> Result<ArrayRef> {
                     out.push(None);
                     continue;
                 };
-                let months = months_between(a, b);
+                let months = whole_months(a, b);
                 match unit.trim_end_matches('S') {
                     "MONTH" => months,
                     "QUARTER" => months / 3,
@@ -326,4 +326,45 @@ mod tests {
         );
         assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
     }
+}
+
+/// `months_between(end, start [, roundOff = true])`: whole months when both days are the
+/// same day of the month or both the last day of their month, else the months plus the
+/// remaining time over a 31-day month; rounded to 8 digits unless `roundOff` is false.
+pub(super) fn months_between(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let end = micros(&arrays[0])?;
+    let start = micros(&arrays[1])?;
+    let round = arrays.get(2).map(|r| r.as_boolean().clone());
+    let last_day = |t: &NaiveDateTime| {
+        t.date()
+            .succ_opt()
+            .is_none_or(|next| next.month() != t.month())
+    };
+    let mut out = Vec::with_capacity(end.len());
+    for i in 0..end.len() {
+        let (Some(a), Some(b)) = (
+            end.is_valid(i).then(|| naive(end.value(i))).flatten(),
+            start.is_valid(i).then(|| naive(start.value(i))).flatten(),
+        ) else {
+            out.push(None);
+            continue;
+        };
+        let months = (a.year() as i64 - b.year() as i64) * 12 + a.month() as i64 - b.month() as i64;
+        let value = if a.day() == b.day() || (last_day(&a) && last_day(&b)) {
+            months as f64
+        } else {
+            let seconds_in_month = |t: &NaiveDateTime| {
+                (t.day() as i64 - 1) * 86_400 + t.time().num_seconds_from_midnight() as i64
+            };
+            let diff = seconds_in_month(&a) - seconds_in_month(&b);
+            months as f64 + diff as f64 / (31.0 * 86_400.0)
+        };
+        let round_off = round.as_ref().is_none_or(|r| r.is_null(i) || r.value(i));
+        out.push(Some(if round_off {
+            (value * 1e8).round() / 1e8
+        } else {
+            value
+        }));
+    }
+    Ok(Arc::new(datafusion::arrow::array::Float64Array::from(out)))
 }

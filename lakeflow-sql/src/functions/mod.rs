@@ -49,6 +49,7 @@ pub(crate) enum Kind {
     CastString,
     RoundDouble,
     ArrayField,
+    MonthsBetween,
 }
 
 impl Kind {
@@ -77,10 +78,12 @@ impl Kind {
             Kind::CastString => "spark_cast_string",
             Kind::RoundDouble => "spark_round_double",
             Kind::ArrayField => "spark_array_field",
+            Kind::MonthsBetween => "months_between",
         }
     }
 
-    const ALL: [Kind; 23] = [
+    const ALL: [Kind; 24] = [
+        Kind::MonthsBetween,
         Kind::ArrayField,
         Kind::RoundDouble,
         Kind::CastString,
@@ -175,6 +178,7 @@ impl SparkFunction {
             Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
             Kind::RoundDouble => n == 1 || n == 2,
             Kind::ArrayField => n == 2,
+            Kind::MonthsBetween => n == 2 || n == 3,
         };
         if ok {
             Ok(())
@@ -218,6 +222,13 @@ impl ScalarUDFImpl for SparkFunction {
         match self.kind {
             Kind::TypeOf => Ok(arg_types.to_vec()),
             Kind::ArrayField => Ok(vec![arg_types[0].clone(), DataType::Utf8]),
+            Kind::MonthsBetween => {
+                let mut out = vec![temporal(&arg_types[0])?, temporal(&arg_types[1])?];
+                if arg_types.len() == 3 {
+                    out.push(DataType::Boolean);
+                }
+                Ok(out)
+            }
             Kind::CastString => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Boolean]),
             Kind::RoundDouble => {
                 let mut out = vec![DataType::Float64];
@@ -295,7 +306,7 @@ impl ScalarUDFImpl for SparkFunction {
             | Kind::Initcap
             | Kind::TypeOf => DataType::Utf8,
             Kind::ToTimestamp => timestamp_type(),
-            Kind::RoundDouble => DataType::Float64,
+            Kind::RoundDouble | Kind::MonthsBetween => DataType::Float64,
             Kind::ToDate => DataType::Date32,
             Kind::UnixTimestamp | Kind::TimestampDiff => DataType::Int64,
             Kind::Split => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
@@ -403,6 +414,7 @@ impl ScalarUDFImpl for SparkFunction {
                 cast::cast_string(&arrays[0], args.return_field.data_type(), ansi)?
             }
             Kind::RoundDouble => text::round_half_up(&arrays)?,
+            Kind::MonthsBetween => datetime::months_between(&arrays)?,
             Kind::ArrayField => {
                 let name = arrays[1].as_string::<i32>();
                 if name.is_empty() {

@@ -526,6 +526,18 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
             };
             set_args(f, vec![tuple]);
         }
+        ("try_add" | "try_subtract" | "try_multiply", 2) => {
+            let op = match name.as_str() {
+                "try_add" => BinaryOperator::Plus,
+                "try_subtract" => BinaryOperator::Minus,
+                _ => BinaryOperator::Multiply,
+            };
+            return Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(args[0].clone()),
+                op,
+                right: Box::new(args[1].clone()),
+            }))));
+        }
         ("isnull", 1) => return Ok(Some(Expr::IsNull(Box::new(args[0].clone())))),
         ("isnotnull", 1) => return Ok(Some(Expr::IsNotNull(Box::new(args[0].clone())))),
         ("sort_array", 1 | 2) => {

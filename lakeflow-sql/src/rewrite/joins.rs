@@ -30,7 +30,7 @@ pub(crate) fn rewrite(statement: &mut Statement, columns: &Columns) -> Result<()
     let Statement::Query(query) = statement else {
         return Ok(());
     };
-    if !needs_rewrite(query) {
+    if !needs_rewrite(query) && !has_bare_semi_join(query) {
         return Ok(());
     }
     rewrite_query(query, &[], columns)
@@ -456,6 +456,19 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
 }
 
 fn rewrite_select(select: &mut Select, env: &[Cte], columns: &Columns) -> Result<()> {
+    // `SEMI JOIN` and `ANTI JOIN` are Spark's `LEFT SEMI` and `LEFT ANTI`.
+    for from in &mut select.from {
+        for join in &mut from.joins {
+            join.join_operator = match std::mem::replace(
+                &mut join.join_operator,
+                JoinOperator::CrossJoin(JoinConstraint::None),
+            ) {
+                JoinOperator::Semi(c) => JoinOperator::LeftSemi(c),
+                JoinOperator::Anti(c) => JoinOperator::LeftAnti(c),
+                other => other,
+            };
+        }
+    }
     for from in &mut select.from {
         rewrite_factor_subqueries(&mut from.relation, env, columns)?;
         for join in &mut from.joins {
@@ -633,4 +646,28 @@ impl VisitorMut for KeyRefs<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+fn has_bare_semi_join(query: &mut Query) -> bool {
+    struct Finder(bool);
+    impl VisitorMut for Finder {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            if select.from.iter().any(|f| {
+                f.joins.iter().any(|j| {
+                    matches!(
+                        j.join_operator,
+                        JoinOperator::Semi(_) | JoinOperator::Anti(_)
+                    )
+                })
+            }) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(false);
+    let _ = query.visit(&mut finder);
+    finder.0
 }
