@@ -308,26 +308,6 @@ pub(super) fn timestampdiff(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(Int64Array::from(out)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_with_spark_patterns() {
-        let f = pattern::to_chrono("MM-dd-yyyy HH:mm:ss").unwrap();
-        assert_eq!(
-            parse("03-05-2024 13:04:05", &f).unwrap().to_string(),
-            "2024-03-05 13:04:05"
-        );
-        let f = pattern::to_chrono("yyyyMMdd").unwrap();
-        assert_eq!(
-            parse("20240305", &f).unwrap().to_string(),
-            "2024-03-05 00:00:00"
-        );
-        assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
-    }
-}
-
 /// `months_between(end, start [, roundOff = true])`: whole months when both days are the
 /// same day of the month or both the last day of their month, else the months plus the
 /// remaining time over a 31-day month; rounded to 8 digits unless `roundOff` is false.
@@ -367,4 +347,24 @@ pub(super) fn months_between(arrays: &[ArrayRef]) -> Result<ArrayRef> {
         }));
     }
     Ok(Arc::new(datafusion::arrow::array::Float64Array::from(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_with_spark_patterns() {
+        let f = pattern::to_chrono("MM-dd-yyyy HH:mm:ss").unwrap();
+        assert_eq!(
+            parse("03-05-2024 13:04:05", &f).unwrap().to_string(),
+            "2024-03-05 13:04:05"
+        );
+        let f = pattern::to_chrono("yyyyMMdd").unwrap();
+        assert_eq!(
+            parse("20240305", &f).unwrap().to_string(),
+            "2024-03-05 00:00:00"
+        );
+        assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
+    }
 }
