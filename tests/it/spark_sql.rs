@@ -7,7 +7,7 @@
 //! Expected values are Spark's (the same expressions are in `lakeflow-sql/tests/spark`,
 //! whose results came from Spark 4.3).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -15,18 +15,8 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use lakeflow::prelude::*;
 use lakeflow::project::Project;
 
+use crate::sql_pipelines::project;
 use crate::support::{delta_rows, sorted_lines};
-
-fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = tmp.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let root = tmp.path().to_path_buf();
-    (tmp, root)
-}
 
 const SPEC: &str = "name: spark\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
 

@@ -35,7 +35,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A project in a temporary directory with these files (paths relative to its root).
-fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+pub fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     for (path, text) in files {
         let path = tmp.path().join(path);

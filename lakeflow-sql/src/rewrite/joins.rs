@@ -53,7 +53,8 @@ fn needs_rewrite(query: &mut Query) -> bool {
     finder.0
 }
 
-fn constraint_of(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+/// The constraint of a join that has one (`ON`, `USING`, `NATURAL`).
+pub(crate) fn constraint_of(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
     match op {
         JoinOperator::Join(c)
         | JoinOperator::Inner(c)

@@ -15,9 +15,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query,
-    Select, SelectItem, SelectItemQualifiedWildcardKind, TableFactor, UnaryOperator, Value,
-    VisitorMut,
+    FunctionArguments, Ident, JoinConstraint, ObjectName, ObjectNamePart, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, TableFactor, UnaryOperator, Value, VisitorMut,
 };
 
 use datafusion::logical_expr::{Distinct, Expr as DfExpr, LogicalPlan};
@@ -354,22 +353,7 @@ impl VisitorMut for LowerCase<'_> {
         }
         for from in &mut select.from {
             for join in &mut from.joins {
-                let constraint = match &mut join.join_operator {
-                    JoinOperator::Join(c)
-                    | JoinOperator::Inner(c)
-                    | JoinOperator::Left(c)
-                    | JoinOperator::LeftOuter(c)
-                    | JoinOperator::Right(c)
-                    | JoinOperator::RightOuter(c)
-                    | JoinOperator::FullOuter(c)
-                    | JoinOperator::Semi(c)
-                    | JoinOperator::LeftSemi(c)
-                    | JoinOperator::RightSemi(c)
-                    | JoinOperator::Anti(c)
-                    | JoinOperator::LeftAnti(c)
-                    | JoinOperator::RightAnti(c) => Some(c),
-                    _ => None,
-                };
+                let constraint = super::joins::constraint_of(&mut join.join_operator);
                 if let Some(JoinConstraint::Using(names)) = constraint {
                     names.iter_mut().for_each(lower_name);
                 }
