@@ -45,6 +45,21 @@ fn naive(us: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(us).map(|d| d.naive_utc())
 }
 
+/// The chrono format of the Spark pattern met last (patterns are mostly one literal).
+#[derive(Default)]
+struct Patterns {
+    last: Option<(String, String)>,
+}
+
+impl Patterns {
+    fn chrono(&mut self, spark: &str) -> Result<&str> {
+        if self.last.as_ref().is_none_or(|(p, _)| p != spark) {
+            self.last = Some((spark.to_string(), pattern::to_chrono(spark)?));
+        }
+        Ok(self.last.as_ref().map_or("", |(_, c)| c.as_str()))
+    }
+}
+
 /// `year`, `month`, `day`, `quarter`, `dayofweek` (1 = Sunday), `dayofyear`, `weekofyear`
 /// (ISO weeks).
 pub(super) fn part(kind: Kind, array: &ArrayRef) -> Result<ArrayRef> {
@@ -76,17 +91,14 @@ fn format_arg(formats: &ArrayRef, i: usize) -> Option<String> {
 /// `date_format(ts, pattern)`.
 pub(super) fn date_format(values: &ArrayRef, formats: &ArrayRef) -> Result<ArrayRef> {
     let times = micros(values)?;
-    let mut cache: Option<(String, String)> = None;
+    let mut cache = Patterns::default();
     let mut out = Vec::with_capacity(times.len());
     for i in 0..times.len() {
         let Some(fmt) = format_arg(formats, i) else {
             out.push(None);
             continue;
         };
-        if cache.as_ref().is_none_or(|(p, _)| *p != fmt) {
-            cache = Some((fmt.clone(), pattern::to_chrono(&fmt)?));
-        }
-        let chrono_fmt = &cache.as_ref().expect("set above").1;
+        let chrono_fmt = cache.chrono(&fmt)?;
         out.push(
             times
                 .is_valid(i)
@@ -161,17 +173,14 @@ fn parsed_micros(arrays: &[ArrayRef]) -> Result<Vec<Option<i64>>> {
     if arrays.len() < 2 {
         return Ok(micros(values)?.iter().collect());
     }
-    let mut cache: Option<(String, String)> = None;
+    let mut cache = Patterns::default();
     let mut out = Vec::with_capacity(strings.len());
     for i in 0..strings.len() {
         let Some(fmt) = format_arg(&arrays[1], i) else {
             out.push(None);
             continue;
         };
-        if cache.as_ref().is_none_or(|(p, _)| *p != fmt) {
-            cache = Some((fmt.clone(), pattern::to_chrono(&fmt)?));
-        }
-        let chrono_fmt = &cache.as_ref().expect("set above").1;
+        let chrono_fmt = cache.chrono(&fmt)?;
         out.push(
             strings
                 .is_valid(i)
@@ -221,7 +230,7 @@ pub(super) fn unix_timestamp(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRe
 pub(super) fn from_unixtime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     let seconds = cast(&arrays[0], &DataType::Int64)?;
     let seconds = seconds.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-    let mut cache: Option<(String, String)> = None;
+    let mut cache = Patterns::default();
     let mut out = Vec::with_capacity(seconds.len());
     for i in 0..seconds.len() {
         let fmt = if arrays.len() == 2 {
@@ -235,10 +244,7 @@ pub(super) fn from_unixtime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
         } else {
             DEFAULT_FORMAT.to_string()
         };
-        if cache.as_ref().is_none_or(|(p, _)| *p != fmt) {
-            cache = Some((fmt.clone(), pattern::to_chrono(&fmt)?));
-        }
-        let chrono_fmt = &cache.as_ref().expect("set above").1;
+        let chrono_fmt = cache.chrono(&fmt)?;
         out.push(
             seconds
                 .is_valid(i)

@@ -302,24 +302,19 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 ansi,
             )));
         }
-        ("first" | "last" | "first_value" | "last_value", 2) if is_true(&args[1]) => {
-            let target = if name.starts_with("first") {
-                "first_value"
-            } else {
-                "last_value"
-            };
-            rename(f, target);
-            set_args(f, vec![args[0].clone()]);
-            f.null_treatment = Some(NullTreatment::IgnoreNulls);
-        }
+        // first(x, ignoreNulls) / last(x, ignoreNulls)
         ("first" | "last" | "first_value" | "last_value", 2) => {
             let target = if name.starts_with("first") {
                 "first_value"
             } else {
                 "last_value"
             };
+            let ignore_nulls = is_true(&args[1]);
             rename(f, target);
             set_args(f, vec![args[0].clone()]);
+            if ignore_nulls {
+                f.null_treatment = Some(NullTreatment::IgnoreNulls);
+            }
         }
         ("first", 1) => rename(f, "first_value"),
         ("last", 1) => rename(f, "last_value"),
