@@ -11,6 +11,7 @@ use std::sync::Arc;
 use datafusion::dataframe::DataFrame;
 use lakeflow_core::dataset::{DatasetDef, DatasetKind, Plan, PlanFuture, Query, SourceLocation};
 use lakeflow_core::event_log::{EVENT_LOG_TABLE, Observer};
+use lakeflow_core::lease::{Lease, LeaseOptions};
 use lakeflow_core::progress::ProgressMode;
 use lakeflow_core::{
     DataFusionEngine, DatasetGraph, Engine, Error, ExpectAction, Expectation, ExternalTable,
@@ -41,6 +42,9 @@ pub struct Pipeline {
     local: Option<DataFusionEngine>,
     options: RunOptions,
     progress: ProgressMode,
+    /// Object-store options for the storage location, its sources and sinks.
+    storage_options: Vec<(String, String)>,
+    lease: LeaseOptions,
 }
 
 #[derive(Clone)]
@@ -91,6 +95,8 @@ impl Pipeline {
             local: Some(DataFusionEngine::default()),
             options: RunOptions::default(),
             progress: ProgressMode::Auto,
+            storage_options: Vec::new(),
+            lease: LeaseOptions::default(),
         }
     }
 
@@ -312,6 +318,46 @@ impl Pipeline {
         self
     }
 
+    /// Object-store options for the storage location and the files the pipeline reads
+    /// (`aws_endpoint`, `aws_region`, `azure_storage_account_name`, `google_service_account`,
+    /// ... as `object_store` names them). They add to, and win over, the standard environment
+    /// variables (`AWS_*`, `AZURE_*`, `GOOGLE_*`), which are enough on their own. Values
+    /// never appear in messages or the event log.
+    ///
+    /// ```
+    /// use lakeflow::prelude::*;
+    ///
+    /// let pipeline = Pipeline::builder()
+    ///     .storage("s3://lake/pipelines/sales")
+    ///     .storage_options([("aws_endpoint", "http://127.0.0.1:9000"), ("aws_allow_http", "true")]);
+    /// # let _ = pipeline;
+    /// ```
+    pub fn storage_options<I, K, V>(mut self, options: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.storage_options
+            .extend(options.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// How long this run's lease on its storage lives without a heartbeat (default one
+    /// minute): a run that crashed on another machine blocks the storage at most this long
+    /// (one on this machine frees it at once).
+    pub fn lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease.ttl = ttl;
+        self
+    }
+
+    /// Waits for another run that holds the storage to finish, instead of failing at once
+    /// with [`Error::StorageBusy`].
+    pub fn wait_for_storage(mut self, wait: bool) -> Self {
+        self.lease.wait = wait;
+        self
+    }
+
     /// Stores tables in a storage backend of your own (see [`lakeflow_core::MemoryStorage`]).
     pub fn storage_backend(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = StorageChoice::Backend(storage);
@@ -462,32 +508,52 @@ impl Pipeline {
         self
     }
 
-    fn open_storage(&self) -> Result<Arc<dyn Storage>> {
+    /// The storage, and the engine that reads files from the same stores.
+    fn open(&self) -> Result<(Arc<dyn Storage>, Arc<dyn Engine>)> {
         match &self.storage {
-            StorageChoice::Location(location) => Ok(Arc::new(DeltaStorage::open(location)?)),
-            StorageChoice::Backend(storage) => Ok(storage.clone()),
+            StorageChoice::Location(location) => {
+                let storage =
+                    DeltaStorage::open(location)?.with_options(self.storage_options.clone());
+                let engine = match &self.local {
+                    Some(local) => {
+                        Arc::new(local.clone().with_object_stores(storage.object_stores()))
+                            as Arc<dyn Engine>
+                    }
+                    None => self.engine.clone(),
+                };
+                Ok((Arc::new(storage), engine))
+            }
+            StorageChoice::Backend(storage) => Ok((storage.clone(), self.engine.clone())),
         }
+    }
+
+    fn open_storage(&self) -> Result<Arc<dyn Storage>> {
+        Ok(self.open()?.0)
     }
 
     /// Resolves every query and builds the dependency graph without reading or writing data:
     /// cycles, missing or duplicate datasets and columns that do not exist are all reported.
     pub async fn dry_run(&self) -> Result<DatasetGraph> {
-        self.def
-            .plan(self.engine.as_ref(), self.open_storage()?)
-            .await
+        let (storage, engine) = self.open()?;
+        self.def.plan(engine.as_ref(), storage).await
     }
 
     /// Plans the pipeline and runs every flow, independent ones at the same time.
     ///
     /// When a flow fails its table is left as it was, its downstream datasets are SKIPPED, the
     /// rest still runs, and the result is [`crate::Error::RunFailed`] with the full report.
+    ///
+    /// A run holds a lease on its storage while it writes: a second run on the same storage
+    /// fails at once with [`Error::StorageBusy`] (or waits, see [`Pipeline::wait_for_storage`]).
     pub async fn run(&self) -> Result<RunReport> {
         let mut options = self.options.clone();
         options.observers.extend(self.progress.observer());
-        let storage = self.open_storage()?;
+        let (storage, engine) = self.open()?;
+        let lease = Arc::new(Lease::acquire(storage.clone(), self.lease).await?);
+        let storage = lease.guard(storage);
         let (graph, result) = self
             .def
-            .run_planned(self.engine.as_ref(), storage.clone(), &options)
+            .run_planned(engine.as_ref(), storage.clone(), &options)
             .await;
         let report = match &result {
             Ok(report) => Some(report),
@@ -502,6 +568,11 @@ impl Pipeline {
                 "warning: could not write {}: {e}",
                 crate::graph_page::GRAPH_PAGE
             );
+        }
+        drop(storage);
+        if let Err(e) = lease.release().await {
+            // Left held, the lease expires on its own; the run's result stands.
+            eprintln!("warning: could not release the lease on the storage: {e}");
         }
         result
     }

@@ -196,14 +196,32 @@ impl Checkpoint {
             .is_some())
     }
 
-    /// Writes the offsets of a new batch ahead of running it.
-    pub async fn plan(&self, storage: &dyn Storage, offsets: &Offsets) -> Result<()> {
-        write_json(
-            storage,
-            &self.key(&format!("offsets/{:020}.json", offsets.batch)),
-            offsets,
-        )
-        .await?;
+    /// Writes the offsets of a batch ahead of running it, and returns the offsets the batch
+    /// covers. A new batch's offsets are created with put-if-absent: when another writer
+    /// planned the same batch first (no lease, or a lost one), its offsets win and are
+    /// returned, so both run the same batch and its transaction id lets only one commit it.
+    /// `replan` overwrites offsets an earlier, failed attempt at the batch left (the table's
+    /// transaction id said it did not commit).
+    pub async fn plan(
+        &self,
+        storage: &dyn Storage,
+        offsets: &Offsets,
+        replan: bool,
+    ) -> Result<Offsets> {
+        let key = self.key(&format!("offsets/{:020}.json", offsets.batch));
+        let planned = if replan {
+            write_json(storage, &key, offsets).await?;
+            offsets.clone()
+        } else if storage.create_state(&key, to_json(&key, offsets)?).await? {
+            offsets.clone()
+        } else {
+            tracing::warn!(
+                "flow `{}`: batch {} was planned by another writer at the same time; running it as planned there",
+                self.flow,
+                offsets.batch
+            );
+            self.offsets(storage, offsets.batch).await?
+        };
         write_json(
             storage,
             &self.key("latest.json"),
@@ -211,7 +229,8 @@ impl Checkpoint {
                 planned: offsets.batch,
             },
         )
-        .await
+        .await?;
+        Ok(planned)
     }
 
     /// Records that batch `batch` committed as table version `table_version`.
@@ -371,10 +390,13 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
         })
 }
 
+fn to_json<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Internal(format!("checkpoint `{key}` does not serialize: {e}")))
+}
+
 async fn write_json<T: Serialize>(storage: &dyn Storage, key: &str, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Internal(format!("checkpoint `{key}` does not serialize: {e}")))?;
-    storage.write_state(key, bytes).await
+    storage.write_state(key, to_json(key, value)?).await
 }
 
 #[cfg(test)]
@@ -395,8 +417,17 @@ mod tests {
         offsets
             .sources
             .insert("dataset:bronze".into(), Offset::Table { version: 3 });
-        ckpt.plan(&storage, &offsets).await.unwrap();
+        assert_eq!(ckpt.plan(&storage, &offsets, false).await.unwrap(), offsets);
         assert_eq!(ckpt.latest_planned(&storage).await.unwrap(), Some(0));
+        // A second writer that planned batch 0 at the same time runs it as planned first.
+        let mut other = offsets.clone();
+        other
+            .sources
+            .insert("dataset:bronze".into(), Offset::Table { version: 4 });
+        assert_eq!(ckpt.plan(&storage, &other, false).await.unwrap(), offsets);
+        // A replan after a failed attempt replaces the offsets.
+        assert_eq!(ckpt.plan(&storage, &other, true).await.unwrap(), other);
+        ckpt.plan(&storage, &offsets, true).await.unwrap();
         assert!(!ckpt.is_committed(&storage, 0).await.unwrap());
         ckpt.commit(&storage, 0, 7).await.unwrap();
         assert!(ckpt.is_committed(&storage, 0).await.unwrap());

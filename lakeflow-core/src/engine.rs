@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{FunctionRegistry, SendableRecordBatchStream};
 use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -92,15 +94,19 @@ impl Functions {
     }
 }
 
-/// A session context with `dialect` configured, its functions and then `functions` registered.
+/// A session context on `runtime` with `dialect` configured, its functions and then
+/// `functions` registered.
 pub fn session_with(
     config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
     dialect: SqlDialect,
     functions: &Functions,
 ) -> Result<SessionContext> {
     let ctx = match dialect {
-        SqlDialect::Spark { ansi } => SparkSql::new().with_ansi(ansi).context(config)?,
-        SqlDialect::DataFusion => SessionContext::new_with_config(config),
+        SqlDialect::Spark { ansi } => SparkSql::new()
+            .with_ansi(ansi)
+            .context_with_runtime(config, runtime)?,
+        SqlDialect::DataFusion => SessionContext::new_with_config_rt(config, runtime),
     };
     if functions.is_empty() {
         return Ok(ctx);
@@ -114,6 +120,8 @@ pub fn session_with(
 #[derive(Debug, Clone)]
 pub struct DataFusionEngine {
     config: SessionConfig,
+    /// Where sessions find object stores; each session gets a runtime of its own over it.
+    stores: Option<Arc<dyn ObjectStoreRegistry>>,
     dialect: SqlDialect,
     functions: Functions,
 }
@@ -125,6 +133,7 @@ impl Default for DataFusionEngine {
             .with_batch_size(8192);
         DataFusionEngine {
             config,
+            stores: None,
             dialect: SqlDialect::default(),
             functions: Functions::default(),
         }
@@ -157,6 +166,14 @@ impl DataFusionEngine {
         self
     }
 
+    /// This engine reading files through `stores` (object stores made on first use for
+    /// `s3://`, `az://`, `gs://` URLs, with the pipeline's storage options), the default
+    /// runtime settings otherwise.
+    pub fn with_object_stores(mut self, stores: Arc<dyn ObjectStoreRegistry>) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
     /// The functions registered in its sessions besides Spark's.
     pub fn functions(&self) -> &Functions {
         &self.functions
@@ -171,7 +188,14 @@ impl DataFusionEngine {
 #[async_trait]
 impl Engine for DataFusionEngine {
     fn session(&self) -> SessionContext {
-        session_with(self.config.clone(), self.dialect, &self.functions)
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(stores) = &self.stores {
+            runtime = runtime.with_object_store_registry(stores.clone());
+        }
+        let runtime = runtime
+            .build_arc()
+            .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
+        session_with(self.config.clone(), runtime, self.dialect, &self.functions)
             .unwrap_or_else(|_| SessionContext::new_with_config(self.config.clone()))
     }
 

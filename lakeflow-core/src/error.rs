@@ -137,6 +137,44 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Another run holds the lease on the pipeline storage: one writer at a time.
+    #[error(
+        "another run is using the pipeline storage `{location}`: {holder} (started {since}, last heartbeat {heartbeat}); wait for it to finish (`lakeflow run --wait` waits), or, if it crashed, run again once its lease expires ({expires})"
+    )]
+    StorageBusy {
+        /// The storage root.
+        location: String,
+        /// Who holds it: host and process.
+        holder: String,
+        /// When the holder's run started (RFC 3339).
+        since: String,
+        /// When the holder last said it is alive (RFC 3339).
+        heartbeat: String,
+        /// When the lease expires unless renewed (RFC 3339).
+        expires: String,
+    },
+    /// This run lost its lease on the pipeline storage (it could not renew it in time, and
+    /// another run took over): it stopped before writing anything more.
+    #[error(
+        "this run lost its lease on the pipeline storage `{location}` ({message}); it stopped writing; what it committed before is complete, run again to go on"
+    )]
+    LeaseLost {
+        /// The storage root.
+        location: String,
+        /// What happened.
+        message: String,
+    },
+    /// Another writer planned a batch of the same streaming flow at the same time (no lease:
+    /// another tool, or a lease lost to a clock problem).
+    #[error(
+        "flow `{flow}`: another run planned batch {batch} at the same time; this run left it to that run and wrote nothing of it; run again to go on"
+    )]
+    ConcurrentBatch {
+        /// The flow.
+        flow: String,
+        /// The batch both planned.
+        batch: u64,
+    },
     /// A streaming read met a commit that changed or removed rows instead of appending.
     #[error(
         "table `{table}` version {version} is not an append (it updated, deleted or overwrote rows), so it cannot be read as a stream; run a full refresh of the datasets that read it as a stream, or let the flow skip change commits"

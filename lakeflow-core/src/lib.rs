@@ -20,6 +20,7 @@ mod flow;
 pub mod graph;
 mod incremental;
 pub mod ingest;
+pub mod lease;
 pub mod pipeline;
 mod placeholder;
 pub mod planner;

@@ -142,6 +142,17 @@ pub trait Storage: Debug + Send + Sync {
     /// Writes a small document under the storage root, replacing it atomically.
     async fn write_state(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
 
+    /// Writes a small document under the storage root only if none is there (put-if-absent:
+    /// a conditional put on object stores, create-new on local disk). Returns `false`, writing
+    /// nothing, when the key already exists: another writer got there first.
+    async fn create_state(&self, key: &str, bytes: Vec<u8>) -> Result<bool>;
+
+    /// The keys of the documents under `prefix` (a folder of the storage root), sorted.
+    async fn list_state(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Removes a document under the storage root; a missing one is not an error.
+    async fn delete_state(&self, key: &str) -> Result<()>;
+
     /// Opens a table of this storage's format at an arbitrary path or URL (an external source).
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>>;
 
@@ -404,6 +415,35 @@ impl Storage for MemoryStorage {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), bytes);
+        Ok(())
+    }
+
+    async fn create_state(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.contains_key(key) {
+            return Ok(false);
+        }
+        state.insert(key.to_string(), bytes);
+        Ok(true)
+    }
+
+    async fn list_state(&self, prefix: &str) -> Result<Vec<String>> {
+        let folder = format!("{}/", prefix.trim_end_matches('/'));
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<String> = state
+            .keys()
+            .filter(|k| k.starts_with(&folder))
+            .cloned()
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
         Ok(())
     }
 

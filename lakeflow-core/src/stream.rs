@@ -134,6 +134,7 @@ async fn run_one_batch(
     // The batch to run and where it starts: after the last committed batch. A planned batch
     // that did not commit (the transaction id on the table says) is planned again from the
     // same start; nothing read it, so it may now cover more input.
+    let mut replan = false;
     let (batch, start) = match checkpoint.latest_planned(storage).await? {
         None => (0, Offsets::default()),
         Some(planned) => {
@@ -150,6 +151,7 @@ async fn run_one_batch(
                 if sink {
                     replay = Some(checkpoint.offsets(storage, planned).await?);
                 }
+                replan = true;
                 if planned == 0 {
                     (0, Offsets::default())
                 } else {
@@ -158,7 +160,7 @@ async fn run_one_batch(
             }
         }
     };
-    let (mut end, more, changed) = match replay.take() {
+    let (mut end, mut more, changed) = match replay.take() {
         Some(planned) => (planned, false, Vec::new()),
         None => current_offsets(&session, storage, stream_reads, &start, batch).await?,
     };
@@ -231,7 +233,13 @@ async fn run_one_batch(
     }
     checkpoint.hold_schemas(storage, &schemas).await?;
     failpoint::hit("before_offsets");
-    checkpoint.plan(storage, &end).await?;
+    let planned = checkpoint.plan(storage, &end, replan).await?;
+    if planned != end {
+        // Another writer planned this batch first: run it as planned there, and go on to the
+        // next batch for what this run saw beyond it.
+        more |= end.is_ahead_of(&planned);
+        end = planned;
+    }
     failpoint::hit("after_offsets");
     for (key, input) in stream_reads {
         let provider = match input {

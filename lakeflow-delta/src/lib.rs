@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::provider_as_source;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::object_store::ObjectStoreExt;
 use deltalake::kernel::StructType;
@@ -34,19 +35,51 @@ mod one_shot;
 
 use one_shot::OneShotTable;
 
-/// Pipeline tables as Delta tables under one root directory or URL.
-#[derive(Debug, Clone)]
+/// Pipeline tables as Delta tables under one root directory or URL: a local path, or
+/// `s3://` / `s3a://`, `az://` / `abfss://`, `gs://` (with the crate features `s3`, `azure`,
+/// `gcs`, on by default). Credentials and endpoints come from the environment as
+/// `object_store` reads it (`AWS_*`, `AZURE_*`, `GOOGLE_*`) and from
+/// [`DeltaStorage::with_options`].
+#[derive(Clone)]
 pub struct DeltaStorage {
     root: Url,
+    options: StorageOptions,
+    /// The object store at the root, made once (checkpoints and other small documents).
+    state: Arc<std::sync::OnceLock<deltalake::logstore::ObjectStoreRef>>,
+}
+
+impl std::fmt::Debug for DeltaStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaStorage")
+            .field("root", &display_url(&self.root))
+            .field("options", &self.options)
+            .finish()
+    }
 }
 
 impl DeltaStorage {
     /// Storage rooted at `location`: a directory path or a URL. Nothing is created until a
     /// table is written.
     pub fn open(location: &str) -> Result<Self> {
+        let root = location_url(location)?;
+        check_scheme(&root, location)?;
         Ok(DeltaStorage {
-            root: location_url(location)?,
+            root,
+            options: StorageOptions::default(),
+            state: Arc::default(),
         })
+    }
+
+    /// This storage with object-store options (`aws_endpoint`, `azure_storage_account_name`,
+    /// `google_service_account`, ... as `object_store` and delta-rs name them); they are added
+    /// to what the environment says, and win over it. Their values never appear in messages.
+    pub fn with_options<K: Into<String>, V: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.options = self.options.with(options);
+        self.state = Arc::default();
+        self
     }
 
     /// The root URL, ending in `/`.
@@ -54,8 +87,28 @@ impl DeltaStorage {
         &self.root
     }
 
+    /// The object-store options given with [`DeltaStorage::with_options`].
+    pub fn options(&self) -> &StorageOptions {
+        &self.options
+    }
+
+    /// The object stores files are read from (sources, `read_files`), for an engine's
+    /// sessions: the same options as this storage's tables.
+    pub fn object_stores(&self) -> Arc<dyn ObjectStoreRegistry> {
+        Arc::new(StoreRegistry::new(self.options.clone()))
+    }
+
+    fn builder(&self, url: Url, location: &str) -> Result<DeltaTableBuilder> {
+        Ok(DeltaTableBuilder::from_url(url)
+            .map_err(|e| delta_error(location, e))?
+            .with_storage_options(self.options.map().clone()))
+    }
+
     /// The object store rooted at the storage root, for checkpoints.
     fn state_store(&self) -> Result<deltalake::logstore::ObjectStoreRef> {
+        if let Some(store) = self.state.get() {
+            return Ok(store.clone());
+        }
         let location = display_url(&self.root);
         if self.root.scheme() == "file" {
             let path = self
@@ -64,11 +117,14 @@ impl DeltaStorage {
                 .map_err(|_| Error::InvalidStorage(location.clone()))?;
             std::fs::create_dir_all(&path).map_err(|e| Error::storage(&location, e))?;
         }
-        let log_store = DeltaTableBuilder::from_url(self.root.clone())
-            .map_err(|e| delta_error(&location, e))?
+        let log_store = self
+            .builder(self.root.clone(), &location)?
             .build_storage()
             .map_err(|e| delta_error(&location, e))?;
-        Ok(log_store.object_store(None))
+        Ok(self
+            .state
+            .get_or_init(|| log_store.object_store(None))
+            .clone())
     }
 
     fn table_url(&self, name: &str) -> Result<Url> {
@@ -93,10 +149,155 @@ impl DeltaStorage {
                 std::fs::create_dir_all(&path).map_err(|e| Error::storage(&location, e))?;
             }
         }
-        DeltaTable::try_from_url(url)
-            .await
-            .map(Some)
-            .map_err(|e| Error::storage(location, e))
+        match self.builder(url, &location)?.load().await {
+            Ok(table) => Ok(Some(table)),
+            // An object store has no directories: nothing written there yet.
+            Err(DeltaTableError::NotATable(_)) if !create => Ok(None),
+            Err(DeltaTableError::NotATable(_)) => self
+                .builder(self.table_url(name)?, &location)?
+                .build()
+                .map(Some)
+                .map_err(|e| Error::storage(location, e)),
+            Err(e) => Err(Error::storage(location, e)),
+        }
+    }
+
+    /// The (not yet loaded) Delta table at an external path or URL, with this storage's
+    /// options.
+    fn external(&self, path: &str) -> Result<DeltaTable> {
+        let url = if path.contains("://") {
+            Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
+        } else {
+            let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
+            Url::from_directory_path(canonical)
+                .map_err(|_| Error::InvalidStorage(path.to_string()))?
+        };
+        check_scheme(&url, path)?;
+        self.builder(url, path)?
+            .build()
+            .map_err(|e| delta_error(path, e))
+    }
+}
+
+/// Object-store options, kept apart from messages: `Debug` shows the keys only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StorageOptions(HashMap<String, String>);
+
+impl StorageOptions {
+    /// These options and `more` (which win on a clash).
+    pub fn with<K: Into<String>, V: Into<String>>(
+        mut self,
+        more: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.0
+            .extend(more.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The options as delta-rs and object_store take them.
+    pub fn map(&self) -> &HashMap<String, String> {
+        &self.0
+    }
+
+    /// Whether none were given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.0.keys().collect();
+        keys.sort();
+        f.debug_map()
+            .entries(keys.into_iter().map(|k| (k, "<redacted>")))
+            .finish()
+    }
+}
+
+/// The URL schemes this build can reach, with the feature each needs.
+const SCHEMES: &[(&str, &str, bool)] = &[
+    ("s3", "s3", cfg!(feature = "s3")),
+    ("s3a", "s3", cfg!(feature = "s3")),
+    ("az", "azure", cfg!(feature = "azure")),
+    ("azure", "azure", cfg!(feature = "azure")),
+    ("abfs", "azure", cfg!(feature = "azure")),
+    ("abfss", "azure", cfg!(feature = "azure")),
+    ("adl", "azure", cfg!(feature = "azure")),
+    ("gs", "gcs", cfg!(feature = "gcs")),
+];
+
+/// An error in words for a URL whose scheme this build cannot reach.
+fn check_scheme(url: &Url, location: &str) -> Result<()> {
+    let scheme = url.scheme();
+    if scheme == "file" || scheme == "memory" {
+        return Ok(());
+    }
+    match SCHEMES.iter().find(|(s, _, _)| *s == scheme) {
+        Some((_, _, true)) => Ok(()),
+        Some((_, feature, false)) => Err(Error::Storage {
+            location: location.to_string(),
+            message: format!(
+                "`{scheme}://` URLs need lakeflow's `{feature}` feature, which this build leaves out; build with `--features {feature}` (it is on by default)"
+            ),
+            source: None,
+        }),
+        None => Err(Error::Storage {
+            location: location.to_string(),
+            message: format!(
+                "`{scheme}://` is not a storage lakeflow can reach; use a local path, s3://, s3a://, az://, abfss:// or gs://"
+            ),
+            source: None,
+        }),
+    }
+}
+
+/// Object stores for an engine's sessions, made on first use from the URL and the storage
+/// options (through delta-rs's store factories, so the same environment variables apply).
+#[derive(Debug)]
+struct StoreRegistry {
+    options: StorageOptions,
+    known: DefaultObjectStoreRegistry,
+}
+
+impl StoreRegistry {
+    fn new(options: StorageOptions) -> Self {
+        StoreRegistry {
+            options,
+            known: DefaultObjectStoreRegistry::new(),
+        }
+    }
+}
+
+impl ObjectStoreRegistry for StoreRegistry {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn deltalake::ObjectStore>,
+    ) -> Option<Arc<dyn deltalake::ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn deregister_store(
+        &self,
+        url: &Url,
+    ) -> datafusion::error::Result<Arc<dyn deltalake::ObjectStore>> {
+        self.known.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn deltalake::ObjectStore>> {
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        check_scheme(url, url.as_str())
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let mut root = url.clone();
+        root.set_path("/");
+        root.set_query(None);
+        let store = deltalake::logstore::store_for(&root, self.options.map())
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        self.known.register_store(&root, store.clone());
+        Ok(store)
     }
 }
 
@@ -227,6 +428,11 @@ impl Storage for DeltaStorage {
             Some(table) if table.version().is_some() => Some(table),
             _ => None,
         };
+        if let Some(table) = &existing
+            && let Some(version) = already_committed(table, upsert.txn.as_ref()).await?
+        {
+            return Ok(Committed { version });
+        }
         let (Some(table), false) = (existing, upsert.replace) else {
             // A new table, or a replacement: write the rows that are not deletes.
             return self.write_upsert_rows(upsert).await;
@@ -285,10 +491,17 @@ impl Storage for DeltaStorage {
                 .when_not_matched_by_source_delete(|d| d.predicate(expired))
                 .map_err(|e| delta_error(&location, e))?;
         }
-        if let Some(txn) = upsert.txn {
+        if let Some(txn) = upsert.txn.clone() {
             builder = builder.with_commit_properties(commit_properties(txn));
         }
-        let (table, _) = builder.await.map_err(|e| delta_error(&location, e))?;
+        let (table, _) = match builder.await {
+            Ok(done) => done,
+            Err(e) => {
+                return self
+                    .after_conflict(&upsert.name, upsert.txn.as_ref(), e)
+                    .await;
+            }
+        };
         let version = table.version().ok_or_else(|| {
             Error::Internal(format!(
                 "Delta table `{location}` has no version after a merge"
@@ -298,7 +511,7 @@ impl Storage for DeltaStorage {
     }
 
     async fn version_at(&self, path: &str) -> Result<Option<u64>> {
-        let mut table = external(path)?;
+        let mut table = self.external(path)?;
         match table.load().await {
             Ok(()) => Ok(table.version()),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -313,7 +526,7 @@ impl Storage for DeltaStorage {
         upto: u64,
         skip_change_commits: bool,
     ) -> Result<Arc<dyn TableProvider>> {
-        let table = external(path)?;
+        let table = self.external(path)?;
         appended(
             table,
             path,
@@ -346,28 +559,59 @@ impl Storage for DeltaStorage {
         Ok(())
     }
 
+    async fn create_state(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
+        let store = self.state_store()?;
+        let options = datafusion::object_store::PutOptions {
+            mode: datafusion::object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match store
+            .put_opts(&StorePath::from(key), bytes.into(), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(deltalake::ObjectStoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e @ deltalake::ObjectStoreError::NotImplemented { .. }) => Err(Error::Storage {
+                location: format!("{}{key}", self.location()),
+                message: format!(
+                    "the object store cannot create a file only if it is absent ({e}); lakeflow needs conditional writes (on S3-compatible stores: `aws_conditional_put` = `etag`)"
+                ),
+                source: None,
+            }),
+            Err(e) => Err(Error::storage(key, e)),
+        }
+    }
+
+    async fn list_state(&self, prefix: &str) -> Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let store = self.state_store()?;
+        let folder = StorePath::from(prefix.trim_end_matches('/'));
+        let mut keys: Vec<String> = store
+            .list(Some(&folder))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| Error::storage(prefix, e))?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        let store = self.state_store()?;
+        match store.delete(&StorePath::from(key)).await {
+            Ok(()) | Err(deltalake::ObjectStoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::storage(key, e)),
+        }
+    }
+
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
-        let mut table = external(path)?;
+        let mut table = self.external(path)?;
         table.load().await.map_err(|e| delta_error(path, e))?;
         table
             .table_provider()
             .await
             .map_err(|e| Error::storage(path, e))
     }
-}
-
-/// The (not yet loaded) Delta table at an external path or URL.
-fn external(path: &str) -> Result<DeltaTable> {
-    let url = if path.contains("://") {
-        Url::parse(path).map_err(|_| Error::InvalidStorage(path.to_string()))?
-    } else {
-        let canonical = std::fs::canonicalize(path).map_err(|e| Error::storage(path, e))?;
-        Url::from_directory_path(canonical).map_err(|_| Error::InvalidStorage(path.to_string()))?
-    };
-    DeltaTableBuilder::from_url(url)
-        .map_err(|e| delta_error(path, e))?
-        .build()
-        .map_err(|e| delta_error(path, e))
 }
 
 /// The rows the commits of `table` after version `after` up to `upto` appended (the table as
@@ -457,7 +701,11 @@ impl DeltaSink {
             .join("..")
             .map_err(|_| Error::InvalidStorage(path.to_string()))?;
         Ok(DeltaSink {
-            parent: DeltaStorage { root: parent },
+            parent: DeltaStorage {
+                root: parent,
+                options: StorageOptions::default(),
+                state: Arc::default(),
+            },
             name,
             location: display_url(&url),
         })
@@ -495,6 +743,60 @@ impl lakeflow_core::Sink for DeltaSink {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+}
+
+/// The table's version when it already holds `txn`'s batch (or a later one of its writer).
+async fn already_committed(table: &DeltaTable, txn: Option<&Txn>) -> Result<Option<u64>> {
+    let (Some(txn), Some(version)) = (txn, table.version()) else {
+        return Ok(None);
+    };
+    let Ok(state) = table.snapshot() else {
+        return Ok(None);
+    };
+    let done = state
+        .snapshot()
+        .transaction_version(table.log_store().as_ref(), &txn.app_id)
+        .await
+        .map_err(|e| Error::storage(table.log_store().root_url().to_string(), e))?;
+    Ok((done >= Some(txn.version)).then_some(version))
+}
+
+impl DeltaStorage {
+    /// A write of table `name` failed with `e`. When another writer committed at the same time
+    /// and its commit holds this write's batch, the batch is done; any other conflict is told
+    /// in words, and nothing of the write is visible.
+    async fn after_conflict(
+        &self,
+        name: &str,
+        txn: Option<&Txn>,
+        e: DeltaTableError,
+    ) -> Result<Committed> {
+        let location = self.table_location(name);
+        let conflict = matches!(
+            e,
+            DeltaTableError::VersionAlreadyExists(_)
+                | DeltaTableError::Transaction {
+                    source: deltalake::kernel::transaction::TransactionError::CommitConflict(_)
+                        | deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_)
+                        | deltalake::kernel::transaction::TransactionError::VersionAlreadyExists(_)
+                }
+        );
+        if !conflict {
+            return Err(delta_error(&location, e));
+        }
+        if let Some(table) = self.load(name, false).await?
+            && let Some(version) = already_committed(&table, txn).await?
+        {
+            return Ok(Committed { version });
+        }
+        Err(Error::Storage {
+            location,
+            message: format!(
+                "another writer committed to this table at the same time ({e}); nothing of this write was committed; run again (two runs of one pipeline should not share storage: the lease keeps them apart)"
+            ),
+            source: None,
+        })
     }
 }
 
@@ -557,6 +859,12 @@ impl DeltaStorage {
                 "table `{location}` could not be prepared for writing"
             ))
         })?;
+        // A batch another writer already committed is not written again (exactly once
+        // whoever else runs; the lease should make this rare).
+        if let Some(version) = already_committed(&table, write.txn.as_ref()).await? {
+            return Ok(Committed { version });
+        }
+        let txn = write.txn.clone();
         // delta-rs refuses unknown keys when a write creates a table; a table with properties
         // of the user's own (`'quality' = 'gold'`, common in DLT pipelines) is created first,
         // with them allowed, and then written.
@@ -631,7 +939,10 @@ impl DeltaStorage {
         if let Some(txn) = write.txn {
             builder = builder.with_commit_properties(commit_properties(txn));
         }
-        let table = builder.await.map_err(|e| delta_error(&location, e))?;
+        let table = match builder.await {
+            Ok(table) => table,
+            Err(e) => return self.after_conflict(&write.name, txn.as_ref(), e).await,
+        };
         let version = table.version().ok_or_else(|| {
             Error::Internal(format!(
                 "Delta table `{location}` has no version after a write"

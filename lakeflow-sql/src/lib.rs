@@ -30,6 +30,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::TableReference;
 use datafusion::common::{Column, DFSchema, Result, plan_err};
 use datafusion::datasource::provider_as_source;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -101,7 +102,16 @@ impl SparkSql {
 
     /// A session context with this dialect configured and its functions registered.
     pub fn context(self, config: SessionConfig) -> Result<SessionContext> {
-        let ctx = SessionContext::new_with_config(self.configure(config));
+        self.context_with_runtime(config, Arc::new(RuntimeEnv::default()))
+    }
+
+    /// [`SparkSql::context`] with a runtime of the caller's (object stores, memory pool).
+    pub fn context_with_runtime(
+        self,
+        config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<SessionContext> {
+        let ctx = SessionContext::new_with_config_rt(self.configure(config), runtime);
         let mut state = ctx.state();
         Self::register_functions(&mut state)?;
         Ok(SessionContext::new_with_state(state))

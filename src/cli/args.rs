@@ -35,6 +35,8 @@ pub enum Command {
         refresh: Vec<String>,
         /// How progress is shown.
         progress: ProgressMode,
+        /// Wait for another run that holds the storage, instead of exiting at once.
+        wait: bool,
     },
     /// `dry-run`: plan everything, read and write nothing.
     DryRun,
@@ -92,6 +94,8 @@ Options of run:
   --full-refresh-all    reset every table
   --refresh A,B         run only these tables (the others are EXCLUDED)
   --progress MODE       auto (default), bars, lines or off
+  --wait                if another run is using the storage, wait for it to finish
+                        (without it, exit at once with code 5)
 Options of graph:
   --format FORMAT       dot (default), mermaid or json
 Options of events:
@@ -103,7 +107,8 @@ Options of run, dry-run, graph and events:
   --storage PATH        where tables are stored, instead of the spec's `storage`
 
 Exit codes: 0 success, 1 the run failed (a flow failed), 2 a usage error,
-3 invalid definitions (spec file, SQL, graph), 4 any other error (storage, I/O).
+3 invalid definitions (spec file, SQL, graph), 4 any other error (storage, I/O),
+5 another run is using the storage (the message names it; run again later or use --wait).
 "
     )
 }
@@ -119,6 +124,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
     let mut full_refresh_all = false;
     let mut refresh = Vec::new();
     let mut progress = ProgressMode::Auto;
+    let mut wait = false;
     let mut format = GraphFormat::Dot;
     let mut sql = None;
     let command = command.as_str();
@@ -176,6 +182,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
                 "--full-refresh-all",
                 "--refresh",
                 "--progress",
+                "--wait",
             ],
             "graph" => &["--spec", "--storage", "--format"],
             "events" => &["--spec", "--storage", "--sql"],
@@ -201,6 +208,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
             "--storage" => common.storage = Some(value),
             "--full-refresh" => full_refresh.extend(list(&value)),
             "--full-refresh-all" => full_refresh_all = true,
+            "--wait" => wait = true,
             "--refresh" => refresh.extend(list(&value)),
             "--progress" => {
                 progress = match value.as_str() {
@@ -248,6 +256,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
                 full_refresh_all,
                 refresh,
                 progress,
+                wait,
             }
         }
         "dry-run" => Command::DryRun,
@@ -278,7 +287,7 @@ mod tests {
     #[test]
     fn run_options() {
         let (command, common) = parse(&args(
-            "run --spec p/lakeflow.yml --full-refresh a,b --refresh=c --progress off",
+            "run --spec p/lakeflow.yml --full-refresh a,b --refresh=c --progress off --wait",
         ))
         .unwrap();
         assert_eq!(common.spec, Some(PathBuf::from("p/lakeflow.yml")));
@@ -289,6 +298,7 @@ mod tests {
                 full_refresh_all: false,
                 refresh: vec!["c".into()],
                 progress: ProgressMode::Off,
+                wait: true,
             }
         );
     }

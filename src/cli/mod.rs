@@ -73,6 +73,9 @@ pub mod exit {
     pub const INVALID: u8 = 3;
     /// Anything else: storage, I/O, an event log query.
     pub const ERROR: u8 = 4;
+    /// Another run holds the pipeline storage's lease (`run` without `--wait`); nothing was
+    /// written.
+    pub const BUSY: u8 = 5;
 }
 
 /// The command line of a Rust binary whose datasets are defined with the attribute macros:
@@ -111,6 +114,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match &e {
             Error::RunFailed { .. } => exit::RUN_FAILED,
+            Error::StorageBusy { .. } => exit::BUSY,
             Error::DuplicateDataset { .. }
             | Error::UnknownDataset { .. }
             | Error::Cycle { .. }
@@ -217,9 +221,10 @@ impl Cli {
                 full_refresh_all,
                 refresh,
                 progress,
+                wait,
             } => {
                 let (mut pipeline, _) = self.load(common)?;
-                pipeline = pipeline.progress(progress);
+                pipeline = pipeline.progress(progress).wait_for_storage(wait);
                 if !refresh.is_empty() {
                     pipeline = pipeline.refresh(refresh);
                 }

@@ -190,7 +190,8 @@ impl Project {
         let base = pipeline.definition().datasets.len();
         let mut pipeline = pipeline
             .name(self.spec.name.clone())
-            .storage(self.storage());
+            .storage(self.storage())
+            .storage_options(self.spec.storage_options.clone());
         for definition in &self.definitions {
             pipeline = add(pipeline, definition);
         }

@@ -38,6 +38,10 @@ pub struct Spec {
     pub database: Option<String>,
     /// `configuration`: values readable from definitions and substituted for `${key}` in SQL.
     pub configuration: BTreeMap<String, String>,
+    /// `storage_options`: object-store options for the storage and the files the pipeline
+    /// reads (`aws_endpoint`, `azure_storage_account_name`, ...); credentials are better
+    /// left to the standard environment variables.
+    pub storage_options: BTreeMap<String, String>,
     /// `libraries`: glob patterns of the definition files, relative to the spec's directory.
     pub libraries: Vec<LibraryGlob>,
 }
@@ -123,6 +127,7 @@ impl Spec {
             catalog: None,
             database: None,
             configuration: BTreeMap::new(),
+            storage_options: BTreeMap::new(),
             libraries: Vec::new(),
         };
         let mut seen: BTreeMap<String, Mark> = BTreeMap::new();
@@ -159,13 +164,18 @@ impl Spec {
                 "storage" => spec.storage = Some(string("a directory or a URL")?),
                 "catalog" => spec.catalog = Some(string("a name")?),
                 "database" | "schema" => spec.database = Some(string("a name")?),
-                "configuration" => spec.configuration = configuration(&value, &at)?,
+                "configuration" => {
+                    spec.configuration = configuration("configuration", &value, &at)?
+                }
+                "storage_options" => {
+                    spec.storage_options = configuration("storage_options", &value, &at)?
+                }
                 "libraries" => spec.libraries = libraries(&value, &file, &at)?,
                 other => {
                     return Err(at(
                         key.mark,
                         format!(
-                            "unknown key `{other}`; a spec has `name`, `storage`, `libraries`, `catalog`, `database` (or `schema`) and `configuration`{}",
+                            "unknown key `{other}`; a spec has `name`, `storage`, `storage_options`, `libraries`, `catalog`, `database` (or `schema`) and `configuration`{}",
                             suggest(other)
                         ),
                     ));
@@ -192,9 +202,10 @@ impl Spec {
 }
 
 fn suggest(key: &str) -> String {
-    const KEYS: [&str; 7] = [
+    const KEYS: [&str; 8] = [
         "name",
         "storage",
+        "storage_options",
         "libraries",
         "catalog",
         "database",
@@ -215,6 +226,7 @@ fn suggest(key: &str) -> String {
 }
 
 fn configuration(
+    what: &str,
     value: &Node,
     at: &impl Fn(Mark, String) -> ProjectError,
 ) -> Result<BTreeMap<String, String>, ProjectError> {
@@ -224,18 +236,18 @@ fn configuration(
         }
         return Err(at(
             value.mark,
-            "`configuration` must be a mapping of keys to string values".into(),
+            format!("`{what}` must be a mapping of keys to string values"),
         ));
     };
     let mut out = BTreeMap::new();
     for (key, value) in entries {
         let key_text = key
             .scalar()
-            .ok_or_else(|| at(key.mark, "a configuration key must be a plain word".into()))?;
+            .ok_or_else(|| at(key.mark, format!("a {what} key must be a plain word")))?;
         let value_text = value.scalar().ok_or_else(|| {
             at(
                 value.mark,
-                format!("configuration `{key_text}` must be a string, not a list or a mapping"),
+                format!("{what} `{key_text}` must be a string, not a list or a mapping"),
             )
         })?;
         if out
@@ -244,7 +256,7 @@ fn configuration(
         {
             return Err(at(
                 key.mark,
-                format!("configuration `{key_text}` is given twice; keep one"),
+                format!("{what} `{key_text}` is given twice; keep one"),
             ));
         }
     }

@@ -34,7 +34,7 @@ const FAILPOINTS: &[&str] = &[
 ];
 
 /// This test binary, set to run only `child_pipeline` over the given directories.
-fn child(landing: &Path, storage: &Path) -> Command {
+pub(crate) fn child(landing: &Path, storage: &Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -50,6 +50,7 @@ fn child(landing: &Path, storage: &Path) -> Command {
         .env_remove("LAKEFLOW_CRASH_FULL_REFRESH")
         .env_remove("LAKEFLOW_CONTINUOUS")
         .env_remove("LAKEFLOW_CRASH_EVOLVE")
+        .env_remove("LAKEFLOW_CRASH_CONCURRENT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
@@ -62,7 +63,7 @@ fn run_child(landing: &Path, storage: &Path, failpoint: Option<&str>) -> bool {
 }
 
 /// Runs `command`, killing it at `failpoint` if it gets there. Returns whether it was killed.
-fn run_until(mut command: Command, failpoint: Option<&str>) -> bool {
+pub(crate) fn run_until(mut command: Command, failpoint: Option<&str>) -> bool {
     if let Some(point) = failpoint {
         command.env("LAKEFLOW_FAILPOINT", point);
     }
@@ -313,6 +314,15 @@ async fn child_pipeline() {
         return;
     }
     let mut pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    if let Some(mode) = std::env::var_os("LAKEFLOW_CRASH_CONCURRENT") {
+        // One of several runs started at once: it runs, waits its turn, or is turned away.
+        match pipeline.wait_for_storage(mode == "wait").run().await {
+            Ok(_) => eprintln!("{}", crate::concurrent::RAN),
+            Err(lakeflow::Error::StorageBusy { .. }) => eprintln!("{}", crate::concurrent::BUSY),
+            Err(e) => panic!("a concurrent run failed: {e}"),
+        }
+        return;
+    }
     if let Some(table) = std::env::var_os("LAKEFLOW_CRASH_FULL_REFRESH") {
         pipeline = pipeline.full_refresh([table.to_string_lossy().into_owned()]);
     }

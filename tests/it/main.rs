@@ -2,6 +2,7 @@
 
 mod cdc;
 mod cli;
+mod concurrent;
 mod crash;
 mod delta;
 mod dlt_corpus;
