@@ -211,7 +211,9 @@ impl Pipeline {
 
     /// Adds a sink (Spark's `create_sink`): a destination outside the pipeline that append
     /// flows write to (`append_flow(sink_name, flow_name, query)`), exactly once per batch.
-    /// Formats: `delta` (option `path`: a Delta table by path or URL), and `parquet`, `csv`,
+    /// Formats: `delta` (option `path`: a Delta table by path or URL such as `s3://b/t`; its
+    /// other options are object-store options, as for [`Pipeline::storage_options`]), and
+    /// `parquet`, `csv`,
     /// `json` (option `path`: a local directory; each batch is its own files). A full refresh
     /// of a sink starts its flows' checkpoints over but leaves the data already written.
     ///
@@ -241,9 +243,13 @@ impl Pipeline {
             .to_ascii_lowercase()
             .as_str()
         {
+            // The options besides `path` are object-store options for the table's store.
             "delta" => match options.iter().find(|(k, _)| k == "path") {
                 Some((_, path)) => lakeflow_delta::DeltaSink::new(path)
-                    .map(|s| Arc::new(s) as Arc<dyn lakeflow_core::Sink>)
+                    .map(|s| {
+                        let store = options.iter().filter(|(k, _)| k != "path").cloned();
+                        Arc::new(s.with_options(store)) as Arc<dyn lakeflow_core::Sink>
+                    })
                     .map_err(|e| e.to_string()),
                 None => Err("a delta sink needs the option `path`".to_string()),
             },

@@ -20,7 +20,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::object_store::ObjectMeta;
+use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
 
@@ -210,6 +210,9 @@ impl SourceSpec {
                 Box::pin(SourceSpec::Ingest(Box::new(spec)).open(session, storage)).await
             }
             SourceSpec::Files { path, format } => {
+                let path = &listing_path(session, path)
+                    .await
+                    .map_err(|e| wrap(e.into()))?;
                 let df = match format {
                     FileFormat::Parquet => {
                         session
@@ -244,6 +247,23 @@ impl SourceSpec {
                 }
             }
         }
+    }
+}
+
+/// `path` as DataFusion lists it: an object-store path that names no object is a prefix (an
+/// object store has no directories), so it gets the trailing `/` of a directory.
+async fn listing_path(
+    session: &SessionContext,
+    path: &str,
+) -> datafusion::error::Result<String> {
+    let url = ListingTableUrl::parse(path)?;
+    if url.is_collection() || url.scheme() == "file" || path.contains(['*', '?', '[']) {
+        return Ok(path.to_string());
+    }
+    let store = session.runtime_env().object_store(url.object_store())?;
+    match store.head(url.prefix()).await {
+        Err(datafusion::object_store::Error::NotFound { .. }) => Ok(format!("{path}/")),
+        _ => Ok(path.to_string()),
     }
 }
 
@@ -304,7 +324,8 @@ impl SourceSpec {
             source_name: self.path().to_string(),
             cause: Box::new(e.into()),
         };
-        let url = ListingTableUrl::parse(self.path()).map_err(wrap)?;
+        let path = listing_path(session, self.path()).await.map_err(wrap)?;
+        let url = ListingTableUrl::parse(&path).map_err(wrap)?;
         let state = session.state();
         let store = state
             .runtime_env()

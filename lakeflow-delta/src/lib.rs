@@ -712,6 +712,18 @@ impl DeltaSink {
     }
 }
 
+impl DeltaSink {
+    /// This sink with object-store options for the table's store (see
+    /// [`DeltaStorage::with_options`]).
+    pub fn with_options<K: Into<String>, V: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.parent = self.parent.with_options(options);
+        self
+    }
+}
+
 #[async_trait]
 impl lakeflow_core::Sink for DeltaSink {
     async fn write(

@@ -1,0 +1,241 @@
+//! Pipelines whose landing files, tables, checkpoints, event log and sinks live on object
+//! stores: a real S3 server (moto) and Azure's emulator (azurite), started by the tests. Each
+//! run is compared with the same run on local disk, table by table, as the Python `deltalake`
+//! package reads them back (a reader that is not lakeflow).
+
+use std::path::Path;
+use std::process::Command;
+
+use lakeflow::Error;
+
+use crate::servers::{azure_env, moto, python_rows, python_with, s3_env, s3_options};
+use crate::streaming::{land, pipeline};
+
+/// Every table of `crate::streaming::pipeline`.
+const TABLES: [&str; 6] = [
+    "bronze",
+    "silver",
+    "gold",
+    "amounts",
+    "latest_order",
+    "order_history",
+];
+
+/// Uploads the files of `dir` to `s3://lake/<prefix>/`.
+fn upload(dir: &Path, prefix: &str) {
+    python_with(
+        &format!(
+            r#"
+import boto3, os
+s3 = boto3.client('s3', endpoint_url={:?}, aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')
+for name in sorted(os.listdir({:?})):
+    s3.upload_file(os.path.join({:?}, name), 'lake', {:?} + '/' + name)
+"#,
+            moto().endpoint(),
+            dir.display().to_string(),
+            dir.display().to_string(),
+            prefix
+        ),
+        &[],
+    );
+}
+
+/// The rows of the Delta table at `uri` on moto, as Python's deltalake reads them.
+fn s3_rows(uri: &str) -> Vec<String> {
+    python_rows(uri, &s3_env(), &[])
+}
+
+/// The medallion pipeline with its landing files, storage (tables, checkpoints, event log,
+/// lease, graph page) on S3: two runs with a file landed in between equal the same on disk.
+#[tokio::test]
+async fn the_medallion_pipeline_runs_on_s3_as_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let landing = root.path().join("landing");
+    let local = root.path().join("local");
+    land(&landing, 0, 0, 40);
+    upload(&landing, "medallion/landing");
+    let on_s3 = || {
+        pipeline(
+            Path::new("s3://lake/medallion/landing"),
+            Path::new("s3://lake/medallion/store"),
+        )
+        .storage_options(s3_options())
+    };
+    for round in 0..2 {
+        pipeline(&landing, &local).run().await.unwrap();
+        let report = on_s3().run().await.unwrap();
+        assert!(report.succeeded(), "{report}");
+        if round == 0 {
+            // A file lands between the runs; the second run reads it, and only it.
+            land(&landing, 1, 40, 25);
+            std::fs::create_dir_all(root.path().join("new")).unwrap();
+            std::fs::copy(
+                landing.join("orders-001.csv"),
+                root.path().join("new/orders-001.csv"),
+            )
+            .unwrap();
+            upload(&root.path().join("new"), "medallion/landing");
+        }
+    }
+    for table in TABLES {
+        let expected = python_rows(&local.join(table).display().to_string(), &[], &[]);
+        let stored = s3_rows(&format!("s3://lake/medallion/store/{table}"));
+        assert_eq!(stored, expected, "table {table} on S3");
+    }
+    let bronze = s3_rows("s3://lake/medallion/store/bronze");
+    assert_eq!(bronze.len(), 1 + 65, "every order once");
+    // The run's state lives there too, and the lease was given back.
+    let events = s3_rows("s3://lake/medallion/store/_lakeflow/event_log");
+    assert!(events.len() > 10, "{events:?}");
+    assert!(
+        events.iter().all(|e| !e.contains("sekrit-test-key")),
+        "no secret in the event log"
+    );
+    let graph = on_s3().dry_run().await;
+    assert!(graph.is_ok(), "a dry run reads the held schemas there: {graph:?}");
+}
+
+/// Two runs at once on S3: the lease lets one write; the other is turned away (or, waiting,
+/// runs after it); every order is in bronze once.
+#[tokio::test]
+async fn two_runs_at_once_on_s3_write_each_row_once() {
+    let root = tempfile::tempdir().unwrap();
+    let landing = root.path().join("landing");
+    land(&landing, 0, 0, 30);
+    land(&landing, 1, 30, 30);
+    upload(&landing, "twice/landing");
+    let on_s3 = |wait: bool| {
+        pipeline(
+            Path::new("s3://lake/twice/landing"),
+            Path::new("s3://lake/twice/store"),
+        )
+        .storage_options(s3_options())
+        .wait_for_storage(wait)
+    };
+    let runs = [on_s3(false), on_s3(false), on_s3(true)];
+    let (one, two, three) = tokio::join!(runs[0].run(), runs[1].run(), runs[2].run());
+    let mut ran = 0;
+    for result in [one, two, three] {
+        match result {
+            Ok(report) => {
+                assert!(report.succeeded(), "{report}");
+                ran += 1;
+            }
+            Err(Error::StorageBusy { holder, .. }) => {
+                assert!(holder.contains("pid"), "{holder}")
+            }
+            Err(e) => panic!("neither ran nor turned away: {e}"),
+        }
+    }
+    assert!(ran >= 1, "the waiting run runs");
+    let bronze = s3_rows("s3://lake/twice/store/bronze");
+    assert_eq!(bronze.len(), 1 + 60, "every order once");
+}
+
+/// A Delta sink on S3: each batch appended once, readable by deltalake.
+#[tokio::test]
+async fn a_delta_sink_on_s3_gets_each_batch_once() {
+    use lakeflow::prelude::*;
+    let root = tempfile::tempdir().unwrap();
+    let landing = root.path().join("landing");
+    land(&landing, 0, 0, 12);
+    let source = landing.display().to_string();
+    let mut sink_options = vec![("path".to_string(), "s3://lake/sink/orders".to_string())];
+    sink_options.extend(s3_options().into_iter().map(|(k, v)| (k.to_string(), v)));
+    let build = || {
+        let source = source.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || read_stream_files(source.as_str(), csv()))
+            .create_sink("orders_out", "delta", sink_options.clone())
+            .append_flow("orders_out", "to_sink", || read_stream("bronze"))
+            .storage(root.path().join("store").to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    build().run().await.unwrap();
+    land(&landing, 1, 12, 5);
+    build().run().await.unwrap();
+    build().run().await.unwrap();
+    let rows = s3_rows("s3://lake/sink/orders");
+    assert_eq!(rows.len(), 1 + 17, "{rows:?}");
+}
+
+/// The `lakeflow` binary over a SQL project whose storage and landing are on S3, with the
+/// credentials in the standard environment variables only: the same tables as on disk, and
+/// the secret in no output.
+#[tokio::test]
+async fn a_sql_project_on_s3_with_credentials_from_the_environment() {
+    let (_tmp, project) = crate::sql_pipelines::fixture("medallion_sql");
+    let (_tmp2, local) = crate::sql_pipelines::fixture("medallion_sql");
+    upload(&project.join("data/landing"), "sqlproj/landing");
+    let spec = std::fs::read_to_string(project.join("lakeflow.yml")).unwrap();
+    let spec = spec
+        .replace("storage: lakeflow-data", "storage: s3://lake/sqlproj/store")
+        .replace("landing: data/landing", "landing: s3://lake/sqlproj/landing");
+    std::fs::write(project.join("lakeflow.yml"), spec).unwrap();
+    let run = |dir: &Path, env: &[(&str, String)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_lakeflow"))
+            .args(["run", "--progress", "lines"])
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{text}");
+        assert!(!text.contains("sekrit-test-key"), "no secret in the output: {text}");
+    };
+    run(&project, &s3_env());
+    run(&local, &[]);
+    for table in ["orders_bronze", "orders_silver", "revenue_by_country", "order_ids"] {
+        let expected = python_rows(
+            &local.join("lakeflow-data").join(table).display().to_string(),
+            &[],
+            &[],
+        );
+        let stored = s3_rows(&format!("s3://lake/sqlproj/store/{table}"));
+        assert_eq!(stored, expected, "table {table} on S3");
+    }
+}
+
+/// The medallion pipeline with its storage on Azure (the emulator), credentials from the
+/// environment, through the `lakeflow` CLI over a SQL project.
+#[tokio::test]
+async fn a_sql_project_on_azure_runs_as_on_disk() {
+    let (_tmp, project) = crate::sql_pipelines::fixture("medallion_sql");
+    let (_tmp2, local) = crate::sql_pipelines::fixture("medallion_sql");
+    let spec = std::fs::read_to_string(project.join("lakeflow.yml")).unwrap();
+    std::fs::write(
+        project.join("lakeflow.yml"),
+        spec.replace("storage: lakeflow-data", "storage: az://lake/sqlproj"),
+    )
+    .unwrap();
+    for (dir, env) in [(&project, azure_env()), (&local, Vec::new())] {
+        let output = Command::new(env!("CARGO_BIN_EXE_lakeflow"))
+            .args(["run", "--progress", "off"])
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for table in ["orders_bronze", "orders_silver", "revenue_by_country"] {
+        let expected = python_rows(
+            &local.join("lakeflow-data").join(table).display().to_string(),
+            &[],
+            &[],
+        );
+        let stored = python_rows(
+            &format!("az://lake/sqlproj/{table}"),
+            &[("AZURE_STORAGE_USE_EMULATOR", "true".into())],
+            &azure_env(),
+        );
+        assert_eq!(stored, expected, "table {table} on Azure");
+    }
+}
