@@ -252,10 +252,7 @@ impl SourceSpec {
 
 /// `path` as DataFusion lists it: an object-store path that names no object is a prefix (an
 /// object store has no directories), so it gets the trailing `/` of a directory.
-async fn listing_path(
-    session: &SessionContext,
-    path: &str,
-) -> datafusion::error::Result<String> {
+async fn listing_path(session: &SessionContext, path: &str) -> datafusion::error::Result<String> {
     let url = ListingTableUrl::parse(path)?;
     if url.is_collection() || url.scheme() == "file" || path.contains(['*', '?', '[']) {
         return Ok(path.to_string());
@@ -344,8 +341,18 @@ impl SourceSpec {
         &self,
         session: &SessionContext,
     ) -> Result<Vec<crate::ingest::Listed>> {
+        self.list_files_after(session, None).await
+    }
+
+    /// [`SourceSpec::list_files`]; with `useIncrementalListing`, only the files whose names
+    /// sort after `after`.
+    pub(crate) async fn list_files_after(
+        &self,
+        session: &SessionContext,
+        after: Option<&str>,
+    ) -> Result<Vec<crate::ingest::Listed>> {
         if let SourceSpec::Ingest(spec) = self {
-            return spec.list(session).await;
+            return spec.list_after(session, after).await;
         }
         let files = self.list_objects(session).await?;
         Ok(files

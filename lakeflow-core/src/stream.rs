@@ -615,7 +615,8 @@ async fn current_offsets(
                 let options = ingest_options(spec);
                 let allow = options.is_some_and(|o| o.allow_overwrites);
                 let mut fresh = Vec::new();
-                for f in spec.list_files(session).await? {
+                let last = files.iter().next_back().map(String::as_str);
+                for f in spec.list_files_after(session, last).await? {
                     let stamp = FileStamp {
                         size: f.size,
                         modified: f.modified,

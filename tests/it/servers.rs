@@ -37,7 +37,10 @@ pub fn installed() -> &'static Path {
             .env("LAKEFLOW_SERVERS", &dir)
             .status()
             .expect("bash runs .ci/servers");
-        assert!(status.success(), ".ci/servers could not install the test servers");
+        assert!(
+            status.success(),
+            ".ci/servers could not install the test servers"
+        );
         dir
     })
 }

@@ -69,6 +69,18 @@ impl IngestSpec {
     /// name starting with `.` or `_`, such as files still being written as `.name.tmp`) are
     /// left out, as Spark leaves them out.
     pub(crate) async fn list(&self, session: &SessionContext) -> Result<Vec<Listed>> {
+        self.list_after(session, None).await
+    }
+
+    /// [`IngestSpec::list`], but with `after` (a location a listing returned) and the option
+    /// `useIncrementalListing` only the names that sort after it: the store is asked to start
+    /// after that key (S3's `start-after`), so a listing does not grow with the history.
+    pub(crate) async fn list_after(
+        &self,
+        session: &SessionContext,
+        after: Option<&str>,
+    ) -> Result<Vec<Listed>> {
+        let after = after.filter(|_| self.options.incremental_listing);
         let url = self.url()?;
         let state = session.state();
         let store = state
@@ -87,11 +99,17 @@ impl IngestSpec {
         };
         let metas: Vec<ObjectMeta> = match single {
             Some(meta) => vec![meta],
-            None => store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| self.wrap()(e.into()))?,
+            None => match after {
+                Some(after) => {
+                    let after =
+                        ObjectPath::parse(after).unwrap_or_else(|_| ObjectPath::from(after));
+                    store.list_with_offset(Some(&prefix), &after)
+                }
+                None => store.list(Some(&prefix)),
+            }
+            .try_collect()
+            .await
+            .map_err(|e| self.wrap()(e.into()))?,
         };
         let glob = match &self.options.glob {
             Some(g) => Some(glob::Pattern::new(g).map_err(|e| Error::Source {

@@ -116,6 +116,8 @@ pub struct FileOptions {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) include_existing: bool,
     pub(crate) allow_overwrites: bool,
+    /// `useIncrementalListing` true: list only the names after the last file read.
+    pub(crate) incremental_listing: bool,
     /// Whether rows carry the `_metadata` column.
     pub(crate) metadata: bool,
     /// Options accepted but meaningless here, as given.
@@ -153,6 +155,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "maxBytesPerTrigger",
     "includeExistingFiles",
     "allowOverwrites",
+    "useIncrementalListing",
 ];
 
 /// Options that configure Databricks' cloud services or its own schema store; lakeflow lists
@@ -173,7 +176,6 @@ const IGNORED_OPTIONS: &[&str] = &[
     "subscription",
     "resourceTag",
     "backfillInterval",
-    "useIncrementalListing",
     "useStrictGlobber",
     "validateOptions",
     "fetchParallelism",
@@ -212,6 +214,7 @@ impl FileOptions {
             max_bytes: None,
             include_existing: true,
             allow_overwrites: false,
+            incremental_listing: false,
             metadata: false,
             ignored: Vec::new(),
             invalid: None,
@@ -463,6 +466,14 @@ impl FileOptions {
             "maxbytespertrigger" => self.max_bytes = Some(parse_bytes(name, value)?),
             "includeexistingfiles" => self.include_existing = bool_value()?,
             "allowoverwrites" => self.allow_overwrites = bool_value()?,
+            // `auto` lists everything, as `false` does: lakeflow cannot know that names
+            // arrive in order unless told.
+            "useincrementallisting" => {
+                self.incremental_listing = match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" => false,
+                    _ => bool_value()?,
+                }
+            }
             other => {
                 if IGNORED_OPTIONS
                     .iter()
