@@ -298,3 +298,30 @@ async fn incremental_listing_starts_after_the_last_file_read() {
         "{rows:?}"
     );
 }
+
+/// Landing files on GCS (fake-gcs-server, which serves reads only): a streaming table reads
+/// each file once, the second run only the new one.
+#[tokio::test]
+async fn landing_files_on_gcs_are_read_once() {
+    use crate::servers::{gcs_options, gcs_upload};
+    use lakeflow::prelude::*;
+    let root = tempfile::tempdir().unwrap();
+    let storage = root.path().join("store");
+    let build = || {
+        Pipeline::builder()
+            .streaming_table("bronze", || {
+                read_stream_files_with("gs://lake/landing", FileOptions::csv())
+            })
+            .storage(storage.to_str().unwrap())
+            .storage_options(gcs_options())
+            .progress(ProgressMode::Off)
+    };
+    gcs_upload("landing/a.csv", "id,name\n1,ann\n2,bob\n");
+    build().run().await.unwrap();
+    gcs_upload("landing/b.csv", "id,name\n3,cy\n");
+    build().run().await.unwrap();
+    build().run().await.unwrap();
+    let rows =
+        crate::support::sorted_lines(&crate::support::delta_rows(&storage.join("bronze")).await);
+    assert_eq!(rows.len(), 1 + 3, "{rows:?}");
+}

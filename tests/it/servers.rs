@@ -221,3 +221,57 @@ pub fn azure_env() -> Vec<(&'static str, String)> {
         ("AZURITE_BLOB_STORAGE_URL", azurite().endpoint()),
     ]
 }
+
+/// fake-gcs-server, with the bucket `lake`. It serves `object_store`'s reads (get, head,
+/// list) but none of its writes, so only sources are tested on it.
+pub fn fake_gcs() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let port = free_port();
+        let server = start(
+            &installed().join("bin/fake-gcs-server"),
+            &[
+                "-scheme".into(),
+                "http".into(),
+                "-host".into(),
+                "127.0.0.1".into(),
+                "-port".into(),
+                port.to_string(),
+                "-backend".into(),
+                "memory".into(),
+                "-public-host".into(),
+                format!("127.0.0.1:{port}"),
+                "-external-url".into(),
+                format!("http://127.0.0.1:{port}"),
+                "-log-level".into(),
+                "error".into(),
+            ],
+            port,
+        );
+        python(&format!(
+            "import urllib.request as u; u.urlopen(u.Request('{}/storage/v1/b', data=b'{{\"name\": \"lake\"}}', headers={{'Content-Type': 'application/json'}}))",
+            server.endpoint()
+        ));
+        server
+    })
+}
+
+/// Uploads `text` as `gs://lake/<name>` through the emulator's JSON API.
+pub fn gcs_upload(name: &str, text: &str) {
+    python(&format!(
+        "import urllib.request as u, urllib.parse as p; u.urlopen(u.Request('{}/upload/storage/v1/b/lake/o?uploadType=media&name=' + p.quote({name:?}, safe=''), data={text:?}.encode(), headers={{'Content-Type': 'text/csv'}}))",
+        fake_gcs().endpoint()
+    ));
+}
+
+/// `object_store`'s GCS options for the emulator: no OAuth, its base URL, plain HTTP.
+pub fn gcs_options() -> Vec<(&'static str, String)> {
+    let key = format!(
+        r#"{{"gcs_base_url": "{}", "disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}}"#,
+        fake_gcs().endpoint()
+    );
+    vec![
+        ("google_service_account_key", key),
+        ("allow_http", "true".into()),
+    ]
+}
