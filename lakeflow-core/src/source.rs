@@ -397,11 +397,23 @@ impl SourceSpec {
         files: &[crate::ingest::Listed],
         schema: SchemaRef,
     ) -> Result<Arc<dyn TableProvider>> {
+        self.open_counted_files(session, files, schema, Arc::default())
+    }
+
+    /// [`SourceSpec::open_files`], counting into `malformed` the records mode DROPMALFORMED
+    /// leaves out.
+    pub(crate) fn open_counted_files(
+        &self,
+        session: &SessionContext,
+        files: &[crate::ingest::Listed],
+        schema: SchemaRef,
+        malformed: Arc<crate::ingest::Malformed>,
+    ) -> Result<Arc<dyn TableProvider>> {
         if files.is_empty() {
             return Ok(Arc::new(MemTable::try_new(schema, vec![Vec::new()])?));
         }
         if let SourceSpec::Ingest(spec) = self {
-            return spec.table(session, files, schema);
+            return spec.counted_table(session, files, schema, malformed);
         }
         let options = self
             .listing_options()

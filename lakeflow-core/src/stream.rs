@@ -241,6 +241,7 @@ async fn run_one_batch(
         end = planned;
     }
     failpoint::hit("after_offsets");
+    let malformed = std::sync::Arc::new(crate::ingest::Malformed::default());
     for (key, input) in stream_reads {
         let provider = match input {
             StreamInput::Dataset {
@@ -264,7 +265,7 @@ async fn run_one_batch(
             StreamInput::Files(spec) => {
                 let new = batch_files(spec, key, &start, &end, batch)?;
                 let schema = stream_file_schema(graph, name, key)?;
-                spec.open_files(&session, &new, schema)?
+                spec.open_counted_files(&session, &new, schema, malformed.clone())?
             }
         };
         inputs.streams.insert(key.clone(), provider);
@@ -361,6 +362,24 @@ async fn run_one_batch(
     checkpoint
         .commit(storage, batch, outcome.version.unwrap_or(0))
         .await?;
+    let malformed = malformed.counts();
+    if !malformed.is_empty() {
+        let total: u64 = malformed.values().sum();
+        let files: Vec<String> = malformed.keys().map(|f| format!("`{f}`")).collect();
+        log.emit(
+            crate::event_log::Level::Warn,
+            "flow_progress",
+            Some(name),
+            None,
+            format!(
+                "mode DROPMALFORMED left out {total} malformed records of {} (batch {batch})",
+                files.join(", ")
+            ),
+            serde_json::json!({ "dropped_malformed_records": total, "files": malformed }),
+            None,
+            Vec::new(),
+        );
+    }
     failpoint::hit("after_checkpoint");
     outcome.batch = Some(batch);
     Ok((outcome, more))

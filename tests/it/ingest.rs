@@ -151,17 +151,36 @@ async fn failfast_names_the_file_and_line_and_dropmalformed_drops() {
     assert!(reason.contains("`id` is not INT"), "{reason}");
 
     let dirs = Dirs::new();
-    dirs.write("a.csv", "id,name\n1,x\nabc,z\n");
-    pipeline(
+    dirs.write("a.csv", "id,name\n1,x\nabc,z\nxyz,w\n");
+    let dropping = pipeline(
         &dirs,
         FileOptions::csv()
             .schema("id INT, name STRING")
             .option("mode", "dropmalformed"),
-    )
-    .run()
-    .await
-    .unwrap();
+    );
+    dropping.run().await.unwrap();
     assert_eq!(compact(dirs.table("bronze").await), ["|id|name|", "|1|x|"]);
+    // The rows left out are counted in the event log, with the file they came from.
+    let warnings = dropping
+        .event_log()
+        .await
+        .unwrap()
+        .filter(
+            col("event_type")
+                .eq(lit("flow_progress"))
+                .and(col("level").eq(lit("WARN"))),
+        )
+        .unwrap()
+        .select(vec![col("message")])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = lakeflow::datafusion::arrow::util::pretty::pretty_format_batches(&warnings)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("left out 2 malformed records"), "{text}");
+    assert!(text.contains("a.csv"), "{text}");
 }
 
 #[tokio::test]

@@ -281,19 +281,14 @@ async fn corrupt_rows_spark_keeps_raw_are_the_rows_lakeflow_rescues() {
     assert_eq!(lake, marked);
 }
 
-/// Differs from Spark (a bug, not asserted): Spark infers `decimal(20,0)` for an integer too
-/// large for BIGINT and keeps it exact; lakeflow infers `double` and loses digits.
+/// Spark infers `decimal(20,0)` for an integer too large for BIGINT and keeps it exact.
 #[tokio::test]
-#[ignore = "lakeflow infers double, Spark decimal(20,0)"]
 async fn csv_integer_beyond_bigint_infers_decimal_as_spark() {
     same_as_spark("csv_huge_integer").await;
 }
 
-/// Differs from Spark (a bug, not asserted): Spark drops a JSON field that is always `{}`;
-/// lakeflow infers an empty struct and the Delta write fails ("Parquet does not support
-/// writing empty structs").
+/// Spark drops a JSON field that is always `{}` (there is nothing to store).
 #[tokio::test]
-#[ignore = "lakeflow fails writing an empty struct, Spark drops the column"]
 async fn json_always_empty_object_is_dropped_as_spark() {
     same_as_spark("json_empty_object").await;
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct Server {
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// The watchdog shell: it stops the server when this test process ends.
+    _watchdog: std::process::Child,
 }
 
 impl Server {
@@ -73,7 +75,7 @@ fn start(program: &Path, args: &[String], port: u16) -> Server {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("Error") || line.contains("error") {
-                eprintln!("{}: {line}", "object-store server");
+                eprintln!("object-store server: {line}");
             }
         }
     });
@@ -86,7 +88,10 @@ fn start(program: &Path, args: &[String], port: u16) -> Server {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Server { port }
+    Server {
+        port,
+        _watchdog: watchdog,
+    }
 }
 
 /// moto's S3 server, with the bucket `lake`.

@@ -11,6 +11,7 @@ pub mod ddl;
 pub mod options;
 pub(crate) mod reader;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -275,6 +276,17 @@ impl IngestSpec {
         files: &[Listed],
         schema: SchemaRef,
     ) -> Result<Arc<dyn TableProvider>> {
+        self.counted_table(session, files, schema, Arc::default())
+    }
+
+    /// [`IngestSpec::table`], counting into `malformed` the records DROPMALFORMED leaves out.
+    pub(crate) fn counted_table(
+        &self,
+        session: &SessionContext,
+        files: &[Listed],
+        schema: SchemaRef,
+        malformed: Arc<Malformed>,
+    ) -> Result<Arc<dyn TableProvider>> {
         let data = data_schema(&self.options, &schema);
         let output = output_schema(&self.options, &data, self.options.metadata);
         let target = Arc::new(Target {
@@ -297,6 +309,7 @@ impl IngestSpec {
                     target: target.clone(),
                     store: store.clone(),
                     files,
+                    malformed: malformed.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -378,12 +391,29 @@ fn decode_error(file: &str, e: DecodeError) -> Error {
     }
 }
 
+/// The records mode DROPMALFORMED left out of a scan, per file.
+#[derive(Debug, Default)]
+pub(crate) struct Malformed(std::sync::Mutex<BTreeMap<String, u64>>);
+
+impl Malformed {
+    fn add(&self, file: &str, n: u64) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(file.to_string()).or_default() += n;
+    }
+
+    /// The files with records left out, and how many.
+    pub(crate) fn counts(&self) -> BTreeMap<String, u64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// The files of one partition of a scan, read one after another.
 #[derive(Debug)]
 struct FilePartition {
     target: Arc<Target>,
     store: ObjectStoreUrl,
     files: Vec<(Listed, String)>,
+    malformed: Arc<Malformed>,
 }
 
 impl PartitionStream for FilePartition {
@@ -398,10 +428,12 @@ impl PartitionStream for FilePartition {
             .object_store(&self.store)
             .map_err(|e| e.to_string());
         let files = self.files.clone();
+        let malformed = self.malformed.clone();
         let stream = futures::stream::iter(files)
             .then(move |(file, display)| {
                 let target = target.clone();
                 let store = store.clone();
+                let malformed = malformed.clone();
                 async move {
                     let store = store.map_err(|e| DataFusionError::Execution(e.to_string()))?;
                     let external = |e: Error| DataFusionError::External(Box::new(e));
@@ -441,6 +473,7 @@ impl PartitionStream for FilePartition {
                             "mode DROPMALFORMED left out {dropped} malformed records of `{display}`"
                         );
                         tracing::warn!("{message}");
+                        malformed.add(&display, dropped);
                     }
                     Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().map(Ok)))
                 }

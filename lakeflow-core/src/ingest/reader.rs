@@ -303,10 +303,56 @@ pub(crate) fn infer_file(
     });
     let mut columns: Vec<_> = columns.collect();
     if options.format == IngestFormat::Json {
-        // Spark orders the columns of an inferred JSON schema by name.
+        // Spark orders the columns of an inferred JSON schema by name, and drops those that
+        // are only ever empty objects (nothing to store).
         columns.sort_by(|a, b| a.0.cmp(&b.0));
+        columns = columns
+            .into_iter()
+            .filter_map(|(name, t)| Some((name, without_empty_structs(t)?)))
+            .collect();
     }
     Ok(columns)
+}
+
+/// `t` without struct fields that have no fields themselves (Spark's inference drops them);
+/// `None` when nothing is left.
+fn without_empty_structs(t: DataType) -> Option<DataType> {
+    match t {
+        DataType::Struct(fields) => {
+            let kept: Vec<Field> = fields
+                .iter()
+                .filter_map(|f| {
+                    let t = without_empty_structs(f.data_type().clone())?;
+                    Some(f.as_ref().clone().with_data_type(t))
+                })
+                .collect();
+            (!kept.is_empty()).then(|| DataType::Struct(Fields::from(kept)))
+        }
+        DataType::List(item) => {
+            let t = without_empty_structs(item.data_type().clone())?;
+            Some(DataType::List(Arc::new(
+                item.as_ref().clone().with_data_type(t),
+            )))
+        }
+        other => Some(other),
+    }
+}
+
+/// Whether column `i` of a JSON file holds only nulls and empty objects: inference leaves
+/// such a column out, so it is not a new column either.
+fn only_empty_objects(records: &Records, i: usize) -> bool {
+    let types: Vec<DataType> = records
+        .rows
+        .iter()
+        .filter_map(|(_, row)| match &row[i] {
+            Raw::Json(v) => json_type(v),
+            _ => None,
+        })
+        .collect();
+    !types.is_empty()
+        && types
+            .into_iter()
+            .all(|t| without_empty_structs(t).is_none())
 }
 
 /// The narrowest of INT, BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP that every value casts to
@@ -324,6 +370,9 @@ fn infer_text(values: impl Iterator<Item = String>, options: &FileOptions) -> Da
     if values.is_empty() {
         return DataType::Utf8;
     }
+    if let Some(decimal) = integers_beyond_bigint(&values) {
+        return decimal;
+    }
     let array: ArrayRef = Arc::new(StringArray::from(values));
     for candidate in candidates {
         if candidate == DataType::Date32 {
@@ -338,6 +387,31 @@ fn infer_text(values: impl Iterator<Item = String>, options: &FileOptions) -> Da
         }
     }
     DataType::Utf8
+}
+
+/// Spark's type for integers of which some do not fit BIGINT: `DECIMAL(p, 0)`, `p` the most
+/// digits (INT values count 10, BIGINT ones 20), exact where DOUBLE would round; `None` when
+/// every value fits BIGINT, one is not an integer, or one needs more than 38 digits.
+fn integers_beyond_bigint(values: &[String]) -> Option<DataType> {
+    let mut precision = 0u8;
+    let mut beyond = false;
+    for value in values {
+        let v = value.trim();
+        let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let needed = if v.parse::<i32>().is_ok() {
+            10
+        } else if v.parse::<i64>().is_ok() {
+            20
+        } else {
+            beyond = true;
+            digits.trim_start_matches('0').len().max(1)
+        };
+        precision = precision.max(u8::try_from(needed).ok()?);
+    }
+    (beyond && precision <= 38).then_some(DataType::Decimal128(precision, 0))
 }
 
 fn casts_every_value(array: &ArrayRef, to: &DataType, options: &FileOptions) -> bool {
@@ -559,11 +633,17 @@ pub(crate) fn decode(
     let options = &target.options;
     let records = parse(options, bytes, usize::MAX)?;
     let rescued = options.rescued_column();
-    let new = new_columns(
+    let mut new = new_columns(
         options,
         &target.data,
         records.names.iter().map(String::as_str),
     );
+    if options.format == IngestFormat::Json {
+        new.retain(|name| {
+            let i = records.names.iter().position(|n| n == name);
+            !i.is_some_and(|i| only_empty_objects(&records, i))
+        });
+    }
     if !new.is_empty()
         && !matches!(
             options.evolution(),
