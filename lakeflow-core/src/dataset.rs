@@ -243,7 +243,7 @@ impl DatasetDef {
         };
         if !is_valid_name(&self.name) {
             return invalid(format!(
-                "`{}` is not a valid dataset name: use letters, digits and `_`, starting with a letter or `_`, at most 255 characters",
+                "`{}` is not a valid dataset name: use letters, digits, `_` and `-`, starting with a letter or `_`, at most 255 characters",
                 self.name
             ));
         }
@@ -352,11 +352,13 @@ impl DatasetDef {
     }
 }
 
-/// Whether `name` is a valid dataset name: `[A-Za-z_][A-Za-z0-9_]*`, 1 to 255 characters.
+/// Whether `name` is a valid dataset name: `[A-Za-z_][A-Za-z0-9_-]*`, 1 to 255 characters.
+/// A `-` (Spark's `` `hyphen-mv` ``, written in backticks in SQL) is allowed after the first
+/// character; the attribute macros keep to names that need no quoting.
 pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.len() <= 255
 }
 
@@ -370,7 +372,9 @@ mod tests {
         assert!(is_valid_name("_x1"));
         assert!(!is_valid_name(""));
         assert!(!is_valid_name("1abc"));
-        assert!(!is_valid_name("a-b"));
+        assert!(is_valid_name("a-b"));
+        assert!(!is_valid_name("-ab"));
+        assert!(!is_valid_name("a/b"));
         assert!(!is_valid_name("a.b"));
         assert!(!is_valid_name(&"a".repeat(256)));
     }

@@ -137,6 +137,12 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The pipeline defines nothing to store: no table, materialized view, flow or sink
+    /// (Spark's `RUN_EMPTY_PIPELINE`).
+    #[error(
+        "the pipeline defines no table, materialized view or flow (only temporary views, or nothing at all), so a run would do nothing; define a dataset, or check that the spec's `libraries` globs match your files [RUN_EMPTY_PIPELINE]"
+    )]
+    EmptyPipeline,
     /// Another run holds the lease on the pipeline storage: one writer at a time.
     #[error(
         "another run is using the pipeline storage `{location}`: {holder} (started {since}, last heartbeat {heartbeat}); wait for it to finish (`lakeflow run --wait` waits), or, if it crashed, run again once its lease expires ({expires})"

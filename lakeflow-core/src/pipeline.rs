@@ -103,6 +103,9 @@ impl PipelineDef {
             lower.insert(key, def.name.clone());
             defs.insert(def.name.clone(), def.clone());
         }
+        if errors.is_empty() && defs.values().all(|d| d.kind == DatasetKind::TemporaryView) {
+            errors.push(Error::EmptyPipeline);
+        }
         let reinfer = defs
             .values()
             .filter(|d| options.is_some_and(|o| o.resets(d.target.as_deref().unwrap_or(&d.name))))

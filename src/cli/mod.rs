@@ -121,7 +121,8 @@ impl From<Error> for Failure {
             | Error::Many(_)
             | Error::InvalidDefinition { .. }
             | Error::Definition { .. }
-            | Error::Expectation { .. } => exit::INVALID,
+            | Error::Expectation { .. }
+            | Error::EmptyPipeline => exit::INVALID,
             _ => exit::ERROR,
         };
         Failure {

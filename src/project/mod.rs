@@ -141,6 +141,7 @@ impl Project {
             let name = display_name(&root, file);
             definitions.extend(sql::parse_sql_file(&name, &text, &context)?);
         }
+        merge_own_flows(&mut definitions);
         Ok(Project {
             spec,
             files,
@@ -425,6 +426,35 @@ fn read(source: &TableSource) -> Plan {
 }
 
 /// Adds a SQL definition to `pipeline` with the builder.
+/// `CREATE FLOW t AS INSERT INTO t ..` for a streaming table `t` declared without a query:
+/// in Spark flows and datasets are separate namespaces, and the flow named like its table is
+/// that table's own flow. lakeflow names a table's own flow after the table, so the flow's
+/// query becomes the table's. (With a query of its own, the table already has a flow `t`,
+/// and the second one is reported as a duplicate, as Spark reports it.)
+fn merge_own_flows(definitions: &mut Vec<SqlDefinition>) {
+    let own: Vec<usize> = definitions
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            matches!(&d.kind, SqlKind::Flow { target, once: false } if target.eq_ignore_ascii_case(&d.name))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in own.into_iter().rev() {
+        let name = definitions[i].name.clone();
+        let Some(table) = definitions.iter().position(|d| {
+            d.kind == SqlKind::StreamingTable
+                && d.query.is_none()
+                && d.name.eq_ignore_ascii_case(&name)
+        }) else {
+            continue;
+        };
+        let flow = definitions.remove(i);
+        let table = if table > i { table - 1 } else { table };
+        definitions[table].query = flow.query;
+    }
+}
+
 fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
     let name = definition.name.clone();
     let plan = definition.query.clone().map(|query| {

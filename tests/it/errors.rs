@@ -169,10 +169,10 @@ async fn every_problem_is_reported_at_once() {
 #[tokio::test]
 async fn an_invalid_builder_name_is_an_error_not_a_panic() {
     let text =
-        dry_run_error(Pipeline::builder().materialized_view("bad-name", || sql("SELECT 1 AS x")))
+        dry_run_error(Pipeline::builder().materialized_view("bad/name", || sql("SELECT 1 AS x")))
             .await;
     assert!(
-        text.starts_with("dataset `bad-name`: `bad-name` is not a valid dataset name"),
+        text.starts_with("dataset `bad/name`: `bad/name` is not a valid dataset name"),
         "{text}"
     );
 }

@@ -16,6 +16,7 @@ mod ingest_spark;
 mod object_stores;
 mod quality;
 mod registry;
+mod sdp;
 mod servers;
 mod sinks;
 mod sources;

@@ -322,7 +322,34 @@ impl StatementParser<'_, '_> {
                 Some("PARTITIONED") if !is_flow && !is_view => {
                     self.pos += 1;
                     self.expect("BY")?;
+                    if self.peek_is_expression_list() {
+                        return self.error(
+                            "PARTITIONED BY takes column names, not expressions (Delta partitions by columns); add the expression as a column of the query (`year(d) AS d_year`) and partition by that column",
+                        );
+                    }
                     definition.partition_cols = self.name_list()?;
+                }
+                // `CLUSTER BY (a, b)` / `CLUSTER BY AUTO` / `CLUSTER BY NONE`: kept as the table
+                // property `clusteringColumns` (a JSON list); the files are not reorganised.
+                Some("CLUSTER") if !is_flow && !is_view => {
+                    self.pos += 1;
+                    self.expect("BY")?;
+                    let columns = if self.eat("AUTO") {
+                        "auto".to_string()
+                    } else if self.eat("NONE") {
+                        "[]".to_string()
+                    } else {
+                        let names = self.name_list()?;
+                        serde_json::to_string(&names).unwrap_or_default()
+                    };
+                    definition
+                        .table_properties
+                        .insert("clusteringColumns".into(), columns);
+                }
+                // A query right after the name and clauses, without AS (Spark accepts it).
+                Some("SELECT" | "WITH" | "FROM" | "VALUES") if !is_flow => {
+                    has_as = true;
+                    break;
                 }
                 Some("TBLPROPERTIES") if !is_flow && !is_view => {
                     self.pos += 1;
@@ -340,17 +367,14 @@ impl StatementParser<'_, '_> {
                         }
                     }
                 }
-                Some(
-                    word @ ("CLUSTER" | "LOCATION" | "SCHEDULE" | "TRIGGER" | "ROW" | "WITH"
-                    | "OPTIONS"),
-                ) => {
+                Some(word @ ("LOCATION" | "SCHEDULE" | "TRIGGER" | "ROW" | "OPTIONS")) => {
                     return self.error(format!(
                         "`{word}` is not supported in lakeflow's SQL pipelines yet; remove it"
                     ));
                 }
                 _ => {
                     return self.error(format!(
-                        "expected AS, COMMENT, PARTITIONED BY, TBLPROPERTIES or a column list, found {}",
+                        "expected AS, COMMENT, PARTITIONED BY, CLUSTER BY, TBLPROPERTIES or a column list, found {}",
                         self.describe()
                     ));
                 }
@@ -417,6 +441,19 @@ impl StatementParser<'_, '_> {
     }
 
     /// `(a, b, ..)`.
+    /// Whether the parenthesised list ahead holds an expression (a name followed by `(`).
+    fn peek_is_expression_list(&self) -> bool {
+        let mut i = self.pos + 1;
+        while let Some(t) = self.tokens.get(i) {
+            match &t.token {
+                Token::RParen => return false,
+                Token::LParen => return true,
+                _ => i += 1,
+            }
+        }
+        false
+    }
+
     pub(super) fn name_list(&mut self) -> Parsed<Vec<String>> {
         self.expect_token(Token::LParen)?;
         let mut names = Vec::new();
