@@ -781,6 +781,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Whether `view` reads a stream, itself or through the temporary views it reads.
+fn streams_through_views(resolved: &HashMap<String, Arc<Resolved>>, view: &Resolved) -> bool {
+    !view.stream_files.is_empty()
+        || view.inputs.iter().any(|(input, mode)| {
+            mode.is_stream()
+                || resolved.get(input).is_some_and(|r| {
+                    r.kind == DatasetKind::TemporaryView && streams_through_views(resolved, r)
+                })
+        })
+}
+
 impl Scope {
     fn current<T>(function: &'static str, f: impl FnOnce(&Scope) -> Result<T>) -> Result<T> {
         SCOPE
@@ -827,13 +838,26 @@ impl Scope {
                 .get(dataset)
                 .cloned()
                 .ok_or_else(|| Error::Deferred(Pending::Dataset(dataset.clone())))?;
+            // A temporary view is inlined into its reader: read as a stream, its own stream
+            // reads become the reader's (its plan is the batch placeholder's).
+            let streaming_view = resolved.kind == DatasetKind::TemporaryView
+                && streams_through_views(&resolver.state().resolved, &resolved);
             let placeholder = match mode {
+                ReadMode::Batch if streaming_view => {
+                    return Err(Error::InvalidDefinition {
+                        dataset: current,
+                        message: format!(
+                            "`{dataset}` is a streaming view (its query reads a stream), so it is read as a stream: write STREAM({dataset}) (Python: read_stream) [INCOMPATIBLE_STREAMING_VIEW_READ]"
+                        ),
+                    });
+                }
                 ReadMode::Batch => resolved.placeholder.clone(),
+                _ if streaming_view => resolved.placeholder.clone(),
                 _ if resolved.kind == DatasetKind::TemporaryView => {
                     return Err(Error::InvalidDefinition {
                         dataset: current,
                         message: format!(
-                            "`{dataset}` is a temporary view, which cannot be read as a stream; read the streaming table it reads as a stream instead, or read `{dataset}` whole"
+                            "`{dataset}` is a temporary view that reads no stream, so it cannot be read as a stream; read `{dataset}` whole, or make its query read a stream [INCOMPATIBLE_BATCH_VIEW_READ]"
                         ),
                     });
                 }

@@ -7,6 +7,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable, LogicalPlan, Operator, TryCast};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::prelude::{Expr, lit, nullif};
 
 /// Applies Spark's conversions to every expression of `plan`.
@@ -14,6 +15,18 @@ pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPl
     let converted = plan.transform_up_with_subqueries(|node| {
         if let LogicalPlan::Values(values) = &node {
             return int_values(values);
+        }
+        // The planner types a UNION as its first input; Spark (and DataFusion's analyzer,
+        // later) widen to a type every input fits. Widen here, so that the schema the
+        // pipeline stores is the one the rows have (an INT and a DOUBLE input: DOUBLE).
+        if let LogicalPlan::Union(union) = node {
+            let before = union.schema.clone();
+            let widened = TypeCoercionRewriter::coerce_union(union)?;
+            return Ok(if widened.schema().as_ref() == before.as_ref() {
+                Transformed::no(widened)
+            } else {
+                Transformed::yes(widened)
+            });
         }
         let inputs = node.inputs();
         if inputs.is_empty() || matches!(node, LogicalPlan::Limit(_)) {

@@ -44,15 +44,6 @@ const PIPELINES: &[&str] = &[
 /// Pipelines that fail today, each with the parts of the error it gives (a listed pipeline
 /// must fail with all of them; `<root>` stands for the project directory).
 const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
-    // A streaming temporary view (`CREATE STREAMING LIVE VIEW`) read with STREAM(..): Spark
-    // runs it; lakeflow reads temporary views only whole (issue 14).
-    (
-        "freight_ledger",
-        &[
-            "dataset `accepted_shipments`: `priced_shipments` is a temporary view, which cannot be read as a stream",
-            "dataset `held_shipments`: `priced_shipments` is a temporary view, which cannot be read as a stream",
-        ],
-    ),
     // `aes_encrypt` (in a LIVE VIEW).
     (
         "wallet_risk",

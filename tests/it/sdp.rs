@@ -80,3 +80,53 @@ async fn an_empty_pipeline_and_an_expression_partition_are_errors() {
     assert!(e.contains("PARTITIONED BY takes column names"), "{e}");
     assert!(e.contains("a.sql:1"), "{e}");
 }
+
+/// A temporary view whose query reads a stream is a streaming view: read with `STREAM(v)`
+/// (also by an append flow) its stream reads become the reader's, each row once; read whole
+/// it is Spark's `INCOMPATIBLE_STREAMING_VIEW_READ`; a batch view read as a stream is an
+/// error too.
+#[tokio::test]
+async fn a_streaming_view_is_read_as_a_stream_and_only_so() {
+    let sql = "
+CREATE STREAMING TABLE src AS SELECT * FROM STREAM read_files('data', format => 'csv', header => true);
+CREATE TEMPORARY VIEW doubled AS SELECT id, id * 2 AS twice FROM STREAM(src);
+CREATE STREAMING TABLE out AS SELECT * FROM STREAM(doubled);
+CREATE STREAMING TABLE also;
+CREATE FLOW into_also AS INSERT INTO also BY NAME SELECT twice FROM STREAM doubled;
+";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("transformations/a.sql", sql),
+        ("data/1.csv", "id\n1\n2\n"),
+    ]);
+    pipeline(&root).run().await.unwrap();
+    std::fs::write(root.join("data/2.csv"), "id\n3\n").unwrap();
+    pipeline(&root).run().await.unwrap();
+    assert_eq!(
+        table(&root, "out").await[1..],
+        ["| 1  | 2     |", "| 2  | 4     |", "| 3  | 6     |"]
+    );
+    assert_eq!(table(&root, "also").await.len(), 1 + 3);
+
+    for (query, class) in [
+        ("SELECT * FROM doubled", "INCOMPATIBLE_STREAMING_VIEW_READ"),
+        (
+            "SELECT * FROM STREAM(plain)",
+            "INCOMPATIBLE_BATCH_VIEW_READ",
+        ),
+    ] {
+        let sql = format!(
+            "CREATE STREAMING TABLE src AS SELECT * FROM STREAM read_files('data', format => 'csv', header => true);
+CREATE TEMPORARY VIEW doubled AS SELECT id FROM STREAM(src);
+CREATE TEMPORARY VIEW plain AS SELECT 1 AS id;
+CREATE MATERIALIZED VIEW reader AS {query};"
+        );
+        let (_tmp, root) = project(&[
+            ("lakeflow.yml", SPEC),
+            ("transformations/a.sql", &sql),
+            ("data/1.csv", "id\n1\n"),
+        ]);
+        let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+        assert!(e.contains(class), "{e}");
+    }
+}

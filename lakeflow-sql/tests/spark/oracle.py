@@ -565,6 +565,9 @@ case(A, "limit_order", "SELECT product, price FROM sales WHERE price IS NOT NULL
 # ---------------------------------------------------------------------------
 # CASTS AND COMPARISONS
 # ---------------------------------------------------------------------------
+case(A, "union_widens_aggregate_types", "SELECT sum(qty) AS kg, region FROM sales GROUP BY region UNION SELECT sum(price) AS kg, region FROM sales GROUP BY region", T_SALES)
+case(A, "union_all_widens_int_and_double", "SELECT qty AS v FROM sales UNION ALL SELECT price FROM sales", T_SALES)
+
 A = "casts"
 for ty in ["INT", "BIGINT", "DOUBLE", "FLOAT", "DATE", "BOOLEAN", "DECIMAL(10,2)", "TIMESTAMP", "SMALLINT", "TINYINT"]:
     nm = ty.lower().replace("(", "_").replace(",", "_").replace(")", "")
