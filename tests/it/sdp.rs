@@ -130,3 +130,23 @@ CREATE MATERIALIZED VIEW reader AS {query};"
         assert!(e.contains(class), "{e}");
     }
 }
+
+/// `catalog.other_db.mv` is another schema's table, not the pipeline's `mv`: an error naming
+/// it (it used to read the pipeline's own `mv` silently); `catalog.own_db.mv` is the
+/// pipeline's.
+#[tokio::test]
+async fn another_schemas_table_is_never_the_pipelines_own() {
+    let spec = "name: sdp\nstorage: out\ncatalog: spark_catalog\nschema: db\nlibraries:\n  - glob:\n      include: transformations/**\n";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", spec),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;
+CREATE MATERIALIZED VIEW own AS SELECT * FROM spark_catalog.db.mv;
+CREATE MATERIALIZED VIEW other AS SELECT * FROM spark_catalog.other_db.mv;",
+        ),
+    ]);
+    let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+    assert!(e.contains("other_db.mv"), "{e}");
+    assert!(!e.contains("`own`"), "the own schema's name resolves: {e}");
+}

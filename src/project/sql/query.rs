@@ -111,11 +111,17 @@ impl StatementParser<'_, '_> {
                 && self.tokens.get(i + 2).is_some_and(|t| t.ident().is_some())
             {
                 let qualifier = token.ident().unwrap_or_default();
+                // `catalog.db.x` is the pipeline's own only when both are its own: another
+                // schema's `x` is another table, never the pipeline's `x`.
+                let own_schema_after_catalog = next_is(3, &Token::Period)
+                    && self.tokens[i + 2]
+                        .ident()
+                        .is_some_and(|d| matches_name(&self.state.database, d));
                 let own = token.is("LIVE")
                     || (in_from
                         && (matches_name(&self.state.database, qualifier)
                             || (matches_name(&self.state.catalog, qualifier)
-                                && next_is(3, &Token::Period))));
+                                && own_schema_after_catalog)));
                 if own && token.ident().is_some() {
                     let strip_to = if matches_name(&self.state.catalog, qualifier)
                         && !token.is("LIVE")
