@@ -648,7 +648,8 @@ impl Resolver {
             Some(cdc) => cdc.target_schema(&def.name, &df)?,
             None => df.schema().inner().clone(),
         };
-        let plan = df.into_unoptimized_plan();
+        let mut plan = df.into_unoptimized_plan();
+        let mut call = call;
         if matches!(
             plan,
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)
@@ -684,7 +685,24 @@ impl Resolver {
                 });
             }
         }
-        let streams = !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
+        let mut streams =
+            !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
+        // A streaming table that aggregates streams of pipeline tables: Spark keeps the
+        // aggregate's state and emits the complete result; lakeflow computes the same
+        // result from the tables read whole (and merges the new rows' aggregates where it
+        // can, as for materialized views). Exactly once holds: nothing is appended.
+        if streams
+            && matches!(def.kind, DatasetKind::StreamingTable | DatasetKind::Table)
+            && call.stream_files.is_empty()
+            && def.cdc.is_none()
+            && aggregates_a_stream(&plan)
+        {
+            plan = streams_read_whole(plan)?;
+            for mode in call.inputs.values_mut() {
+                *mode = ReadMode::Batch;
+            }
+            streams = false;
+        }
         let kind = match def.kind {
             DatasetKind::Table if streams => DatasetKind::StreamingTable,
             DatasetKind::Table => DatasetKind::MaterializedView,
@@ -984,6 +1002,57 @@ pub(crate) fn read_stream_source(
     })
 }
 
+/// Whether `plan` aggregates (or deduplicates, or windows) rows of a stream, and joins no two
+/// streams.
+fn aggregates_a_stream(plan: &LogicalPlan) -> bool {
+    let mut aggregates = false;
+    let mut joins_streams = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        match node {
+            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
+                if count_stream_scans(node) > 0 =>
+            {
+                aggregates = true;
+            }
+            LogicalPlan::Join(join)
+                if count_stream_scans(&join.left) > 0 && count_stream_scans(&join.right) > 0 =>
+            {
+                joins_streams = true;
+            }
+            _ => {}
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    aggregates && !joins_streams
+}
+
+/// `plan` with each stream of a pipeline dataset read whole instead.
+fn streams_read_whole(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let rewritten = plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(provider) = Placeholder::of(&scan.source) else {
+            return Ok(Transformed::no(node));
+        };
+        let Some(placeholder) = provider.downcast_ref::<Placeholder>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Binding::Stream(name) = &placeholder.binding else {
+            return Ok(Transformed::no(node));
+        };
+        let whole: Arc<dyn TableProvider> = Arc::new(Placeholder {
+            binding: Binding::Dataset(name.clone()),
+            schema: placeholder.schema.clone(),
+        });
+        let mut scan = scan.clone();
+        scan.source = provider_as_source(whole);
+        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+    })?;
+    Ok(rewritten.data)
+}
+
 /// A streaming query must be correct when it sees only new rows: no aggregation, window or
 /// DISTINCT over a stream, and no join of two streams. Materialized views do not read streams.
 fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan) -> Result<()> {
@@ -1009,7 +1078,7 @@ fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan)
                 if streams_below(node) =>
             {
                 problem = Some(format!(
-                    "it aggregates a stream ({}), which would only see each run's new rows; compute it as a #[materialized_view] that reads the streaming table with read(..)",
+                    "it aggregates a stream ({}), which would only see each run's new rows; aggregate a streaming table instead (land the files in one first), or compute it as a materialized view that reads them whole (no STREAM in SQL, read(..) in Rust)",
                     node.display()
                 ));
                 Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop)

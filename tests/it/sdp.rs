@@ -150,3 +150,32 @@ CREATE MATERIALIZED VIEW other AS SELECT * FROM spark_catalog.other_db.mv;",
     assert!(e.contains("other_db.mv"), "{e}");
     assert!(!e.contains("`own`"), "the own schema's name resolves: {e}");
 }
+
+/// A streaming table that aggregates a stream (Spark: stateful streaming, the complete
+/// result) holds the aggregate over every row so far, run after run.
+#[tokio::test]
+async fn a_streaming_aggregation_holds_the_complete_result() {
+    let sql = "
+CREATE STREAMING TABLE src AS SELECT * FROM STREAM read_files('data', format => 'csv', header => true);
+CREATE STREAMING TABLE counts AS SELECT g, count(*) AS n, sum(id) AS total FROM STREAM(src) GROUP BY g;
+CREATE STREAMING TABLE kinds AS SELECT DISTINCT g FROM STREAM(src);
+";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("transformations/a.sql", sql),
+        ("data/1.csv", "id,g\n1,a\n2,b\n3,a\n"),
+    ]);
+    pipeline(&root).run().await.unwrap();
+    std::fs::write(root.join("data/2.csv"), "id,g\n4,a\n5,c\n").unwrap();
+    pipeline(&root).run().await.unwrap();
+    pipeline(&root).run().await.unwrap();
+    assert_eq!(
+        table(&root, "counts").await[1..],
+        [
+            "| a | 3 | 8     |",
+            "| b | 1 | 2     |",
+            "| c | 1 | 5     |"
+        ]
+    );
+    assert_eq!(table(&root, "kinds").await.len(), 1 + 3);
+}

@@ -292,17 +292,40 @@ async fn a_protected_table_is_not_reset() {
 }
 
 #[tokio::test]
-async fn a_streaming_aggregation_is_rejected_at_dry_run() {
+async fn a_streaming_aggregation_of_a_table_holds_the_complete_result_and_of_files_is_rejected() {
     let d = dirs();
     land(&d.landing, 0, 0, 10);
     let landing = d.landing.display().to_string();
-    let error = Pipeline::builder()
-        .streaming_table("bronze", move || read_stream_files(landing.as_str(), csv()))
-        .table("totals", || {
-            sql("SELECT 1 AS x").and_then(|_| {
+    let totals = || {
+        let landing = landing.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || read_stream_files(landing.as_str(), csv()))
+            .table("totals", || {
                 Ok(read_stream("bronze")?
                     .aggregate(vec![col("customer")], vec![count(lit(1)).alias("n")])?)
             })
+            .storage(d.storage.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    totals().run().await.unwrap();
+    land(&d.landing, 1, 10, 5);
+    totals().run().await.unwrap();
+    let rows = sorted_lines(&delta_rows(&d.storage.join("totals")).await);
+    assert_eq!(
+        rows,
+        [
+            "| customer | n |",
+            "| c0       | 5 |",
+            "| c1       | 5 |",
+            "| c2       | 5 |"
+        ]
+    );
+
+    let landing = d.landing.display().to_string();
+    let error = Pipeline::builder()
+        .table("totals", move || {
+            Ok(read_stream_files(landing.as_str(), csv())?
+                .aggregate(vec![col("customer")], vec![count(lit(1)).alias("n")])?)
         })
         .storage(d.storage.to_str().unwrap())
         .dry_run()
@@ -313,7 +336,10 @@ async fn a_streaming_aggregation_is_rejected_at_dry_run() {
         text.starts_with("dataset `totals`: a streaming query cannot be computed incrementally: it aggregates a stream"),
         "{text}"
     );
-    assert!(text.contains("#[materialized_view]"), "{text}");
+    assert!(
+        text.contains("aggregate a streaming table instead"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
