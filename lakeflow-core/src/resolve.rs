@@ -1028,7 +1028,7 @@ fn aggregates_a_stream(plan: &LogicalPlan) -> bool {
 
 /// `plan` with each stream of a pipeline dataset read whole instead.
 fn streams_read_whole(plan: LogicalPlan) -> Result<LogicalPlan> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::common::tree_node::Transformed;
     let rewritten = plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::TableScan(scan) = &node else {
             return Ok(Transformed::no(node));
