@@ -179,3 +179,21 @@ CREATE STREAMING TABLE kinds AS SELECT DISTINCT g FROM STREAM(src);
     );
     assert_eq!(table(&root, "kinds").await.len(), 1 + 3);
 }
+
+/// `WATERMARK .. DELAY OF ..` is refused in words, at its place in the file.
+#[tokio::test]
+async fn a_watermark_is_refused_in_words() {
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE STREAMING TABLE w AS SELECT * FROM STREAM(src) WATERMARK ts DELAY OF INTERVAL 1 MINUTE;",
+        ),
+    ]);
+    let e = match Project::find(&root) {
+        Ok(_) => panic!("a watermark loads"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("WATERMARK is not supported"), "{e}");
+    assert!(e.contains("a.sql:1:"), "{e}");
+}

@@ -37,6 +37,17 @@ impl StatementParser<'_, '_> {
             let next_is =
                 |k: usize, t: &Token| self.tokens.get(i + k).is_some_and(|x| &x.token == t);
             let alias_name = format!("__lakeflow_source_{}", tables.len());
+            // `FROM STREAM(x) WATERMARK ts DELAY OF INTERVAL ..` (Spark 4): watermarks only
+            // matter to stateful streaming with append output, which lakeflow does not run.
+            if in_from
+                && token.is("WATERMARK")
+                && self.tokens.get(i + 1).is_some_and(|t| t.ident().is_some())
+            {
+                return self.error_at(
+                    i,
+                    "WATERMARK is not supported: lakeflow computes a streaming aggregation's complete result from the tables read whole (no state to expire), so windows are never emitted late or dropped; remove the WATERMARK clause (the result then holds every window, as Spark's complete output mode does)",
+                );
+            }
             // STREAM(x), STREAM(LIVE.x), STREAM x, STREAM read_files(..)
             if token.is("STREAM") {
                 let parenthesized = next_is(1, &Token::LParen);
