@@ -505,5 +505,15 @@ fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
     for (rule, expr, action) in &definition.expectations {
         dataset = dataset.expectation(crate::Expectation::sql(rule.clone(), expr.clone(), *action));
     }
+    // `col TYPE NOT NULL`: a row with a NULL there fails the flow, as Delta's NOT NULL
+    // constraint fails the write.
+    for column in definition.columns.iter().filter(|c| !c.is_nullable()) {
+        let name = column.name();
+        dataset = dataset.expectation(crate::Expectation::sql(
+            format!("{name} NOT NULL"),
+            format!("`{}` IS NOT NULL", name.replace('`', "``")),
+            crate::ExpectAction::Fail,
+        ));
+    }
     pipeline.dataset(dataset)
 }

@@ -197,3 +197,19 @@ async fn a_watermark_is_refused_in_words() {
     assert!(e.contains("WATERMARK is not supported"), "{e}");
     assert!(e.contains("a.sql:1:"), "{e}");
 }
+
+/// `col INT NOT NULL` in a column list is enforced: a NULL there fails the flow and nothing
+/// is written; `PRIMARY KEY` is informational.
+#[tokio::test]
+async fn not_null_columns_are_enforced() {
+    let sql =
+        "CREATE MATERIALIZED VIEW m (id INT NOT NULL, name STRING, CONSTRAINT pk PRIMARY KEY (id))
+AS SELECT * FROM VALUES (1, 'a'), (NULL, 'b') AS t(id, name);";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+    let e = pipeline(&root).run().await.unwrap_err().to_string();
+    assert!(e.contains("id NOT NULL"), "{e}");
+    assert!(
+        !root.join("out/m/_delta_log").exists(),
+        "nothing was written"
+    );
+}
