@@ -45,6 +45,8 @@ impl ContextProvider for StatementContext<'_> {
         name: &str,
         args: Vec<Expr>,
     ) -> Result<Arc<dyn TableSource>> {
+        // A quoted name (`` `range` ``) arrives with its quotes.
+        let name = name.trim_matches(['`', '"']);
         let function = self
             .state
             .table_functions()

@@ -122,6 +122,7 @@ impl SparkSql {
         let mut statement = dialect::parse_statement(sql)?;
         let mut paths = rewrite::paths::PathTables { found: Vec::new() };
         let _ = statement.visit(&mut paths);
+        let _ = statement.visit(&mut rewrite::paths::SparkRange);
         let _ = statement.visit(&mut rewrite::names::OutputNames);
         if let ControlFlow::Break(e) =
             statement.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi })

@@ -4,7 +4,9 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, TableFactor, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, VisitorMut,
+};
 
 use crate::PathTable;
 
@@ -45,6 +47,53 @@ impl VisitorMut for PathTables {
             });
             *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(generated))]);
         }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Spark's `range(..)` table function names its column `id`; DataFusion's names it `value`.
+/// `FROM range(3) [AS r]` becomes `FROM (SELECT value AS id FROM range(3)) AS r` (alias
+/// `range` when none is given), so that `SELECT id FROM range(3)` plans as in Spark. A fourth
+/// argument (Spark's number of partitions) is dropped.
+pub(crate) struct SparkRange;
+
+impl VisitorMut for SparkRange {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let is_range = matches!(name.0.as_slice(), [part] if part
+            .as_ident()
+            .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("range")));
+        if !is_range || args.args.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let arguments: Vec<String> = args.args.iter().take(3).map(|a| a.to_string()).collect();
+        // The inner name is quoted, so this visitor leaves the inner call alone.
+        let sql = format!("SELECT value AS id FROM `range`({})", arguments.join(", "));
+        let Ok(Statement::Query(subquery)) = crate::dialect::parse_statement(&sql) else {
+            return ControlFlow::Continue(());
+        };
+        let alias = alias.take().unwrap_or(TableAlias {
+            explicit: true,
+            name: Ident::new("range"),
+            columns: Vec::new(),
+            at: None,
+        });
+        *factor = TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias: Some(alias),
+            sample: None,
+        };
         ControlFlow::Continue(())
     }
 }

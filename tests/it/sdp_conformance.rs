@@ -1,0 +1,230 @@
+//! Spark Declarative Pipelines' own test cases, ported: `tests/fixtures/sdp/cases.json` holds
+//! small SQL projects from Spark's SDP suites (`SqlPipelineSuite`, `ConnectValidPipelineSuite`,
+//! `ConnectInvalidPipelineSuite`, ...) with the outcome `spark-pipelines` 4.3 gave for each:
+//! the tables it wrote, or the error class it failed with (`oracle.py` records them; no JVM
+//! is needed here). Each case runs as a lakeflow project. A case whose outcome differs from
+//! Spark's must be listed in `known_differences.txt` beside the cases, with why; the test
+//! fails when an unlisted case differs or a listed one matches.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use lakeflow::datafusion;
+use lakeflow::prelude::*;
+use lakeflow::project::Project;
+use serde_json::Value;
+
+use crate::support::delta_rows;
+
+const CASES: &str = include_str!("../fixtures/sdp/cases.json");
+const KNOWN: &str = include_str!("../fixtures/sdp/known_differences.txt");
+
+#[tokio::test]
+async fn spark_sdp_cases_give_what_spark_gave() {
+    let cases: Value = serde_json::from_str(CASES).unwrap();
+    let known: BTreeMap<&str, &str> = KNOWN
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_once(' ').unwrap_or((l, "")))
+        .collect();
+    let only = std::env::var("SDP_CASE").ok();
+    let (mut matched, mut total) = (0, 0);
+    let mut unexpected = Vec::new();
+    let mut stale = Vec::new();
+    let mut listing = String::new();
+    for case in cases["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        if case["expect"].is_null() || only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        total += 1;
+        let outcome = run_case(case).await;
+        match (&outcome, known.contains_key(name)) {
+            (Ok(()), false) => matched += 1,
+            (Ok(()), true) => stale.push(name.to_string()),
+            (Err(e), false) => unexpected.push(format!("{name}: {e}")),
+            (Err(_), true) => {}
+        }
+        if let Err(e) = &outcome {
+            listing.push_str(&format!("{name} {}\n", e.replace('\n', " ")));
+        }
+    }
+    println!("{matched} of {total} Spark SDP cases give Spark's outcome");
+    if std::env::var_os("SDP_LIST").is_some() {
+        println!("{listing}");
+    }
+    assert!(
+        unexpected.is_empty() && stale.is_empty(),
+        "{} cases differ from Spark:\n{}\n{} listed in known_differences.txt now match (remove them):\n{}",
+        unexpected.len(),
+        unexpected.join("\n"),
+        stale.len(),
+        stale.join("\n")
+    );
+}
+
+/// Runs one case as a project; `Ok(())` when its outcome is Spark's.
+async fn run_case(case: &Value) -> Result<(), String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut spec = String::from(
+        "name: sdp_case\nstorage: out\nlibraries:\n  - glob:\n      include: transformations/**\n",
+    );
+    if let Some(conf) = case["configuration"].as_object() {
+        spec.push_str("configuration:\n");
+        for (k, v) in conf {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            spec.push_str(&format!("  {k}: {}\n", serde_json::to_string(&v).unwrap()));
+        }
+    }
+    std::fs::write(root.join("lakeflow.yml"), spec).unwrap();
+    for (path, text) in case["files"].as_object().unwrap() {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text.as_str().unwrap()).unwrap();
+    }
+    let outcome = run(root).await;
+    let expect = &case["expect"];
+    if let Some(class) = expect["error"].as_str() {
+        return match outcome {
+            Err(_) => Ok(()),
+            Ok(()) => Err(format!("Spark fails ({class}), lakeflow runs")),
+        };
+    }
+    outcome.map_err(|e| format!("Spark runs, lakeflow fails: {e}"))?;
+    let tables = expect["tables"].as_object().cloned().unwrap_or_default();
+    for (table, want) in tables {
+        let dir = root.join("out").join(table.replace('.', "/"));
+        if !dir.join("_delta_log").exists() {
+            return Err(format!("no table `{table}` was written"));
+        }
+        let got = delta_rows(&dir).await;
+        compare(&table, want, &got)?;
+    }
+    Ok(())
+}
+
+/// Loads and runs the project at `root`; an error (at load, planning or in a flow) as text.
+async fn run(root: &Path) -> Result<(), String> {
+    let project = Project::find(root).map_err(|e| e.to_string())?;
+    let report = project
+        .pipeline()
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .map_err(|e| e.to_string())?;
+    if report.succeeded() {
+        return Ok(());
+    }
+    Err(report
+        .datasets
+        .iter()
+        .filter_map(|d| d.reason.clone())
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+/// The table's columns (names, in order, any case) and rows (as text, in any order) against
+/// Spark's, whose values are `CAST(v AS STRING)`.
+fn compare(table: &str, want: Value, got: &[RecordBatch]) -> Result<(), String> {
+    let columns: Vec<String> = want["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_lowercase())
+        .collect();
+    let schema = match got.first() {
+        Some(b) => b.schema(),
+        None => return empty_ok(table, &want),
+    };
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().to_lowercase())
+        .collect();
+    if names != columns {
+        return Err(format!(
+            "`{table}` has columns {names:?}, Spark {columns:?}"
+        ));
+    }
+    let mut rows: Vec<Vec<Option<String>>> = Vec::new();
+    let options = FormatOptions::default().with_null("\u{0}");
+    for batch in got {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| {
+                        let text = f.value(i).to_string();
+                        (text != "\u{0}").then_some(text)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let want_rows: Vec<Vec<Option<String>>> = want["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    let canon = |rows: &[Vec<Option<String>>]| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for r in rows {
+            let key = r
+                .iter()
+                .map(|v| v.as_deref().map_or("NULL".to_string(), canonical_value))
+                .collect::<Vec<_>>()
+                .join("|");
+            let n = seen.entry(key.clone()).or_default();
+            *n += 1;
+            out.insert(format!("{key}#{n}"));
+        }
+        out
+    };
+    let (mine, theirs) = (canon(&rows), canon(&want_rows));
+    if mine != theirs {
+        let missing: Vec<_> = theirs.difference(&mine).take(3).collect();
+        let extra: Vec<_> = mine.difference(&theirs).take(3).collect();
+        return Err(format!(
+            "`{table}` rows differ: Spark has {missing:?} that lakeflow lacks, lakeflow {extra:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn empty_ok(table: &str, want: &Value) -> Result<(), String> {
+    match want["rows"].as_array() {
+        Some(rows) if rows.is_empty() => Ok(()),
+        _ => Err(format!("`{table}` is empty; Spark has rows")),
+    }
+}
+
+/// A value as text, with numbers compared as numbers (`1.0` and `1` are one value) and
+/// timestamps as Spark prints them (`2024-01-02 03:04:05`, not `2024-01-02T03:04:05`).
+fn canonical_value(v: &str) -> String {
+    match v.parse::<f64>() {
+        Ok(x) if v.chars().any(|c| c.is_ascii_digit()) => format!("{x}"),
+        _ => {
+            let b = v.as_bytes();
+            if b.len() >= 19 && b[4] == b'-' && b[10] == b'T' && b[13] == b':' {
+                return format!("{} {}", &v[..10], v[11..].trim_end_matches('Z')).to_lowercase();
+            }
+            v.to_lowercase()
+        }
+    }
+}
