@@ -687,6 +687,19 @@ impl Resolver {
         }
         let mut streams =
             !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
+        // In a SQL file, a streaming table is defined by a streaming query, as in Spark (a
+        // Rust `#[streaming_table]` over a batch query is recomputed each run instead).
+        if def.kind == DatasetKind::StreamingTable
+            && def.query.is_some()
+            && !streams
+            && def.cdc.is_none()
+            && def.location.file.ends_with(".sql")
+        {
+            return Err(Error::InvalidDefinition {
+                dataset: def.name.clone(),
+                message: "a streaming table is defined by a streaming query, but this one reads no stream; read its input with STREAM(..) (or STREAM read_files(..)), or make it a materialized view [INVALID_FLOW_QUERY_TYPE.BATCH_RELATION_FOR_STREAMING_TABLE]".into(),
+            });
+        }
         // A streaming table that aggregates streams of pipeline tables: Spark keeps the
         // aggregate's state and emits the complete result; lakeflow computes the same
         // result from the tables read whole (and merges the new rows' aggregates where it

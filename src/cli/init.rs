@@ -18,7 +18,7 @@ configuration:
 
 const EXAMPLE_SQL: &str = "-- The example of Spark's `spark-pipelines init`, in SQL only.
 CREATE MATERIALIZED VIEW example_numbers AS
-SELECT value AS id FROM range(10);
+SELECT id FROM range(10);
 
 CREATE MATERIALIZED VIEW example_even_numbers AS
 SELECT id FROM example_numbers

@@ -17,7 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use datafusion::arrow::datatypes::Field;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::logical_expr::cast;
 use datafusion::prelude::ident;
 use lakeflow_core::SourceLocation;
@@ -405,7 +405,18 @@ impl SqlPlan {
                     column.name()
                 )));
             }
-            exprs.push(cast(ident(column.name()), column.data_type().clone()).alias(column.name()));
+            let (_, actual) = df.schema().qualified_field_with_unqualified_name(column.name())?;
+            let (from, to) = (actual.data_type(), column.data_type());
+            if from != to
+                && from != &DataType::Null
+                && (from == &DataType::Boolean) != (to == &DataType::Boolean)
+            {
+                return Err(invalid(format!(
+                    "declared column `{}` is {to}, but the query gives {from}, which does not convert to it; declare the query's type or cast in the query [USER_SPECIFIED_AND_INFERRED_SCHEMA_NOT_COMPATIBLE]",
+                    column.name()
+                )));
+            }
+            exprs.push(cast(ident(column.name()), to.clone()).alias(column.name()));
         }
         Ok(df.select(exprs)?)
     }

@@ -17,6 +17,7 @@ mod object_stores;
 mod quality;
 mod registry;
 mod sdp;
+mod sdp_conformance;
 mod servers;
 mod sinks;
 mod sources;

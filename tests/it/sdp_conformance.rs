@@ -96,7 +96,15 @@ async fn run_case(case: &Value) -> Result<(), String> {
     outcome.map_err(|e| format!("Spark runs, lakeflow fails: {e}"))?;
     let tables = expect["tables"].as_object().cloned().unwrap_or_default();
     for (table, want) in tables {
-        let dir = root.join("out").join(table.replace('.', "/"));
+        // Spark stores names lower-case; lakeflow keeps the case they were written in.
+        let dir = std::fs::read_dir(root.join("out"))
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case(&table))
+            })
+            .unwrap_or_else(|| root.join("out").join(&table));
         if !dir.join("_delta_log").exists() {
             return Err(format!("no table `{table}` was written"));
         }
