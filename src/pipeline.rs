@@ -652,6 +652,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Marks a view as one Spark would persist (`CREATE VIEW`, see
+    /// [`DatasetDef::persisted`]).
+    pub(crate) fn persisted(mut self) -> Self {
+        self.def.persisted = true;
+        self
+    }
+
     /// A dataset of `kind` with a plain query function.
     #[track_caller]
     pub fn new<F>(kind: DatasetKind, name: impl Into<String>, query: F) -> Self
@@ -790,6 +797,7 @@ impl Dataset {
                 schema: None,
                 cdc: None,
                 sink: None,
+                persisted: false,
             },
         }
     }

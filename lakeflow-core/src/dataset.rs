@@ -182,6 +182,10 @@ pub struct DatasetDef {
     pub cdc: Option<Arc<crate::cdc::AutoCdc>>,
     /// For a sink: where its flows' rows go.
     pub sink: Option<Arc<dyn crate::sink::Sink>>,
+    /// A view that Spark would persist in its catalog (`CREATE VIEW` without `TEMPORARY`).
+    /// lakeflow inlines it as a temporary view; it counts as a dataset of the pipeline, and
+    /// it may not read a stream (Spark's `STREAMING_RELATION_FOR_PERSISTED_VIEW`).
+    pub persisted: bool,
 }
 
 impl fmt::Debug for DatasetDef {
@@ -230,6 +234,7 @@ impl DatasetDef {
             schema: None,
             cdc: None,
             sink: None,
+            persisted: false,
         }
     }
 

@@ -103,7 +103,11 @@ impl PipelineDef {
             lower.insert(key, def.name.clone());
             defs.insert(def.name.clone(), def.clone());
         }
-        if errors.is_empty() && defs.values().all(|d| d.kind == DatasetKind::TemporaryView) {
+        if errors.is_empty()
+            && defs
+                .values()
+                .all(|d| d.kind == DatasetKind::TemporaryView && !d.persisted)
+        {
             errors.push(Error::EmptyPipeline);
         }
         let reinfer = defs

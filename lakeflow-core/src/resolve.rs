@@ -687,6 +687,12 @@ impl Resolver {
         }
         let mut streams =
             !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
+        if def.persisted && streams {
+            return Err(Error::InvalidDefinition {
+                dataset: def.name.clone(),
+                message: "a view (CREATE VIEW, which Spark persists) may not read a stream; make it a temporary view (CREATE TEMPORARY VIEW) to read it with STREAM(..), or read its inputs whole [INVALID_FLOW_QUERY_TYPE.STREAMING_RELATION_FOR_PERSISTED_VIEW]".into(),
+            });
+        }
         // In a SQL file, a streaming table is defined by a streaming query, as in Spark (a
         // Rust `#[streaming_table]` over a batch query is recomputed each run instead).
         if def.kind == DatasetKind::StreamingTable

@@ -405,7 +405,9 @@ impl SqlPlan {
                     column.name()
                 )));
             }
-            let (_, actual) = df.schema().qualified_field_with_unqualified_name(column.name())?;
+            let (_, actual) = df
+                .schema()
+                .qualified_field_with_unqualified_name(column.name())?;
             let (from, to) = (actual.data_type(), column.data_type());
             if from != to
                 && from != &DataType::Null
@@ -496,6 +498,9 @@ fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
         }
         (SqlKind::MaterializedView, _) => Dataset::materialized_view(name, query()),
         (SqlKind::StreamingTable, Some(_)) => Dataset::streaming_table(name, query()),
+        (SqlKind::TemporaryView, _) if definition.persisted => {
+            Dataset::temporary_view(name, query()).persisted()
+        }
         (SqlKind::TemporaryView, _) => Dataset::temporary_view(name, query()),
         (SqlKind::Flow { target, once }, _) => {
             let flow = Dataset::append_flow(target.clone(), name, query());

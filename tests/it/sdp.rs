@@ -213,3 +213,26 @@ AS SELECT * FROM VALUES (1, 'a'), (NULL, 'b') AS t(id, name);";
         "nothing was written"
     );
 }
+
+/// `CREATE VIEW` (a view Spark persists) counts as a dataset, so a pipeline of such views
+/// runs; it may not read a stream (`STREAMING_RELATION_FOR_PERSISTED_VIEW`), a temporary
+/// view may.
+#[tokio::test]
+async fn persisted_views_count_and_do_not_read_streams() {
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("transformations/a.sql", "CREATE VIEW v AS SELECT 1 AS x;"),
+    ]);
+    assert!(pipeline(&root).run().await.unwrap().succeeded());
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE STREAMING TABLE s AS SELECT * FROM STREAM read_files('data', format => 'csv', header => true);
+CREATE VIEW v AS SELECT * FROM STREAM(s);",
+        ),
+        ("data/1.csv", "id\n1\n"),
+    ]);
+    let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+    assert!(e.contains("STREAMING_RELATION_FOR_PERSISTED_VIEW"), "{e}");
+}

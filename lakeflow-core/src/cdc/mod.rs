@@ -438,6 +438,7 @@ impl AutoCdc {
             schema: None,
             cdc: Some(Arc::new(self)),
             sink: None,
+            persisted: false,
         }
     }
 }

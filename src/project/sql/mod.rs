@@ -102,6 +102,8 @@ pub struct SqlDefinition {
     pub partition_cols: Vec<String>,
     /// `TBLPROPERTIES (..)`.
     pub table_properties: BTreeMap<String, String>,
+    /// `CREATE VIEW` without `TEMPORARY`: a view Spark would persist.
+    pub persisted: bool,
     /// Declared columns: the schema of a streaming table without a query, or the names and
     /// types the query's columns are cast to.
     pub columns: Vec<Field>,

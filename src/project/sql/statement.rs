@@ -247,10 +247,9 @@ impl StatementParser<'_, '_> {
                 self.describe()
             ));
         }
-        // Every view is temporary in lakeflow (never stored), so TEMPORARY changes nothing.
-        if !self.eat("TEMPORARY") {
-            self.eat("TEMP");
-        }
+        // Every view is inlined in lakeflow (never stored); one without TEMPORARY is one that
+        // Spark would persist, which may not read a stream.
+        let temporary = self.eat("TEMPORARY") || self.eat("TEMP");
         let streaming = self.eat("STREAMING") || self.eat("INCREMENTAL");
         let live = self.eat("LIVE");
         let kind = if self.eat("MATERIALIZED") {
@@ -286,6 +285,8 @@ impl StatementParser<'_, '_> {
         }
         let mut definition =
             SqlDefinition::new(self.dataset_name()?, kind, self.location_of(start));
+        definition.persisted =
+            definition.kind == SqlKind::TemporaryView && !temporary && !live && !streaming;
         let is_flow = matches!(definition.kind, SqlKind::Flow { .. });
         let is_view = definition.kind == SqlKind::TemporaryView;
         let mut has_as = false;
@@ -693,6 +694,7 @@ impl SqlDefinition {
             comment: None,
             partition_cols: Vec::new(),
             table_properties: BTreeMap::new(),
+            persisted: false,
             columns: Vec::new(),
             expectations: Vec::new(),
             query: None,
