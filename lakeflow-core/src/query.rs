@@ -66,9 +66,10 @@ pub fn sql(query: &str) -> Plan {
 }
 
 /// Settings of one query: [`sql_with_options`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SqlOptions {
     pub(crate) ansi: Option<bool>,
+    pub(crate) time_zone: Option<String>,
 }
 
 impl SqlOptions {
@@ -81,6 +82,13 @@ impl SqlOptions {
     /// by zero are errors instead of NULL.
     pub fn ansi(mut self, on: bool) -> Self {
         self.ansi = Some(on);
+        self
+    }
+
+    /// `spark.sql.session.timeZone` for this query (Spark SQL only): the zone timestamps are
+    /// written in as text (`CAST(ts AS STRING)`).
+    pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
+        self.time_zone = Some(zone.into());
         self
     }
 }

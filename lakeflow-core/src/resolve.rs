@@ -1152,6 +1152,10 @@ pub(crate) fn plan_sql(
             Some(ansi) => spark.with_ansi(ansi),
             None => spark,
         };
+        let spark = match &options.time_zone {
+            Some(zone) => spark.with_time_zone(zone),
+            None => spark,
+        };
         return plan_spark_sql(spark, query, given);
     }
     Scope::current("sql", |scope| {

@@ -11,7 +11,11 @@ use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::prelude::{Expr, lit, nullif};
 
 /// Applies Spark's conversions to every expression of `plan`.
-pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPlan> {
+pub(crate) fn spark_coercions(
+    plan: LogicalPlan,
+    ansi: bool,
+    time_zone: &str,
+) -> Result<LogicalPlan> {
     let converted = plan.transform_up_with_subqueries(|node| {
         if let LogicalPlan::Values(values) = &node {
             return int_values(values);
@@ -44,7 +48,7 @@ pub(crate) fn spark_coercions(plan: LogicalPlan, ansi: bool) -> Result<LogicalPl
         );
         let rewritten = node.map_expressions(|e| {
             let name = keeps_names.then(|| e.name_for_alias()).transpose()?;
-            let out = e.transform_up(|e| rewrite(e, &schema, ansi))?;
+            let out = e.transform_up(|e| rewrite(e, &schema, ansi, time_zone))?;
             match name {
                 Some(name) if out.transformed && !matches!(out.data, Expr::Alias(_)) => {
                     Ok(Transformed::yes(out.data.alias(name)))
@@ -101,7 +105,12 @@ fn zero_is_null(expr: Expr, ansi: bool) -> Expr {
     }
 }
 
-fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr>> {
+fn rewrite(
+    expr: Expr,
+    schema: &DFSchema,
+    ansi: bool,
+    time_zone: &str,
+) -> Result<Transformed<Expr>> {
     // Spark types an integer literal that fits as INT (DataFusion: BIGINT).
     if let Expr::Literal(ScalarValue::Int64(Some(v)), metadata) = &expr
         && let Ok(v) = i32::try_from(*v)
@@ -110,6 +119,17 @@ fn rewrite(expr: Expr, schema: &DFSchema, ansi: bool) -> Result<Transformed<Expr
             ScalarValue::Int32(Some(v)),
             metadata.clone(),
         )));
+    }
+    // A timestamp as text, as Spark writes it (`2024-01-02 03:04:05.5`), in the session zone.
+    if let Expr::Cast(Cast { expr: inner, field }) | Expr::TryCast(TryCast { expr: inner, field }) =
+        &expr
+        && is_string(field.data_type())
+        && matches!(inner.get_type(schema), Ok(DataType::Timestamp(..)))
+    {
+        let udf = crate::functions::udf(crate::functions::Kind::TimestampString);
+        return Ok(Transformed::yes(
+            udf.call(vec![(**inner).clone(), lit(time_zone)]),
+        ));
     }
     // Strings cast as Spark casts them.
     let string_cast = match &expr {

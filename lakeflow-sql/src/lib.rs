@@ -54,6 +54,20 @@ pub use rewrite::names::{Spellings, spark_name};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SparkSql {
     ansi: bool,
+    /// `spark.sql.session.timeZone` (interned; empty: UTC).
+    time_zone: &'static str,
+}
+
+/// `zone` as a `&'static str`: the few session time zones a process meets are kept once.
+fn intern(zone: &str) -> &'static str {
+    static ZONES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut zones = ZONES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = zones.iter().find(|z| **z == zone) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(zone.to_string().into_boxed_str());
+    zones.push(leaked);
+    leaked
 }
 
 /// A file path queried as a table (``parquet.`/data/x` ``), to be bound by the caller.
@@ -82,6 +96,18 @@ impl SparkSql {
     /// Whether ANSI mode is on.
     pub fn ansi(&self) -> bool {
         self.ansi
+    }
+
+    /// `spark.sql.session.timeZone`: the zone timestamps are written in as text (an IANA
+    /// name such as `America/Los_Angeles`, or an offset such as `+02:00`; default UTC).
+    pub fn with_time_zone(mut self, zone: &str) -> Self {
+        self.time_zone = intern(zone.trim());
+        self
+    }
+
+    /// The session time zone; empty for UTC.
+    pub fn time_zone(&self) -> &'static str {
+        self.time_zone
     }
 
     /// `config` with this dialect in it.
@@ -139,6 +165,7 @@ impl SparkSql {
             paths: paths.found,
             spellings,
             ansi: self.ansi,
+            time_zone: self.time_zone,
             selects_metadata,
         })
     }
@@ -168,7 +195,7 @@ impl SparkSql {
         let projected = LogicalPlanBuilder::from(plan)
             .project(vec![planned.alias("__lakeflow_expr")])?
             .build()?;
-        let projected = coerce::spark_coercions(projected, self.ansi)?;
+        let projected = coerce::spark_coercions(projected, self.ansi, self.time_zone)?;
         match projected {
             LogicalPlan::Projection(p) => Ok(p.expr[0].clone().unalias()),
             _ => plan_err!("an expression did not plan as a projection"),
@@ -209,6 +236,7 @@ pub struct SparkQuery {
     paths: Vec<PathTable>,
     spellings: Spellings,
     ansi: bool,
+    time_zone: &'static str,
     /// Whether the statement names the `_metadata` column itself (not only its fields).
     selects_metadata: bool,
 }
@@ -282,7 +310,7 @@ impl SparkQuery {
         };
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
         let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(self.statement)))?;
-        let plan = coerce::spark_coercions(plan, self.ansi)?;
+        let plan = coerce::spark_coercions(plan, self.ansi, self.time_zone)?;
         let plan = if self.selects_metadata {
             plan
         } else {

@@ -376,10 +376,13 @@ impl SqlPlan {
         for (name, source) in &self.query.tables {
             given.push((name.clone(), read(source)?));
         }
-        let options = match self.query.ansi {
+        let mut options = match self.query.ansi {
             Some(ansi) => crate::SqlOptions::new().ansi(ansi),
             None => crate::SqlOptions::new(),
         };
+        if let Some(zone) = &self.query.time_zone {
+            options = options.time_zone(zone.clone());
+        }
         let df = crate::sql_with_options(&self.query.text, given, options)
             .map_err(|e| self.in_file(e))?;
         if self.columns.is_empty() {

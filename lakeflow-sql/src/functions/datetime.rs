@@ -374,3 +374,41 @@ mod tests {
         assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
     }
 }
+
+/// `CAST(ts AS STRING)` as Spark writes it: `yyyy-MM-dd HH:mm:ss`, then the fraction of a
+/// second without trailing zeros when there is one, in the session time zone `zone` (an IANA
+/// name or an offset; empty: UTC).
+pub(super) fn timestamp_string(values: &ArrayRef, zone: &ArrayRef) -> Result<ArrayRef> {
+    let zone = zone
+        .as_string_opt::<i32>()
+        .and_then(|z| (!z.is_empty() && z.is_valid(0)).then(|| z.value(0).to_string()))
+        .unwrap_or_default();
+    let tz: Option<datafusion::arrow::array::timezone::Tz> = if zone.is_empty() {
+        None
+    } else {
+        match zone.parse() {
+            Ok(tz) => Some(tz),
+            Err(_) => return exec_err!("`{zone}` is not a time zone (spark.sql.session.timeZone)"),
+        }
+    };
+    let micros = micros(values)?;
+    let out: StringArray = micros
+        .iter()
+        .map(|v| {
+            let utc = DateTime::from_timestamp_micros(v?)?;
+            let local = match &tz {
+                Some(tz) => utc.with_timezone(tz).naive_local(),
+                None => utc.naive_utc(),
+            };
+            let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
+            let fraction = local.and_utc().timestamp_subsec_micros();
+            if fraction != 0 {
+                let digits = format!("{fraction:06}");
+                text.push('.');
+                text.push_str(digits.trim_end_matches('0'));
+            }
+            Some(text)
+        })
+        .collect();
+    Ok(Arc::new(out))
+}

@@ -50,6 +50,7 @@ pub(crate) enum Kind {
     RoundDouble,
     ArrayField,
     MonthsBetween,
+    TimestampString,
 }
 
 impl Kind {
@@ -79,10 +80,12 @@ impl Kind {
             Kind::RoundDouble => "spark_round_double",
             Kind::ArrayField => "spark_array_field",
             Kind::MonthsBetween => "months_between",
+            Kind::TimestampString => "spark_timestamp_string",
         }
     }
 
-    const ALL: [Kind; 24] = [
+    const ALL: [Kind; 25] = [
+        Kind::TimestampString,
         Kind::MonthsBetween,
         Kind::ArrayField,
         Kind::RoundDouble,
@@ -175,6 +178,7 @@ impl SparkFunction {
             Kind::ToTimestamp | Kind::ToDate | Kind::FromUnixtime => n == 1 || n == 2,
             Kind::UnixTimestamp => n <= 2,
             Kind::TimestampDiff | Kind::CastString => n == 3,
+            Kind::TimestampString => n == 2,
             Kind::RegexpExtract | Kind::Split => n == 2 || n == 3,
             Kind::RoundDouble => n == 1 || n == 2,
             Kind::ArrayField => n == 2,
@@ -230,6 +234,7 @@ impl ScalarUDFImpl for SparkFunction {
                 Ok(out)
             }
             Kind::CastString => Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Boolean]),
+            Kind::TimestampString => Ok(vec![temporal(&arg_types[0])?, DataType::Utf8]),
             Kind::RoundDouble => {
                 let mut out = vec![DataType::Float64];
                 if arg_types.len() == 2 {
@@ -304,6 +309,7 @@ impl ScalarUDFImpl for SparkFunction {
             | Kind::ToJson
             | Kind::RegexpExtract
             | Kind::Initcap
+            | Kind::TimestampString
             | Kind::TypeOf => DataType::Utf8,
             Kind::ToTimestamp => timestamp_type(),
             Kind::RoundDouble | Kind::MonthsBetween => DataType::Float64,
@@ -415,6 +421,7 @@ impl ScalarUDFImpl for SparkFunction {
             }
             Kind::RoundDouble => text::round_half_up(&arrays)?,
             Kind::MonthsBetween => datetime::months_between(&arrays)?,
+            Kind::TimestampString => datetime::timestamp_string(&arrays[0], &arrays[1])?,
             Kind::ArrayField => {
                 let name = arrays[1].as_string::<i32>();
                 if name.is_empty() {

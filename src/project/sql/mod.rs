@@ -126,6 +126,8 @@ pub struct SqlQuery {
     /// `spark.sql.ansi.enabled` as the file (a `SET` above the query) or the spec's
     /// configuration set it, if either did.
     pub ansi: Option<bool>,
+    /// `spark.sql.session.timeZone`, set the same way, if it was.
+    pub time_zone: Option<String>,
 }
 
 impl SqlQuery {

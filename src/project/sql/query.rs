@@ -181,11 +181,17 @@ impl StatementParser<'_, '_> {
             .configuration
             .get("spark.sql.ansi.enabled")
             .map(|v| v.trim().eq_ignore_ascii_case("true"));
+        let time_zone = self
+            .state
+            .configuration
+            .get("spark.sql.session.timeZone")
+            .map(|v| v.trim().to_string());
         Ok(SqlQuery {
             text,
             tables,
             positions,
             ansi,
+            time_zone,
         })
     }
 
