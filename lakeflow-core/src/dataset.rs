@@ -252,6 +252,15 @@ impl DatasetDef {
                 self.name
             ));
         }
+        for key in ["pipelines.reset.allowed"] {
+            if let Some(value) = self.table_properties.get(key)
+                && !matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "false")
+            {
+                return invalid(format!(
+                    "table property `{key}` is true or false, not `{value}`"
+                ));
+            }
+        }
         if self.kind == DatasetKind::TemporaryView
             && (!self.partition_cols.is_empty() || !self.table_properties.is_empty())
         {

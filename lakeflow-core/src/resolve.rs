@@ -875,6 +875,17 @@ impl Scope {
                 .get(dataset)
                 .cloned()
                 .ok_or_else(|| Error::Deferred(Pending::Dataset(dataset.clone())))?;
+            if resolver.defs.get(&current).is_some_and(|d| d.persisted)
+                && resolved.kind == DatasetKind::TemporaryView
+                && !resolved.def.persisted
+            {
+                return Err(Error::InvalidDefinition {
+                    dataset: current,
+                    message: format!(
+                        "a view (CREATE VIEW, which Spark persists) may not read the temporary view `{dataset}`; make it a temporary view too, or read the tables `{dataset}` reads [INVALID_TEMP_OBJ_REFERENCE]"
+                    ),
+                });
+            }
             // A temporary view is inlined into its reader: read as a stream, its own stream
             // reads become the reader's (its plan is the batch placeholder's).
             let streaming_view = resolved.kind == DatasetKind::TemporaryView
@@ -1243,7 +1254,12 @@ fn plan_spark_sql(spark: SparkSql, query: &str, given: &[(String, DataFrame)]) -
             },
             "csv" => SourceSpec::Files {
                 path: path.path.clone(),
-                format: crate::source::csv().into(),
+                // Spark reads ``csv.`path` `` without a header.
+                format: crate::source::CsvFormat {
+                    has_header: false,
+                    delimiter: b',',
+                }
+                .into(),
             },
             "json" => SourceSpec::Files {
                 path: path.path.clone(),

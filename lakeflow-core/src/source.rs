@@ -219,6 +219,31 @@ impl SourceSpec {
                             .read_parquet(path.as_str(), ParquetReadOptions::default())
                             .await
                     }
+                    FileFormat::Csv(c) if !c.has_header => {
+                        // Without a header, columns are named as Spark names them: `_c0`, ...
+                        let options = CsvReadOptions::new()
+                            .has_header(false)
+                            .delimiter(c.delimiter);
+                        let inferred = session.read_csv(path.as_str(), options).await;
+                        match inferred {
+                            Ok(df) => {
+                                let fields: Vec<datafusion::arrow::datatypes::Field> = df
+                                    .schema()
+                                    .fields()
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, f)| f.as_ref().clone().with_name(format!("_c{i}")))
+                                    .collect();
+                                let schema = datafusion::arrow::datatypes::Schema::new(fields);
+                                let options = CsvReadOptions::new()
+                                    .has_header(false)
+                                    .delimiter(c.delimiter)
+                                    .schema(&schema);
+                                session.read_csv(path.as_str(), options).await
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     FileFormat::Csv(c) => {
                         let options = CsvReadOptions::new()
                             .has_header(c.has_header)

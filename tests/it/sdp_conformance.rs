@@ -36,7 +36,12 @@ async fn spark_sdp_cases_give_what_spark_gave() {
     let mut listing = String::new();
     for case in cases["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        if case["expect"].is_null() || only.as_deref().is_some_and(|o| !name.contains(o)) {
+        // A case that starts from tables already in Spark's catalog (`setup`) has no
+        // counterpart here: lakeflow's tables are its own, in its storage.
+        if case["expect"].is_null()
+            || case.get("setup").is_some()
+            || only.as_deref().is_some_and(|o| !name.contains(o))
+        {
             continue;
         }
         total += 1;

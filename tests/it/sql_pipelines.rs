@@ -244,7 +244,7 @@ async fn streaming_tables_without_a_query_take_flows_and_declared_columns_cast()
             "sql/flows.sql",
             "CREATE STREAMING TABLE events (id INT NOT NULL, v STRING);
 CREATE FLOW from_a AS INSERT INTO events BY NAME SELECT * EXCEPT (_rescued_data) FROM STREAM read_files('in/a', format => 'json');
-CREATE FLOW from_b AS INSERT INTO events SELECT * EXCEPT (_rescued_data) FROM STREAM read_files('in/b', format => 'json');
+CREATE FLOW from_b AS INSERT INTO events BY NAME SELECT * EXCEPT (_rescued_data) FROM STREAM read_files('in/b', format => 'json');
 CREATE MATERIALIZED VIEW typed (id SMALLINT, label STRING COMMENT 'the v column')
 AS SELECT id, v AS label FROM events;
 ",

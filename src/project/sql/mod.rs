@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn set_use_flows_and_tables_without_a_query() {
         let all = parse(
-            "SET source = 'eu';\nUSE SCHEMA other;\nCREATE STREAMING TABLE other.all_orders (id BIGINT NOT NULL, amount DECIMAL(10, 2));\nCREATE FLOW ${source}_orders AS INSERT INTO all_orders BY NAME SELECT * FROM STREAM(eu);\nCREATE FLOW backfill AS INSERT INTO ONCE all_orders SELECT * FROM archive",
+            "SET source = 'eu';\nUSE SCHEMA other;\nCREATE STREAMING TABLE other.all_orders (id BIGINT NOT NULL, amount DECIMAL(10, 2));\nCREATE FLOW ${source}_orders AS INSERT INTO all_orders BY NAME SELECT * FROM STREAM(eu);\nCREATE FLOW backfill AS INSERT INTO ONCE all_orders BY NAME SELECT * FROM archive",
         )
         .unwrap();
         assert_eq!(all.len(), 3);

@@ -419,6 +419,10 @@ impl StatementParser<'_, '_> {
         let target = self.dataset_name()?;
         if self.eat("BY") {
             self.expect("NAME")?;
+        } else {
+            return self.error(
+                "a flow inserts by name: write INSERT INTO target BY NAME (the query's columns are matched to the table's by name) [PIPELINE_SQL_GRAPH_ELEMENT_REGISTRATION_ERROR]",
+            );
         }
         if self.peek().is_none() {
             return self.error("expected the flow's query");
