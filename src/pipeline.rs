@@ -213,8 +213,8 @@ impl Pipeline {
     /// flows write to (`append_flow(sink_name, flow_name, query)`), exactly once per batch.
     /// Formats: `delta` (option `path`: a Delta table by path or URL such as `s3://b/t`; its
     /// other options are object-store options, as for [`Pipeline::storage_options`]), and
-    /// `parquet`, `csv`,
-    /// `json` (option `path`: a local directory; each batch is its own files). A full refresh
+    /// `parquet`, `csv`, `json` (option `path`: a local directory, or an object-store URL
+    /// whose other options are its object-store options; each batch is its own files). A full refresh
     /// of a sink starts its flows' checkpoints over but leaves the data already written.
     ///
     /// ```
@@ -253,6 +253,32 @@ impl Pipeline {
                     .map_err(|e| e.to_string()),
                 None => Err("a delta sink needs the option `path`".to_string()),
             },
+            // A file sink on an object store: the options besides `path` are its options.
+            other
+                if matches!(other, "parquet" | "csv" | "json")
+                    && options.iter().any(|(k, v)| {
+                        k == "path" && v.contains("://") && !v.starts_with("file:")
+                    }) =>
+            {
+                let path = options
+                    .iter()
+                    .find(|(k, _)| k == "path")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let format = match other {
+                    "parquet" => lakeflow_core::parquet(),
+                    "csv" => lakeflow_core::csv().into(),
+                    _ => lakeflow_core::json(),
+                };
+                let store_options = options.iter().filter(|(k, _)| k != "path").cloned();
+                lakeflow_delta::object_store_at(&path, store_options)
+                    .map(|(store, prefix)| {
+                        Arc::new(lakeflow_core::FileSink::on_store(
+                            store, prefix, path, format,
+                        )) as Arc<dyn lakeflow_core::Sink>
+                    })
+                    .map_err(|e| e.to_string())
+            }
             other => match lakeflow_core::sink::file_sink(other, &options) {
                 Ok(Some(sink)) => Ok(sink),
                 Ok(None) => Err(format!(

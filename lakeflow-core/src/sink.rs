@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
-use futures::StreamExt;
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::source::FileFormat;
@@ -43,12 +45,15 @@ pub trait Sink: fmt::Debug + Send + Sync {
 }
 
 /// A directory of Parquet, CSV or JSON files: batch `b` of writer `w` is written as
-/// `<w>-<b>-<partition>.<ext>` (to a temporary name first, renamed when complete), so a batch
-/// written again replaces its own files. Local directories only.
+/// `<w>-<b>-<partition>.<ext>` (on local disk to a temporary name first, renamed when
+/// complete; on an object store with one put, which is atomic), so a batch written again
+/// replaces its own files.
 #[derive(Debug, Clone)]
 pub struct FileSink {
     dir: PathBuf,
     format: FileFormat,
+    /// An object store and the folder in it, instead of the local `dir`.
+    store: Option<(Arc<dyn ObjectStore>, ObjectPath, String)>,
 }
 
 impl FileSink {
@@ -57,6 +62,23 @@ impl FileSink {
         FileSink {
             dir: dir.into(),
             format: format.plain(),
+            store: None,
+        }
+    }
+
+    /// A sink writing `format` files under `prefix` of `store` (an S3 bucket, an Azure
+    /// container, ...); `location` is its URL, for messages.
+    pub fn on_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+        location: impl Into<String>,
+        format: FileFormat,
+    ) -> Self {
+        let location = location.into();
+        FileSink {
+            dir: PathBuf::from(&location),
+            format: format.plain(),
+            store: Some((store, prefix, location)),
         }
     }
 
@@ -92,13 +114,48 @@ impl Sink for FileSink {
         schema: SchemaRef,
         rows: Vec<SendableRecordBatchStream>,
     ) -> Result<()> {
+        let prefix = format!("{}-{batch:020}-", file_part(writer));
+        if let Some((store, folder, location)) = &self.store {
+            let failed = |e: datafusion::object_store::Error| Error::Storage {
+                location: location.clone(),
+                message: e.to_string(),
+                source: None,
+            };
+            // A batch written again replaces its own files, whatever their number was.
+            let existing: Vec<ObjectPath> = store
+                .list(Some(folder))
+                .map_ok(|m| m.location)
+                .try_collect()
+                .await
+                .map_err(failed)?;
+            for path in existing {
+                if path.filename().is_some_and(|n| n.starts_with(&prefix)) {
+                    store.delete(&path).await.map_err(failed)?;
+                }
+            }
+            for (part, mut stream) in rows.into_iter().enumerate() {
+                let name = format!("{prefix}{part:05}.{}", self.extension());
+                let mut writer = FileWriter::new(&self.format, Vec::new(), schema.clone())?;
+                while let Some(next) = stream.next().await {
+                    let next = next?;
+                    if next.num_rows() > 0 {
+                        writer.write(&next)?;
+                    }
+                }
+                let bytes = writer.finish()?;
+                store
+                    .put(&folder.clone().join(name), bytes.into())
+                    .await
+                    .map_err(failed)?;
+            }
+            return Ok(());
+        }
         let io = |e: std::io::Error| Error::Storage {
             location: self.dir.display().to_string(),
             message: e.to_string(),
             source: None,
         };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let prefix = format!("{}-{batch:020}-", file_part(writer));
         // A batch written again replaces its own files, whatever their number was.
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -121,26 +178,29 @@ impl Sink for FileSink {
                     writer.write(&next)?;
                 }
             }
-            writer.finish()?;
+            writer.finish()?.sync_all().map_err(Error::Io)?;
             std::fs::rename(&temporary, self.dir.join(&name)).map_err(io)?;
         }
         Ok(())
     }
 
     fn location(&self) -> String {
-        self.dir.display().to_string()
+        match &self.store {
+            Some((_, _, location)) => location.clone(),
+            None => self.dir.display().to_string(),
+        }
     }
 }
 
-/// One open file of a [`FileSink`].
-enum FileWriter {
-    Parquet(datafusion::parquet::arrow::ArrowWriter<std::fs::File>),
-    Csv(datafusion::arrow::csv::Writer<std::fs::File>),
-    Json(datafusion::arrow::json::LineDelimitedWriter<std::fs::File>),
+/// One open file of a [`FileSink`], written to `W` (a local file, or bytes for a put).
+enum FileWriter<W: std::io::Write + Send> {
+    Parquet(datafusion::parquet::arrow::ArrowWriter<W>),
+    Csv(datafusion::arrow::csv::Writer<W>),
+    Json(datafusion::arrow::json::LineDelimitedWriter<W>),
 }
 
-impl FileWriter {
-    fn new(format: &FileFormat, file: std::fs::File, schema: SchemaRef) -> Result<Self> {
+impl<W: std::io::Write + Send> FileWriter<W> {
+    fn new(format: &FileFormat, file: W, schema: SchemaRef) -> Result<Self> {
         Ok(match format {
             FileFormat::Parquet => FileWriter::Parquet(
                 datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
@@ -167,21 +227,15 @@ impl FileWriter {
         }
     }
 
-    fn finish(self) -> Result<()> {
+    /// Completes the file and hands back what it was written to.
+    fn finish(self) -> Result<W> {
         let arrow = |e: datafusion::arrow::error::ArrowError| Error::DataFusion(e.into());
         match self {
-            FileWriter::Parquet(w) => w
-                .close()
-                .map(|_| ())
-                .map_err(|e| Error::DataFusion(e.into())),
-            FileWriter::Csv(w) => {
-                let file = w.into_inner();
-                file.sync_all().map_err(Error::Io)
-            }
+            FileWriter::Parquet(w) => w.into_inner().map_err(|e| Error::DataFusion(e.into())),
+            FileWriter::Csv(w) => Ok(w.into_inner()),
             FileWriter::Json(mut w) => {
                 w.finish().map_err(arrow)?;
-                let file = w.into_inner();
-                file.sync_all().map_err(Error::Io)
+                Ok(w.into_inner())
             }
         }
     }

@@ -179,6 +179,28 @@ impl DeltaStorage {
     }
 }
 
+/// The object store holding `location` (an `s3://`, `az://`, `gs://` URL) and the folder of
+/// `location` in it, made with `options` and the standard environment variables: for sinks
+/// that write files there.
+pub fn object_store_at<K: AsRef<str>, V: AsRef<str>>(
+    location: &str,
+    options: impl IntoIterator<Item = (K, V)>,
+) -> Result<(Arc<dyn deltalake::ObjectStore>, StorePath)> {
+    let url = location_url(location)?;
+    check_scheme(&url, location)?;
+    let mut root = url.clone();
+    root.set_path("/");
+    let options: HashMap<String, String> = options
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+        .collect();
+    let store =
+        deltalake::logstore::store_for(&root, &options).map_err(|e| delta_error(location, e))?;
+    let prefix = StorePath::from_url_path(url.path().trim_end_matches('/'))
+        .map_err(|e| Error::storage(location, e))?;
+    Ok((store, prefix))
+}
+
 /// Object-store options, kept apart from messages: `Debug` shows the keys only.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct StorageOptions(HashMap<String, String>);

@@ -325,3 +325,47 @@ async fn landing_files_on_gcs_are_read_once() {
         crate::support::sorted_lines(&crate::support::delta_rows(&storage.join("bronze")).await);
     assert_eq!(rows.len(), 1 + 3, "{rows:?}");
 }
+
+/// A Parquet sink on S3: each batch is its own file, written with one put; a batch handed
+/// over again replaces its own file.
+#[tokio::test]
+async fn a_parquet_sink_on_s3_writes_each_batch_once() {
+    use lakeflow::prelude::*;
+    let root = tempfile::tempdir().unwrap();
+    let landing = root.path().join("landing");
+    land(&landing, 0, 0, 8);
+    let source = landing.display().to_string();
+    let mut sink_options = vec![("path".to_string(), "s3://lake/parquet-sink".to_string())];
+    sink_options.extend(s3_options().into_iter().map(|(k, v)| (k.to_string(), v)));
+    let build = || {
+        let source = source.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || read_stream_files(source.as_str(), csv()))
+            .create_sink("orders_out", "parquet", sink_options.clone())
+            .append_flow("orders_out", "to_sink", || read_stream("bronze"))
+            .storage(root.path().join("store").to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    build().run().await.unwrap();
+    land(&landing, 1, 8, 4);
+    build().run().await.unwrap();
+    let count = python_with(
+        &format!(
+            r#"
+import boto3, io, pyarrow.parquet as pq
+s3 = boto3.client('s3', endpoint_url={:?}, aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='parquet-sink/')['Contents']]
+rows = sum(pq.read_table(io.BytesIO(s3.get_object(Bucket='lake', Key=k)['Body'].read())).num_rows for k in keys)
+print(len(keys), rows)
+"#,
+            moto().endpoint()
+        ),
+        &[],
+    );
+    let mut parts = count
+        .split_whitespace()
+        .map(|n| n.parse::<usize>().unwrap());
+    let (files, rows) = (parts.next().unwrap(), parts.next().unwrap());
+    assert!(files >= 2, "one file per batch at least: {count}");
+    assert_eq!(rows, 12, "every row once");
+}
