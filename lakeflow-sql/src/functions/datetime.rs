@@ -355,26 +355,6 @@ pub(super) fn months_between(arrays: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(Arc::new(datafusion::arrow::array::Float64Array::from(out)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_with_spark_patterns() {
-        let f = pattern::to_chrono("MM-dd-yyyy HH:mm:ss").unwrap();
-        assert_eq!(
-            parse("03-05-2024 13:04:05", &f).unwrap().to_string(),
-            "2024-03-05 13:04:05"
-        );
-        let f = pattern::to_chrono("yyyyMMdd").unwrap();
-        assert_eq!(
-            parse("20240305", &f).unwrap().to_string(),
-            "2024-03-05 00:00:00"
-        );
-        assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
-    }
-}
-
 /// `CAST(ts AS STRING)` as Spark writes it: `yyyy-MM-dd HH:mm:ss`, then the fraction of a
 /// second without trailing zeros when there is one, in the session time zone `zone` (an IANA
 /// name or an offset; empty: UTC).
@@ -411,4 +391,24 @@ pub(super) fn timestamp_string(values: &ArrayRef, zone: &ArrayRef) -> Result<Arr
         })
         .collect();
     Ok(Arc::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_with_spark_patterns() {
+        let f = pattern::to_chrono("MM-dd-yyyy HH:mm:ss").unwrap();
+        assert_eq!(
+            parse("03-05-2024 13:04:05", &f).unwrap().to_string(),
+            "2024-03-05 13:04:05"
+        );
+        let f = pattern::to_chrono("yyyyMMdd").unwrap();
+        assert_eq!(
+            parse("20240305", &f).unwrap().to_string(),
+            "2024-03-05 00:00:00"
+        );
+        assert!(parse("2024-13-01", &pattern::to_chrono("yyyy-MM-dd").unwrap()).is_none());
+    }
 }
