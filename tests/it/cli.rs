@@ -356,3 +356,29 @@ async fn a_rust_pipeline_gets_the_same_commands() {
         exit::USAGE
     );
 }
+
+/// Another run holding the storage: `lakeflow run` exits with code 5 and names it; nothing is
+/// written. (The holder here is a lease left by a run on another machine.)
+#[test]
+fn a_run_meeting_another_exits_with_code_5() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = lakeflow(tmp.path(), &["init", "--name", "shop"]);
+    assert_eq!(code(&out), exit::OK);
+    let shop = tmp.path().join("shop");
+    let leases = shop.join("lakeflow-data/_lakeflow/lease");
+    std::fs::create_dir_all(&leases).unwrap();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        leases.join("00000000000000000001.json"),
+        format!(
+            r#"{{"holder": "elsewhere:7", "host": "elsewhere", "pid": 7, "run": "0000000000000007",
+                "started": "{now}", "heartbeat": "{now}", "ttl_ms": 600000, "released": false}}"#
+        ),
+    )
+    .unwrap();
+    let out = lakeflow(&shop, &["run", "--progress", "off"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), exit::BUSY, "{stderr}");
+    assert!(stderr.contains("host elsewhere (pid 7)"), "{stderr}");
+    assert!(!shop.join("lakeflow-data/orders_bronze").exists());
+}
