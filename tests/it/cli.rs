@@ -365,17 +365,7 @@ fn a_run_meeting_another_exits_with_code_5() {
     let out = lakeflow(tmp.path(), &["init", "--name", "shop"]);
     assert_eq!(code(&out), exit::OK);
     let shop = tmp.path().join("shop");
-    let leases = shop.join("lakeflow-data/_lakeflow/lease");
-    std::fs::create_dir_all(&leases).unwrap();
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(
-        leases.join("00000000000000000001.json"),
-        format!(
-            r#"{{"holder": "elsewhere:7", "host": "elsewhere", "pid": 7, "run": "0000000000000007",
-                "started": "{now}", "heartbeat": "{now}", "ttl_ms": 600000, "released": false}}"#
-        ),
-    )
-    .unwrap();
+    crate::concurrent::forge_lease(&shop.join("lakeflow-data"), "elsewhere", 7, 600_000);
     let out = lakeflow(&shop, &["run", "--progress", "off"]);
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), exit::BUSY, "{stderr}");

@@ -66,17 +66,7 @@ async fn a_lease_left_by_a_run_elsewhere_holds_until_it_expires() {
     let landing = root.path().join("landing");
     let storage = root.path().join("store");
     land(&landing, 0, 0, 10);
-    let leases = storage.join("_lakeflow/lease");
-    std::fs::create_dir_all(&leases).unwrap();
-    let now = chrono_now();
-    std::fs::write(
-        leases.join("00000000000000000001.json"),
-        format!(
-            r#"{{"holder": "elsewhere:4242", "host": "elsewhere", "pid": 4242, "run": "00000000feedface",
-                "started": "{now}", "heartbeat": "{now}", "ttl_ms": 2000, "released": false}}"#
-        ),
-    )
-    .unwrap();
+    forge_lease(&storage, "elsewhere", 4242, 2000);
     let busy = pipeline(&landing, &storage).run().await.unwrap_err();
     let text = busy.to_string();
     assert!(matches!(busy, Error::StorageBusy { .. }), "{text}");
@@ -140,6 +130,18 @@ async fn two_writers_without_the_lease_commit_each_batch_once() {
     }
 }
 
-fn chrono_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// Writes the lease a run on another machine (`host`, `pid`) would hold on `storage`, with a
+/// heartbeat now and `ttl_ms` to live.
+pub fn forge_lease(storage: &std::path::Path, host: &str, pid: u32, ttl_ms: u64) {
+    let leases = storage.join("_lakeflow/lease");
+    std::fs::create_dir_all(&leases).unwrap();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        leases.join("00000000000000000001.json"),
+        format!(
+            r#"{{"holder": "{host}:{pid}", "host": "{host}", "pid": {pid}, "run": "00000000feedface",
+                "started": "{now}", "heartbeat": "{now}", "ttl_ms": {ttl_ms}, "released": false}}"#
+        ),
+    )
+    .unwrap();
 }

@@ -9,17 +9,7 @@ use std::process::Command;
 use lakeflow::Error;
 
 use crate::servers::{azure_env, moto, python_rows, python_with, s3_env, s3_options};
-use crate::streaming::{land, pipeline};
-
-/// Every table of `crate::streaming::pipeline`.
-const TABLES: [&str; 6] = [
-    "bronze",
-    "silver",
-    "gold",
-    "amounts",
-    "latest_order",
-    "order_history",
-];
+use crate::streaming::{TABLES, land, pipeline};
 
 /// Uploads the files of `dir` to `s3://lake/<prefix>/`.
 fn upload(dir: &Path, prefix: &str) {
@@ -135,29 +125,35 @@ async fn two_runs_at_once_on_s3_write_each_row_once() {
     assert_eq!(bronze.len(), 1 + 60, "every order once");
 }
 
-/// A Delta sink on S3: each batch appended once, readable by deltalake.
-#[tokio::test]
-async fn a_delta_sink_on_s3_gets_each_batch_once() {
+/// Lands `first` orders, runs a pipeline whose bronze table feeds a `format` sink at `path`
+/// on S3, lands `more` orders and runs twice more (the last run has nothing new).
+async fn run_into_sink(format: &str, path: &str, first: u64, more: u64) {
     use lakeflow::prelude::*;
     let root = tempfile::tempdir().unwrap();
     let landing = root.path().join("landing");
-    land(&landing, 0, 0, 12);
+    land(&landing, 0, 0, first);
     let source = landing.display().to_string();
-    let mut sink_options = vec![("path".to_string(), "s3://lake/sink/orders".to_string())];
+    let mut sink_options = vec![("path".to_string(), path.to_string())];
     sink_options.extend(s3_options().into_iter().map(|(k, v)| (k.to_string(), v)));
     let build = || {
         let source = source.clone();
         Pipeline::builder()
             .streaming_table("bronze", move || read_stream_files(source.as_str(), csv()))
-            .create_sink("orders_out", "delta", sink_options.clone())
+            .create_sink("orders_out", format, sink_options.clone())
             .append_flow("orders_out", "to_sink", || read_stream("bronze"))
             .storage(root.path().join("store").to_str().unwrap())
             .progress(ProgressMode::Off)
     };
     build().run().await.unwrap();
-    land(&landing, 1, 12, 5);
+    land(&landing, 1, first, more);
     build().run().await.unwrap();
     build().run().await.unwrap();
+}
+
+/// A Delta sink on S3: each batch appended once, readable by deltalake.
+#[tokio::test]
+async fn a_delta_sink_on_s3_gets_each_batch_once() {
+    run_into_sink("delta", "s3://lake/sink/orders", 12, 5).await;
     let rows = s3_rows("s3://lake/sink/orders");
     assert_eq!(rows.len(), 1 + 17, "{rows:?}");
 }
@@ -330,25 +326,7 @@ async fn landing_files_on_gcs_are_read_once() {
 /// over again replaces its own file.
 #[tokio::test]
 async fn a_parquet_sink_on_s3_writes_each_batch_once() {
-    use lakeflow::prelude::*;
-    let root = tempfile::tempdir().unwrap();
-    let landing = root.path().join("landing");
-    land(&landing, 0, 0, 8);
-    let source = landing.display().to_string();
-    let mut sink_options = vec![("path".to_string(), "s3://lake/parquet-sink".to_string())];
-    sink_options.extend(s3_options().into_iter().map(|(k, v)| (k.to_string(), v)));
-    let build = || {
-        let source = source.clone();
-        Pipeline::builder()
-            .streaming_table("bronze", move || read_stream_files(source.as_str(), csv()))
-            .create_sink("orders_out", "parquet", sink_options.clone())
-            .append_flow("orders_out", "to_sink", || read_stream("bronze"))
-            .storage(root.path().join("store").to_str().unwrap())
-            .progress(ProgressMode::Off)
-    };
-    build().run().await.unwrap();
-    land(&landing, 1, 8, 4);
-    build().run().await.unwrap();
+    run_into_sink("parquet", "s3://lake/parquet-sink", 8, 4).await;
     let count = python_with(
         &format!(
             r#"

@@ -61,16 +61,19 @@ pub fn pipeline(landing: &Path, storage: &Path) -> Pipeline {
 }
 
 /// Every table of the pipeline, as sorted text lines.
+/// Every table of [`pipeline`].
+pub const TABLES: [&str; 6] = [
+    "bronze",
+    "silver",
+    "gold",
+    "amounts",
+    "latest_order",
+    "order_history",
+];
+
 pub async fn tables(storage: &Path) -> Vec<Vec<String>> {
     let mut all = Vec::new();
-    for name in [
-        "bronze",
-        "silver",
-        "gold",
-        "amounts",
-        "latest_order",
-        "order_history",
-    ] {
+    for name in TABLES {
         all.push(sorted_lines(&delta_rows(&storage.join(name)).await));
     }
     all
