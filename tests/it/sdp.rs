@@ -79,6 +79,22 @@ async fn an_empty_pipeline_and_an_expression_partition_are_errors() {
     };
     assert!(e.contains("PARTITIONED BY takes column names"), "{e}");
     assert!(e.contains("a.sql:1"), "{e}");
+
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW m CLUSTER BY (a) PARTITIONED BY (b) AS SELECT 1 AS a, 2 AS b;",
+        ),
+    ]);
+    let e = match Project::find(&root) {
+        Ok(_) => panic!("clustering and partitioning together load"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("SPECIFY_CLUSTER_BY_WITH_PARTITIONED_BY_IS_NOT_ALLOWED"),
+        "{e}"
+    );
 }
 
 /// A temporary view whose query reads a stream is a streaming view: read with `STREAM(v)`

@@ -381,6 +381,16 @@ impl StatementParser<'_, '_> {
                 }
             }
         }
+        if !definition.partition_cols.is_empty()
+            && definition
+                .table_properties
+                .contains_key("clusteringColumns")
+        {
+            return self.error_at(
+                start,
+                "a table is either clustered or partitioned: write CLUSTER BY or PARTITIONED BY, not both [SPECIFY_CLUSTER_BY_WITH_PARTITIONED_BY_IS_NOT_ALLOWED]",
+            );
+        }
         if is_flow {
             if !has_as {
                 return self.error(
