@@ -584,12 +584,13 @@ mod tests {
     #[tokio::test]
     async fn a_heartbeating_lease_outlives_its_ttl() {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        // Heartbeats every second; a stall of over three seconds would be needed to lose it.
         let options = LeaseOptions {
-            ttl: Duration::from_secs(2),
+            ttl: Duration::from_secs(3),
             wait: false,
         };
         let held = Lease::acquire(storage.clone(), options).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
         let busy = Lease::acquire(storage.clone(), options).await;
         assert!(matches!(busy, Err(Error::StorageBusy { .. })), "{busy:?}");
         held.check().await.unwrap();

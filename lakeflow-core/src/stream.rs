@@ -165,17 +165,13 @@ async fn run_one_batch(
         None => current_offsets(&session, storage, stream_reads, &start, batch).await?,
     };
     for file in &changed {
-        log.emit(
-            crate::event_log::Level::Warn,
-            "flow_progress",
-            Some(name),
-            None,
+        warn_progress(
+            log,
+            name,
             format!(
                 "`{file}` changed after flow `{name}` read it (its size or modification time differs); the change is not read. Land files by writing them elsewhere and renaming them into place, or set allowOverwrites to read changed files again"
             ),
             serde_json::json!({ "changed_file": file }),
-            None,
-            Vec::new(),
         );
     }
     // An AUTO CDC flow from snapshots: the snapshot's version is its offset.
@@ -366,23 +362,33 @@ async fn run_one_batch(
     if !malformed.is_empty() {
         let total: u64 = malformed.values().sum();
         let files: Vec<String> = malformed.keys().map(|f| format!("`{f}`")).collect();
-        log.emit(
-            crate::event_log::Level::Warn,
-            "flow_progress",
-            Some(name),
-            None,
+        warn_progress(
+            log,
+            name,
             format!(
                 "mode DROPMALFORMED left out {total} malformed records of {} (batch {batch})",
                 files.join(", ")
             ),
             serde_json::json!({ "dropped_malformed_records": total, "files": malformed }),
-            None,
-            Vec::new(),
         );
     }
     failpoint::hit("after_checkpoint");
     outcome.batch = Some(batch);
     Ok((outcome, more))
+}
+
+/// A WARN `flow_progress` event of flow `name` (a changed file, records left out).
+fn warn_progress(log: &EventLog, name: &str, message: String, details: serde_json::Value) {
+    log.emit(
+        crate::event_log::Level::Warn,
+        "flow_progress",
+        Some(name),
+        None,
+        message,
+        details,
+        None,
+        Vec::new(),
+    );
 }
 
 /// Schema evolution (`schemaEvolutionMode` addNewColumns): a batch failed because a new

@@ -158,6 +158,35 @@ async fn a_delta_sink_on_s3_gets_each_batch_once() {
     assert_eq!(rows.len(), 1 + 17, "{rows:?}");
 }
 
+/// Runs `lakeflow run` in `dir` with `env`; asserts it succeeds and prints no secret.
+fn cli_run(dir: &Path, env: &[(&str, String)]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_lakeflow"))
+        .args(["run", "--progress", "lines"])
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(
+        !text.contains("sekrit-test-key"),
+        "no secret in the output: {text}"
+    );
+}
+
+/// The rows of table `table` of the SQL project at `dir`, stored on local disk.
+fn local_rows(dir: &Path, table: &str) -> Vec<String> {
+    python_rows(
+        &dir.join("lakeflow-data").join(table).display().to_string(),
+        &[],
+        &[],
+    )
+}
+
 /// The `lakeflow` binary over a SQL project whose storage and landing are on S3, with the
 /// credentials in the standard environment variables only: the same tables as on disk, and
 /// the secret in no output.
@@ -174,41 +203,15 @@ async fn a_sql_project_on_s3_with_credentials_from_the_environment() {
             "landing: s3://lake/sqlproj/landing",
         );
     std::fs::write(project.join("lakeflow.yml"), spec).unwrap();
-    let run = |dir: &Path, env: &[(&str, String)]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_lakeflow"))
-            .args(["run", "--progress", "lines"])
-            .current_dir(dir)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "{text}");
-        assert!(
-            !text.contains("sekrit-test-key"),
-            "no secret in the output: {text}"
-        );
-    };
-    run(&project, &s3_env());
-    run(&local, &[]);
+    cli_run(&project, &s3_env());
+    cli_run(&local, &[]);
     for table in [
         "orders_bronze",
         "orders_silver",
         "revenue_by_country",
         "order_ids",
     ] {
-        let expected = python_rows(
-            &local
-                .join("lakeflow-data")
-                .join(table)
-                .display()
-                .to_string(),
-            &[],
-            &[],
-        );
+        let expected = local_rows(&local, table);
         let stored = s3_rows(&format!("s3://lake/sqlproj/store/{table}"));
         assert_eq!(stored, expected, "table {table} on S3");
     }
@@ -226,29 +229,10 @@ async fn a_sql_project_on_azure_runs_as_on_disk() {
         spec.replace("storage: lakeflow-data", "storage: az://lake/sqlproj"),
     )
     .unwrap();
-    for (dir, env) in [(&project, azure_env()), (&local, Vec::new())] {
-        let output = Command::new(env!("CARGO_BIN_EXE_lakeflow"))
-            .args(["run", "--progress", "off"])
-            .current_dir(dir)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    cli_run(&project, &azure_env());
+    cli_run(&local, &[]);
     for table in ["orders_bronze", "orders_silver", "revenue_by_country"] {
-        let expected = python_rows(
-            &local
-                .join("lakeflow-data")
-                .join(table)
-                .display()
-                .to_string(),
-            &[],
-            &[],
-        );
+        let expected = local_rows(&local, table);
         let stored = python_rows(
             &format!("az://lake/sqlproj/{table}"),
             &[("AZURE_STORAGE_USE_EMULATOR", "true".into())],
