@@ -1032,28 +1032,44 @@ pub(crate) fn read_stream_source(
     })
 }
 
+/// What a streaming query does with its streams that new rows alone cannot answer.
+#[derive(Default)]
+struct StreamUse {
+    /// The first node that aggregates, deduplicates or windows rows of a stream.
+    aggregate: Option<String>,
+    /// Whether it joins two streams.
+    joins_streams: bool,
+}
+
+impl StreamUse {
+    fn of(plan: &LogicalPlan) -> StreamUse {
+        let mut found = StreamUse::default();
+        let _ = plan.apply_with_subqueries(|node| {
+            match node {
+                LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
+                    if found.aggregate.is_none() && count_stream_scans(node) > 0 =>
+                {
+                    found.aggregate = Some(node.display().to_string());
+                }
+                LogicalPlan::Join(join)
+                    if count_stream_scans(&join.left) > 0
+                        && count_stream_scans(&join.right) > 0 =>
+                {
+                    found.joins_streams = true;
+                }
+                _ => {}
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        found
+    }
+}
+
 /// Whether `plan` aggregates (or deduplicates, or windows) rows of a stream, and joins no two
-/// streams.
+/// streams: a query whose complete result lakeflow computes from its inputs read whole.
 fn aggregates_a_stream(plan: &LogicalPlan) -> bool {
-    let mut aggregates = false;
-    let mut joins_streams = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        match node {
-            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
-                if count_stream_scans(node) > 0 =>
-            {
-                aggregates = true;
-            }
-            LogicalPlan::Join(join)
-                if count_stream_scans(&join.left) > 0 && count_stream_scans(&join.right) > 0 =>
-            {
-                joins_streams = true;
-            }
-            _ => {}
-        }
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-    });
-    aggregates && !joins_streams
+    let found = StreamUse::of(plan);
+    found.aggregate.is_some() && !found.joins_streams
 }
 
 /// `plan` with each stream of a pipeline dataset read whole instead.
@@ -1100,30 +1116,14 @@ fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan)
     if kind == DatasetKind::TemporaryView {
         return Ok(());
     }
-    let mut problem = None;
-    let _ = plan.apply_with_subqueries(|node| {
-        let streams_below = |n: &LogicalPlan| count_stream_scans(n) > 0;
-        match node {
-            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
-                if streams_below(node) =>
-            {
-                problem = Some(format!(
-                    "it aggregates a stream ({}), which would only see each run's new rows; aggregate a streaming table instead (land the files in one first), or compute it as a materialized view that reads them whole (no STREAM in SQL, read(..) in Rust)",
-                    node.display()
-                ));
-                Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop)
-            }
-            LogicalPlan::Join(join)
-                if streams_below(&join.left) && streams_below(&join.right) =>
-            {
-                problem = Some(
-                    "it joins two streams, which would miss matches between rows of different runs; join a stream with a table read whole (read(..)) instead".into(),
-                );
-                Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop)
-            }
-            _ => Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue),
-        }
-    });
+    let found = StreamUse::of(plan);
+    let problem = if found.joins_streams {
+        Some("it joins two streams, which would miss matches between rows of different runs; join a stream with a table read whole (read(..)) instead".to_string())
+    } else {
+        found.aggregate.map(|node| format!(
+            "it aggregates a stream ({node}), which would only see each run's new rows; aggregate a streaming table instead (land the files in one first), or compute it as a materialized view that reads them whole (no STREAM in SQL, read(..) in Rust)"
+        ))
+    };
     match problem {
         Some(message) => invalid(format!(
             "a streaming query cannot be computed incrementally: {message}"
