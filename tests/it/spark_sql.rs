@@ -15,7 +15,7 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use lakeflow::prelude::*;
 use lakeflow::project::Project;
 
-use crate::sql_pipelines::project;
+use crate::sql_pipelines::{dry_run_error, project};
 use crate::support::{delta_rows, sorted_lines};
 
 const SPEC: &str = "name: spark\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
@@ -126,13 +126,7 @@ async fn set_ansi_enabled_makes_a_bad_cast_fail_the_flow() {
 async fn a_syntax_error_in_a_query_names_its_place_in_the_file() {
     let sql = "-- orders\nCREATE MATERIALIZED VIEW a AS SELECT 1 AS x;\n\nCREATE MATERIALIZED VIEW b AS\n  SELECT x,\n    FROM a WHERE;\n";
     let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/a.sql", sql)]);
-    let error = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .dry_run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = dry_run_error(&root).await;
     assert!(error.contains("sql/a.sql:6:"), "{error}");
     assert!(!error.contains("Line: "), "{error}");
 }
@@ -141,13 +135,7 @@ async fn a_syntax_error_in_a_query_names_its_place_in_the_file() {
 async fn an_unknown_function_names_itself_and_a_registered_one_runs() {
     let sql = "CREATE MATERIALIZED VIEW labels AS SELECT ai_classify('great product') AS label;\n";
     let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/a.sql", sql)]);
-    let error = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .dry_run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = dry_run_error(&root).await;
     assert!(
         error.contains("`ai_classify` is not a function lakeflow knows"),
         "{error}"

@@ -46,6 +46,17 @@ pub fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
+/// The error a dry run of the project at `root` reports, as text.
+pub async fn dry_run_error(root: &Path) -> String {
+    Project::find(root)
+        .unwrap()
+        .pipeline()
+        .dry_run()
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 async fn run(root: &Path) -> lakeflow::RunReport {
     Project::find(root)
         .unwrap()
@@ -300,13 +311,7 @@ async fn mistakes_name_the_file_line_and_column() {
             "-- first\nCREATE MATERIALIZED VIEW a AS SELECT 1 AS x;\n  CREATE MATERIALIZED VIEW b AS SELECT y FROM a;\nCREATE MATERIALIZED VIEW c AS SELECT * FROM STREAM(nope);\n",
         ),
     ]);
-    let err = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .dry_run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = dry_run_error(&root).await;
     assert!(
         err.contains("dataset `b` (sql/a.sql:3:3) has an invalid query"),
         "{err}"
@@ -319,13 +324,7 @@ async fn mistakes_name_the_file_line_and_column() {
         ("sql/a.sql", "CREATE MATERIALIZED VIEW a AS SELECT 1 AS x"),
         ("sql/b.sql", "\nCREATE MATERIALIZED VIEW A AS SELECT 2 AS x"),
     ]);
-    let err = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .dry_run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = dry_run_error(&root).await;
     assert!(
         err.contains("at sql/a.sql:1:1 and at sql/b.sql:2:1"),
         "{err}"
@@ -514,13 +513,7 @@ async fn auto_cdc_mistakes_name_the_file_line_and_column() {
             "CREATE STREAMING TABLE changes AS SELECT * FROM STREAM read_files('in', format => 'csv');\nCREATE STREAMING TABLE t;\n\n  CREATE FLOW f AS AUTO CDC INTO t FROM STREAM(changes) KEYS (nope) SEQUENCE BY seq;\n",
         ),
     ]);
-    let err = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .dry_run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = dry_run_error(&root).await;
     assert!(
         err.contains("dataset `f`: key `nope` is not a column of its source `changes`"),
         "{err}"
