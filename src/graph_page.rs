@@ -437,6 +437,7 @@ mod tests {
             ],
             duration: Duration::from_millis(1500),
             storage: "memory".into(),
+            maintenance: Vec::new(),
         }
     }
 

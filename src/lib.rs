@@ -46,6 +46,7 @@ pub use continuous::{ContinuousSummary, shutdown_signal};
 pub use lakeflow_core::event_log::{Event, FlowState, Observer};
 /// File ingestion as Auto Loader does it: options, modes, schema evolution.
 pub use lakeflow_core::ingest;
+pub use lakeflow_core::maintenance::{MaintenanceOptions, TableMaintenance};
 pub use lakeflow_core::progress::ProgressMode;
 pub use lakeflow_core::{
     AutoCdc, CsvFormat, DataFusionEngine, DatasetGraph, DatasetKind, DatasetReport, Engine, Error,

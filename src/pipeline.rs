@@ -12,6 +12,7 @@ use datafusion::dataframe::DataFrame;
 use lakeflow_core::dataset::{DatasetDef, DatasetKind, Plan, PlanFuture, Query, SourceLocation};
 use lakeflow_core::event_log::{EVENT_LOG_TABLE, Observer};
 use lakeflow_core::lease::{Lease, LeaseOptions};
+use lakeflow_core::maintenance::{MaintenanceOptions, TableMaintenance};
 use lakeflow_core::progress::ProgressMode;
 use lakeflow_core::{
     DataFusionEngine, DatasetGraph, Engine, Error, ExpectAction, Expectation, ExternalTable,
@@ -390,6 +391,15 @@ impl Pipeline {
         self
     }
 
+    /// How tables are maintained after each run (see [`lakeflow_core::maintenance`]): by
+    /// default a table the run wrote is compacted once it holds 50 small files, and every
+    /// table is compacted and vacuumed once a day. `MaintenanceOptions { after_runs: false,
+    /// .. }` leaves maintenance to [`Pipeline::maintain`].
+    pub fn maintenance(mut self, options: MaintenanceOptions) -> Self {
+        self.options.maintenance = options;
+        self
+    }
+
     /// Stores tables in a storage backend of your own (see [`lakeflow_core::MemoryStorage`]).
     pub fn storage_backend(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = StorageChoice::Backend(storage);
@@ -604,6 +614,25 @@ impl Pipeline {
         drop(storage);
         if let Err(e) = lease.release().await {
             // Left held, the lease expires on its own; the run's result stands.
+            eprintln!("warning: could not release the lease on the storage: {e}");
+        }
+        result
+    }
+
+    /// Maintains tables now, in full: small files compacted (Delta `OPTIMIZE`, whose commit
+    /// changes no rows, so streams reading the table see nothing twice), then files older than
+    /// each table's `delta.deletedFileRetentionDuration` (7 days unless set) that no version
+    /// inside it needs deleted (`VACUUM`). `tables` names tables of the pipeline; `None`
+    /// maintains all of them and the event log. Like a run, it holds the storage's lease.
+    pub async fn maintain(&self, tables: Option<&[String]>) -> Result<Vec<TableMaintenance>> {
+        let mut options = self.options.clone();
+        options.observers.extend(self.progress.observer());
+        let (storage, _) = self.open()?;
+        let lease = Arc::new(Lease::acquire(storage.clone(), self.lease).await?);
+        let guarded = lease.guard(storage);
+        let result = self.def.maintain(guarded.clone(), &options, tables).await;
+        drop(guarded);
+        if let Err(e) = lease.release().await {
             eprintln!("warning: could not release the lease on the storage: {e}");
         }
         result

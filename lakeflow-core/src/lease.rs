@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::storage::{Committed, Storage, TableUpsert, TableWrite};
+use crate::storage::{Committed, MaintainRequest, Maintained, Storage, TableUpsert, TableWrite};
 
 const PREFIX: &str = "_lakeflow/lease";
 
@@ -489,6 +489,11 @@ impl Storage for Leased {
 
     async fn version_at(&self, path: &str) -> Result<Option<u64>> {
         self.inner.version_at(path).await
+    }
+
+    async fn maintain(&self, request: &MaintainRequest) -> Result<Option<Maintained>> {
+        self.lease.check().await?;
+        self.inner.maintain(request).await
     }
 
     async fn appended_at(

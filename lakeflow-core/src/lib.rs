@@ -21,6 +21,7 @@ pub mod graph;
 mod incremental;
 pub mod ingest;
 pub mod lease;
+pub mod maintenance;
 pub mod pipeline;
 mod placeholder;
 pub mod planner;

@@ -14,7 +14,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::event_log::{EventLog, Level};
 use crate::graph::DatasetGraph;
-use crate::report::RunReport;
+use crate::maintenance::Candidate;
+use crate::report::{FlowStatus, RunReport};
 use crate::resolve::Resolver;
 use crate::scheduler::{RunOptions, run_graph};
 use crate::source::ExternalTable;
@@ -130,6 +131,86 @@ impl PipelineDef {
         DatasetGraph::new(resolution.resolved)
     }
 
+    /// The tables of this pipeline that maintenance works on: each stored dataset and
+    /// quarantine table, in definition order, then the event log.
+    pub fn maintained_tables(&self) -> Vec<String> {
+        self.datasets
+            .iter()
+            .filter(|d| d.kind.is_stored())
+            .flat_map(|d| std::iter::once(d.name.clone()).chain(d.quarantine.clone()))
+            .chain([crate::event_log::EVENT_LOG_TABLE.to_string()])
+            .collect()
+    }
+
+    /// Maintains tables now, in full (compaction of every small file, then `VACUUM` with each
+    /// table's retention), whatever the schedule says: `tables`, or with `None` every table of
+    /// [`PipelineDef::maintained_tables`]. The events go to the event log as a run of their own
+    /// (`create_update` with cause `MAINTENANCE`, then `maintenance_progress` per table). The
+    /// caller holds the storage's lease.
+    pub async fn maintain(
+        &self,
+        storage: Arc<dyn Storage>,
+        options: &RunOptions,
+        tables: Option<&[String]>,
+    ) -> Result<Vec<crate::maintenance::TableMaintenance>> {
+        let known = self.maintained_tables();
+        let tables = match tables {
+            None => known,
+            Some(asked) => {
+                for name in asked {
+                    if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                        return Err(Error::InvalidDefinition {
+                            dataset: name.clone(),
+                            message: format!(
+                                "is not a table of this pipeline; the tables maintenance works on are {}",
+                                known.join(", ")
+                            ),
+                        });
+                    }
+                }
+                asked
+                    .iter()
+                    .filter_map(|name| known.iter().find(|k| k.eq_ignore_ascii_case(name)))
+                    .cloned()
+                    .collect()
+            }
+        };
+        let pipeline_id = crate::event_log::pipeline_id(storage.as_ref()).await;
+        let log = EventLog::new(
+            &options.pipeline_name,
+            pipeline_id,
+            options.observers.clone(),
+        );
+        log.emit(
+            Level::Info,
+            "create_update",
+            None,
+            None,
+            format!(
+                "Maintenance run {} of pipeline '{}' created.",
+                log.run_id(),
+                options.pipeline_name
+            ),
+            json!({ "create_update": { "cause": "MAINTENANCE", "tables": tables } }),
+            None,
+            Vec::new(),
+        );
+        let result =
+            crate::maintenance::maintain(storage.as_ref(), &log, &options.maintenance, &tables)
+                .await;
+        update_progress(
+            &log,
+            if result.is_ok() {
+                "COMPLETED"
+            } else {
+                "FAILED"
+            },
+            result.as_ref().err().map(ToString::to_string),
+        );
+        log.flush(storage.as_ref()).await;
+        result
+    }
+
     /// Plans the pipeline, then runs every flow. A run in which a flow failed returns
     /// [`Error::RunFailed`] carrying the full report.
     pub async fn run(
@@ -218,7 +299,14 @@ impl PipelineDef {
         definitions(&log, &graph);
         update_progress(&log, "RUNNING", None);
         log.flush(storage.as_ref()).await;
-        let report = run_graph(&graph, engine, storage.as_ref(), options, &log).await;
+        let mut report = run_graph(&graph, engine, storage.as_ref(), options, &log).await;
+        report.maintenance = crate::maintenance::after_run(
+            storage.as_ref(),
+            &log,
+            &options.maintenance,
+            maintenance_candidates(&graph, &report),
+        )
+        .await;
         let state = if report.succeeded() {
             "COMPLETED"
         } else {
@@ -235,6 +323,27 @@ impl PipelineDef {
         };
         (Some(graph), result)
     }
+}
+
+/// The tables maintenance may touch after a run: every stored dataset (with whether the run
+/// wrote it) and the event log.
+fn maintenance_candidates(graph: &DatasetGraph, report: &RunReport) -> Vec<Candidate> {
+    let mut candidates: Vec<Candidate> = report
+        .datasets
+        .iter()
+        .filter(|row| row.kind.is_stored())
+        .filter_map(|row| Some((row, graph.get(&row.name)?)))
+        .flat_map(|(row, dataset)| {
+            let written = row.status == FlowStatus::Completed;
+            let properties = &dataset.def.table_properties;
+            // A quarantine table is written with its dataset.
+            std::iter::once(row.name.as_str())
+                .chain(dataset.def.quarantine.as_deref())
+                .map(move |name| Candidate::dataset(name, written, properties))
+        })
+        .collect();
+    candidates.push(Candidate::event_log());
+    candidates
 }
 
 fn update_progress(log: &EventLog, state: &str, error: Option<String>) {

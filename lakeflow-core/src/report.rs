@@ -68,6 +68,8 @@ pub struct RunReport {
     pub duration: Duration,
     /// The storage location of the pipeline.
     pub storage: String,
+    /// The tables maintained after the flows (compaction, vacuum), in the order maintained.
+    pub maintenance: Vec<crate::maintenance::TableMaintenance>,
 }
 
 impl RunReport {
@@ -163,6 +165,19 @@ impl fmt::Display for RunReport {
                 }
             }
         }
+        for m in &self.maintenance {
+            let o = &m.outcome;
+            writeln!(
+                f,
+                "  maintenance {}: {}, {} -> {} files ({} compacted, {} vacuumed)",
+                m.table,
+                m.operation,
+                o.files_before,
+                o.files_after,
+                o.files_compacted,
+                o.files_vacuumed
+            )?;
+        }
         for d in &self.datasets {
             if let Some(reason) = &d.reason {
                 writeln!(f, "  {} {}: {reason}", d.name, d.status)?;
@@ -213,6 +228,7 @@ mod tests {
             }],
             duration: Duration::from_secs(2),
             storage: "mem".into(),
+            maintenance: Vec::new(),
         };
         let text = report.to_string();
         assert!(

@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub full_refresh: BTreeSet<String>,
     /// Reset every streaming table.
     pub full_refresh_all: bool,
+    /// The maintenance after the flows (compaction, vacuum).
+    pub maintenance: crate::maintenance::MaintenanceOptions,
 }
 
 impl RunOptions {
@@ -82,6 +84,7 @@ impl Default for RunOptions {
             refresh: None,
             full_refresh: BTreeSet::new(),
             full_refresh_all: false,
+            maintenance: Default::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ pub(crate) async fn run_graph(
             .collect(),
         duration: started.elapsed(),
         storage: storage.location(),
+        maintenance: Vec::new(),
     }
 }
 

@@ -93,6 +93,41 @@ pub struct Committed {
     pub version: u64,
 }
 
+/// Maintenance of one table (see [`Storage::maintain`]): compaction of small files into files of
+/// about `target_file_size`, and the deletion of files no version in the retention period
+/// needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintainRequest {
+    /// The table (a dataset name, or a table of lakeflow's own such as the event log).
+    pub name: String,
+    /// Compact only when at least this many of the table's data files are smaller than
+    /// `target_file_size`; `0` or `1` compacts whenever two or more are.
+    pub compact_min_files: usize,
+    /// The size, in bytes, compaction bin-packs small files up to.
+    pub target_file_size: u64,
+    /// Also delete the files that compaction and replacements removed from the table, once
+    /// they are older than the table's retention period (Delta's `VACUUM`).
+    pub vacuum: bool,
+}
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintained {
+    /// Data files of the table before.
+    pub files_before: u64,
+    /// Data files of the table after.
+    pub files_after: u64,
+    /// Small files compaction rewrote (removed from the table, rows kept).
+    pub files_compacted: u64,
+    /// Files compaction wrote in their place.
+    pub files_written: u64,
+    /// Files the vacuum deleted from storage.
+    pub files_vacuumed: u64,
+    /// The version of the compaction's commit, if it made one. Its files change no rows:
+    /// readers of the table's appends skip it.
+    pub version: Option<u64>,
+}
+
 /// Where pipeline tables live.
 #[async_trait]
 pub trait Storage: Debug + Send + Sync {
@@ -172,6 +207,14 @@ pub trait Storage: Debug + Send + Sync {
         upto: u64,
         skip_change_commits: bool,
     ) -> Result<Arc<dyn TableProvider>>;
+
+    /// Compacts (and, if asked, vacuums) a table, or returns `None` when the table does not
+    /// exist or this storage keeps no files (the default). Compaction must change no rows and
+    /// be skipped by [`Storage::appended`]: a stream reading through it sees no row twice.
+    async fn maintain(&self, request: &MaintainRequest) -> Result<Option<Maintained>> {
+        let _ = request;
+        Ok(None)
+    }
 }
 
 /// Makes every field nullable: the common normalization of stored schemas.

@@ -26,7 +26,9 @@ use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::schema::cast::normalize_for_delta;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, Path as StorePath};
-use lakeflow_core::storage::{Committed, Storage, TableUpsert, TableWrite, Txn, nullable_schema};
+use lakeflow_core::storage::{
+    Committed, MaintainRequest, Maintained, Storage, TableUpsert, TableWrite, Txn, nullable_schema,
+};
 use lakeflow_core::{Error, Result};
 use url::Url;
 
@@ -529,6 +531,7 @@ impl Storage for DeltaStorage {
                 "Delta table `{location}` has no version after a merge"
             ))
         })?;
+        checkpoint_if_due(&table, &location).await;
         Ok(Committed { version })
     }
 
@@ -626,6 +629,56 @@ impl Storage for DeltaStorage {
         }
     }
 
+    async fn maintain(&self, request: &MaintainRequest) -> Result<Option<Maintained>> {
+        let location = self.table_location(&request.name);
+        let Some(table) = self.load(&request.name, false).await? else {
+            return Ok(None);
+        };
+        if table.version().is_none() {
+            return Ok(None);
+        }
+        let (files_before, small) = data_files(&table, request.target_file_size, &location)?;
+        let mut done = Maintained {
+            files_before,
+            files_after: files_before,
+            ..Maintained::default()
+        };
+        let mut table = table;
+        if small >= request.compact_min_files.max(2) as u64 {
+            // Delta's OPTIMIZE: bin-packs the small files; its adds and removes carry
+            // `dataChange = false`, so readers of the table's appends skip the commit.
+            let target = std::num::NonZeroU64::new(request.target_file_size.max(1))
+                .unwrap_or(std::num::NonZeroU64::MIN);
+            let (compacted, metrics) = table
+                .optimize()
+                .with_target_size(target)
+                .await
+                .map_err(|e| delta_error(&location, e))?;
+            if metrics.num_files_removed > 0 {
+                done.version = compacted.version();
+                checkpoint_if_due(&compacted, &location).await;
+            }
+            done.files_compacted = metrics.num_files_removed;
+            done.files_written = metrics.num_files_added;
+            table = compacted;
+        }
+        if request.vacuum {
+            // The full mode lists the table's directory, so it also finds the files a write
+            // that died before its commit left behind, and files whose tombstones have already
+            // left the log's checkpoints. The retention is the table's
+            // `delta.deletedFileRetentionDuration` (7 days unless set).
+            let (vacuumed, metrics) = table
+                .vacuum()
+                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+                .await
+                .map_err(|e| delta_error(&location, e))?;
+            done.files_vacuumed = metrics.files_deleted.len() as u64;
+            table = vacuumed;
+        }
+        done.files_after = data_files(&table, request.target_file_size, &location)?.0;
+        Ok(Some(done))
+    }
+
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
         let mut table = self.external(path)?;
         table.load().await.map_err(|e| delta_error(path, e))?;
@@ -659,6 +712,11 @@ async fn appended(
     };
     let first = after + 1;
     let store = table.log_store().object_store(None);
+    // Each file is selected from a snapshot in which it is active. A compaction in the range
+    // (files removed without `dataChange`) takes the files added before it out of later
+    // snapshots, so those are read from the version just before it: a stream reading through a
+    // compaction sees every appended row once, and none of the compacted copies.
+    let mut segments: Vec<(u64, Vec<String>)> = Vec::new();
     let mut files = Vec::new();
     for version in first..=upto {
         let commit = log::read_commit(store.as_ref(), version)
@@ -677,25 +735,84 @@ async fn appended(
                 version,
             });
         }
+        if commit.rearranges && !files.is_empty() {
+            segments.push((version - 1, std::mem::take(&mut files)));
+        }
         files.extend(commit.added);
+    }
+    if !files.is_empty() {
+        segments.push((upto, files));
     }
     let schema = table
         .snapshot()
         .map_err(|e| Error::storage(&location, e))?
         .snapshot()
         .arrow_schema();
-    if files.is_empty() {
-        return Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+    let select = |table: DeltaTable, files: Vec<String>| {
+        let selection = deltalake::delta_datafusion::FileSelection::from_file_paths(files);
+        let location = location.clone();
+        async move {
+            table
+                .table_provider()
+                .with_file_selection(selection)
+                .await
+                .map_err(|e| Error::storage(location, e))
+        }
+    };
+    match segments.len() {
+        0 => Ok(Arc::new(datafusion::datasource::MemTable::try_new(
             schema,
             vec![Vec::new()],
-        )?));
+        )?)),
+        1 if segments[0].0 == upto => {
+            let (_, files) = segments.remove(0);
+            select(table, files).await
+        }
+        _ => {
+            let mut union: Option<LogicalPlanBuilder> = None;
+            for (version, files) in segments {
+                let mut at = table.clone();
+                at.load_version(version)
+                    .await
+                    .map_err(|e| Error::storage(&location, e))?;
+                let provider = select(at, files).await?;
+                let scan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)?;
+                let scan = conform_to(scan, &schema)?;
+                union = Some(match union {
+                    None => scan,
+                    Some(plan) => plan.union(scan.build()?)?,
+                });
+            }
+            let plan = union
+                .ok_or_else(|| Error::Internal("no segment to read".into()))?
+                .build()?;
+            Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+                plan, None,
+            )))
+        }
     }
-    let selection = deltalake::delta_datafusion::FileSelection::from_file_paths(files);
-    table
-        .table_provider()
-        .with_file_selection(selection)
-        .await
-        .map_err(|e| Error::storage(location, e))
+}
+
+/// `scan` with the columns of `schema` in its order: an earlier version may lack columns the
+/// table gained since (they read NULL) or hold them as another type (cast).
+fn conform_to(scan: LogicalPlanBuilder, schema: &Schema) -> Result<LogicalPlanBuilder> {
+    use datafusion::logical_expr::{cast, col, lit};
+    use datafusion::scalar::ScalarValue;
+    let have = scan.schema().clone();
+    let exprs = schema.fields().iter().map(|field| {
+        let expr = match have.index_of_column_by_name(None, field.name()) {
+            Some(i) if have.field(i).data_type() == field.data_type() => {
+                col(datafusion::common::Column::from(have.qualified_field(i)))
+            }
+            Some(i) => cast(
+                col(datafusion::common::Column::from(have.qualified_field(i))),
+                field.data_type().clone(),
+            ),
+            None => lit(ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null)),
+        };
+        expr.alias(field.name())
+    });
+    Ok(scan.project(exprs)?)
 }
 
 /// A Delta table at a path or URL that append flows write (a sink): each batch is one append
@@ -835,6 +952,48 @@ impl DeltaStorage {
 }
 
 /// Commit properties carrying the application transaction `txn`.
+/// The number of data files of `table`, and how many of them are smaller than `target` bytes.
+fn data_files(table: &DeltaTable, target: u64, location: &str) -> Result<(u64, u64)> {
+    let state = table.snapshot().map_err(|e| Error::storage(location, e))?;
+    let (mut all, mut small) = (0, 0);
+    for file in state.log_data().iter() {
+        all += 1;
+        if u64::try_from(file.size()).unwrap_or(0) < target {
+            small += 1;
+        }
+    }
+    Ok((all, small))
+}
+
+/// lakeflow checkpoints a table's log every this many commits (Delta's default is 100). A
+/// pipeline commits to its tables on every run, and every load of a table replays the commits
+/// since its last checkpoint, so this bounds the cost of a load whatever the table's age.
+const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// Writes a checkpoint of `table`'s log when its version ends a run of
+/// [`CHECKPOINT_INTERVAL`] commits. A table that sets `delta.checkpointInterval` is left to
+/// delta-rs's post-commit hook, which honours it (and checkpoints every 100th commit of the
+/// others). A checkpoint that cannot be written is a warning: the commit stands, and the
+/// next one tries again.
+async fn checkpoint_if_due(table: &DeltaTable, location: &str) {
+    let Some(version) = table.version() else {
+        return;
+    };
+    let next = version + 1;
+    let configured = table.snapshot().is_ok_and(|state| {
+        state
+            .metadata()
+            .configuration()
+            .contains_key("delta.checkpointInterval")
+    });
+    if configured || !next.is_multiple_of(CHECKPOINT_INTERVAL) || next.is_multiple_of(100) {
+        return;
+    }
+    if let Err(e) = deltalake::checkpoints::create_checkpoint(table, None).await {
+        eprintln!("warning: could not checkpoint the Delta log of `{location}`: {e}");
+    }
+}
+
 fn commit_properties(txn: Txn) -> deltalake::kernel::transaction::CommitProperties {
     deltalake::kernel::transaction::CommitProperties::default()
         .with_application_transaction(deltalake::kernel::Transaction::new(txn.app_id, txn.version))
@@ -982,6 +1141,7 @@ impl DeltaStorage {
                 "Delta table `{location}` has no version after a write"
             ))
         })?;
+        checkpoint_if_due(&table, &location).await;
         Ok(Committed {
             version: version as u64,
         })

@@ -14,6 +14,10 @@ pub(crate) struct Commit {
     pub added: Vec<String>,
     /// Whether the commit removed files with `dataChange` (an update, delete or overwrite).
     pub changes_rows: bool,
+    /// Whether the commit removed files without `dataChange`: a compaction (OPTIMIZE) that
+    /// rewrote rows into other files. The files added before it may no longer be in later
+    /// snapshots, though they are still on storage until a vacuum.
+    pub rearranges: bool,
 }
 
 /// Reads `_delta_log/<version>.json` under the table's store.
@@ -34,10 +38,12 @@ pub(crate) async fn read_commit(
             {
                 commit.added.push(percent_decode(path));
             }
-        } else if let Some(remove) = action.get("remove")
-            && data_change(remove)
-        {
-            commit.changes_rows = true;
+        } else if let Some(remove) = action.get("remove") {
+            if data_change(remove) {
+                commit.changes_rows = true;
+            } else {
+                commit.rearranges = true;
+            }
         }
     }
     Ok(commit)

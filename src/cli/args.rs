@@ -38,6 +38,13 @@ pub enum Command {
         /// Wait for another run that holds the storage, instead of exiting at once.
         wait: bool,
     },
+    /// `maintain`: compact and vacuum tables now.
+    Maintain {
+        /// These tables; empty: every table of the pipeline and the event log.
+        tables: Vec<String>,
+        /// Wait for another run that holds the storage, instead of exiting at once.
+        wait: bool,
+    },
     /// `dry-run`: plan everything, read and write nothing.
     DryRun,
     /// `graph`: print the dependency graph.
@@ -88,6 +95,8 @@ Commands:
   dry-run               check every definition and the graph; read and write no data
   graph                 print the dependency graph
   events                print the last run's events from the event log
+  maintain              compact small files and vacuum old ones now (runs also do it:
+                        compaction at 50 small files, both once a day per table)
 
 Options of run:
   --full-refresh A,B    reset these tables and recompute them from all input
@@ -96,12 +105,15 @@ Options of run:
   --progress MODE       auto (default), bars, lines or off
   --wait                if another run is using the storage, wait for it to finish
                         (without it, exit at once with code 5)
+Options of maintain:
+  --table A,B           only these tables (default: every table and the event log)
+  --wait                as for run
 Options of graph:
   --format FORMAT       dot (default), mermaid or json
 Options of events:
   --sql QUERY           run a Spark SQL query over the table `event_log` (also named
                         `event_log_raw`; CREATE TEMP VIEW statements may come first)
-Options of run, dry-run, graph and events:
+Options of run, dry-run, graph, events and maintain:
   --spec FILE           the spec file (default: lakeflow.yml or spark-pipeline.yml in the
                         current directory or the nearest parent that has one)
   --storage PATH        where tables are stored, instead of the spec's `storage`
@@ -123,6 +135,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
     let mut full_refresh = Vec::new();
     let mut full_refresh_all = false;
     let mut refresh = Vec::new();
+    let mut tables = Vec::new();
     let mut progress = ProgressMode::Auto;
     let mut wait = false;
     let mut format = GraphFormat::Dot;
@@ -134,9 +147,12 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
     if matches!(command, "--version" | "-V" | "version") {
         return Ok((Command::Version, common));
     }
-    if !matches!(command, "init" | "run" | "dry-run" | "graph" | "events") {
+    if !matches!(
+        command,
+        "init" | "run" | "dry-run" | "graph" | "events" | "maintain"
+    ) {
         return Err(UsageError(format!(
-            "unknown command `{command}`; the commands are init, run, dry-run, graph and events (see --help)"
+            "unknown command `{command}`; the commands are init, run, dry-run, graph, events and maintain (see --help)"
         )));
     }
     let mut i = 0;
@@ -153,6 +169,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
                 | "--storage"
                 | "--full-refresh"
                 | "--refresh"
+                | "--table"
                 | "--progress"
                 | "--format"
                 | "--sql"
@@ -186,6 +203,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
             ],
             "graph" => &["--spec", "--storage", "--format"],
             "events" => &["--spec", "--storage", "--sql"],
+            "maintain" => &["--spec", "--storage", "--table", "--wait"],
             _ => &["--spec", "--storage"],
         };
         if matches!(flag, "--help" | "-h") {
@@ -210,6 +228,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
             "--full-refresh-all" => full_refresh_all = true,
             "--wait" => wait = true,
             "--refresh" => refresh.extend(list(&value)),
+            "--table" => tables.extend(list(&value)),
             "--progress" => {
                 progress = match value.as_str() {
                     "auto" => ProgressMode::Auto,
@@ -260,6 +279,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
             }
         }
         "dry-run" => Command::DryRun,
+        "maintain" => Command::Maintain { tables, wait },
         "graph" => Command::Graph { format },
         _ => Command::Events { sql },
     };
@@ -318,5 +338,22 @@ mod tests {
         let err = parse(&args("graph --format svg")).unwrap_err().0;
         assert!(err.contains("dot, mermaid or json"), "{err}");
         assert_eq!(parse(&[]).unwrap().0, Command::Help);
+    }
+
+    #[test]
+    fn maintain_options() {
+        let (command, _) = parse(&args("maintain --table a,b --table=c --wait")).unwrap();
+        assert_eq!(
+            command,
+            Command::Maintain {
+                tables: vec!["a".into(), "b".into(), "c".into()],
+                wait: true,
+            }
+        );
+        let err = parse(&args("maintain --refresh a")).unwrap_err().0;
+        assert!(
+            err.contains("`maintain` has no option `--refresh`"),
+            "{err}"
+        );
     }
 }

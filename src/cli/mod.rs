@@ -257,6 +257,27 @@ impl Cli {
                     Err(e) => Err(e.into()),
                 }
             }
+            Command::Maintain { tables, wait } => {
+                let (pipeline, _) = self.load(common)?;
+                let pipeline = pipeline.wait_for_storage(wait);
+                let selection = (!tables.is_empty()).then_some(tables.as_slice());
+                let done = pipeline.maintain(selection).await?;
+                out!("Maintenance completed: {} tables.", done.len());
+                for m in done {
+                    let o = &m.outcome;
+                    out!(
+                        "  {}: {}, {} -> {} files ({} compacted into {}, {} vacuumed)",
+                        m.table,
+                        m.operation,
+                        o.files_before,
+                        o.files_after,
+                        o.files_compacted,
+                        o.files_written,
+                        o.files_vacuumed
+                    );
+                }
+                Ok(())
+            }
             Command::DryRun => {
                 let (pipeline, _) = self.load(common)?;
                 let graph = pipeline.dry_run().await?;

@@ -13,6 +13,7 @@ mod flows;
 mod incremental;
 mod ingest;
 mod ingest_spark;
+mod maintenance;
 mod object_stores;
 mod quality;
 mod registry;
