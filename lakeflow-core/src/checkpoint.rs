@@ -233,7 +233,9 @@ impl Checkpoint {
         Ok(planned)
     }
 
-    /// Records that batch `batch` committed as table version `table_version`.
+    /// Records that batch `batch` committed as table version `table_version`, then expires
+    /// the files of the batch [`RETAINED_BATCHES`] before it (and, every that many batches,
+    /// any older ones left by earlier versions of lakeflow).
     pub async fn commit(
         &self,
         storage: &dyn Storage,
@@ -248,8 +250,50 @@ impl Checkpoint {
                 table_version,
             },
         )
-        .await
+        .await?;
+        self.expire(storage, batch).await;
+        Ok(())
     }
+
+    /// Deletes the offsets and commit markers of batches older than the retained ones. Only
+    /// the newest two batches are ever read again (the next batch starts at the last one's end
+    /// offsets; a replayed batch at the one before it). Deleting is bookkeeping: a failure
+    /// leaves files the next sweep deletes, and never fails the committed batch.
+    async fn expire(&self, storage: &dyn Storage, batch: u64) {
+        let Some(oldest_kept) = batch.checked_sub(RETAINED_BATCHES - 1) else {
+            return;
+        };
+        let mut expired = Vec::new();
+        if batch.is_multiple_of(RETAINED_BATCHES) {
+            for folder in ["offsets", "commits"] {
+                let keys = storage
+                    .list_state(&self.key(folder))
+                    .await
+                    .unwrap_or_default();
+                expired.extend(
+                    keys.into_iter()
+                        .filter(|key| batch_of(key).is_some_and(|b| b < oldest_kept)),
+                );
+            }
+        } else if let Some(old) = oldest_kept.checked_sub(1) {
+            for folder in ["offsets", "commits"] {
+                expired.push(self.key(&format!("{folder}/{old:020}.json")));
+            }
+        }
+        for key in expired {
+            let _ = storage.delete_state(&key).await;
+        }
+    }
+}
+
+/// How many batches of a checkpoint keep their offsets and commit markers (Spark's
+/// `spark.sql.streaming.minBatchesToRetain` is 100 too).
+pub const RETAINED_BATCHES: u64 = 100;
+
+/// The batch number of an `offsets/<b>.json` or `commits/<b>.json` key.
+fn batch_of(key: &str) -> Option<u64> {
+    let name = key.rsplit('/').next()?;
+    name.strip_suffix(".json")?.parse().ok()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -440,6 +484,52 @@ mod tests {
         assert_eq!(reopened.version(), 2);
         // History is kept.
         assert!(ckpt.is_committed(&storage, 0).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn old_batches_expire_and_the_newest_stay() {
+        let storage = MemoryStorage::new();
+        let ckpt = Checkpoint::open(&storage, "silver").await.unwrap();
+        // Files of batches 0..5 as an older lakeflow left them (never expired).
+        for batch in 0..5 {
+            let offsets = Offsets {
+                batch,
+                sources: BTreeMap::new(),
+            };
+            ckpt.plan(&storage, &offsets, false).await.unwrap();
+            write_json(
+                &storage,
+                &ckpt.key(&format!("commits/{batch:020}.json")),
+                &CommitMarker {
+                    batch,
+                    table_version: batch,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        for batch in 5..250 {
+            let offsets = Offsets {
+                batch,
+                sources: BTreeMap::new(),
+            };
+            ckpt.plan(&storage, &offsets, false).await.unwrap();
+            ckpt.commit(&storage, batch, batch).await.unwrap();
+            let kept = storage.list_state(&ckpt.key("offsets")).await.unwrap();
+            assert!(
+                kept.len() as u64 <= RETAINED_BATCHES,
+                "batch {batch}: {}",
+                kept.len()
+            );
+        }
+        let offsets = storage.list_state(&ckpt.key("offsets")).await.unwrap();
+        let commits = storage.list_state(&ckpt.key("commits")).await.unwrap();
+        assert_eq!(offsets.len(), 100);
+        assert_eq!(commits.len(), 100);
+        assert_eq!(batch_of(&offsets[0]), Some(150));
+        assert!(ckpt.is_committed(&storage, 249).await.unwrap());
+        assert_eq!(ckpt.offsets(&storage, 248).await.unwrap().batch, 248);
+        assert!(!ckpt.is_committed(&storage, 149).await.unwrap());
     }
 
     #[tokio::test]
