@@ -236,6 +236,20 @@ pub enum Error {
         /// The columns the held schema gained, each with its Spark type (`STRING`).
         columns: Vec<(String, String)>,
     },
+    /// A new file has values that need wider types than the held schema's, and
+    /// `schemaEvolutionMode` is addNewColumnsWithTypeWidening: the held schema's types were
+    /// widened (new columns added) and the flow stopped, as Auto Loader does; the next run
+    /// reads the file with the wider types and widens the table's columns.
+    #[error(
+        "`{file}` needs wider types: {}: the flow's held schema was widened (schemaEvolutionMode addNewColumnsWithTypeWidening) and the flow stopped, as Auto Loader does at a schema change; run the pipeline again to read it (the table's column types are widened, its rows kept); nothing of this batch was committed",
+        changes.join(", ")
+    )]
+    SchemaWidened {
+        /// A file that needs the wider types (the first, in listing order).
+        file: String,
+        /// Each change, as `` `amount` INT -> BIGINT `` or `` `note` STRING (new) ``.
+        changes: Vec<String>,
+    },
     /// The storage location is not a valid path or URL.
     #[error(
         "invalid storage location `{0}`: give a directory path or a URL such as file:///data/lakeflow"

@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -128,6 +128,26 @@ pub struct Maintained {
     pub version: Option<u64>,
 }
 
+/// Whether a column of type `from` can become `to` keeping every value, as Delta's type
+/// widening allows: a wider integer; a double from an integer of at most 32 bits or from a
+/// float; a decimal with at least as many integer and fraction digits; a timestamp without
+/// time zone from a date. An append whose column is a widening of the table's widens the
+/// table's column (see [`Storage::append`]).
+pub fn is_widening(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    match (from, to) {
+        (Int8, Int16 | Int32 | Int64 | Float64)
+        | (Int16, Int32 | Int64 | Float64)
+        | (Int32, Int64 | Float64)
+        | (Float32, Float64)
+        | (Date32, Timestamp(_, None)) => true,
+        (Decimal128(p, s), Decimal128(p2, s2)) => {
+            s2 >= s && i16::from(*p2) - i16::from(*s2) >= i16::from(*p) - i16::from(*s) && p2 > p
+        }
+        _ => false,
+    }
+}
+
 /// Where pipeline tables live.
 #[async_trait]
 pub trait Storage: Debug + Send + Sync {
@@ -150,7 +170,9 @@ pub trait Storage: Debug + Send + Sync {
 
     /// Appends the written rows to the table in one commit, creating it if needed (the event
     /// log). The schema may add columns to the table's (schema evolution: rows already there
-    /// read NULL in them), but must keep the type of each column it has.
+    /// read NULL in them), and may widen a column's type ([`is_widening`]: the table's rows
+    /// are kept, with the wider type, by a commit that changes no rows); other type changes
+    /// are errors.
     async fn append(&self, write: TableWrite) -> Result<Committed>;
 
     /// The current version of dataset `name`'s table, or `None` if it was never written.

@@ -237,6 +237,23 @@ async fn run_one_batch(
         end = planned;
     }
     failpoint::hit("after_offsets");
+    // With type widening a value that needs a wider type is not an error of the reader (it
+    // would be rescued), so the batch's files are looked at before it runs.
+    if stream_reads.values().any(widens_types)
+        && let Some(widened) = evolve_schemas(
+            graph,
+            name,
+            &session,
+            storage,
+            &checkpoint,
+            stream_reads,
+            &start,
+            &end,
+        )
+        .await?
+    {
+        return Err(widened);
+    }
     let malformed = std::sync::Arc::new(crate::ingest::Malformed::default());
     for (key, input) in stream_reads {
         let provider = match input {
@@ -377,6 +394,15 @@ async fn run_one_batch(
     Ok((outcome, more))
 }
 
+/// Whether `input` is a file source with `schemaEvolutionMode` addNewColumnsWithTypeWidening.
+fn widens_types(input: &StreamInput) -> bool {
+    matches!(
+        input,
+        StreamInput::Files(crate::source::SourceSpec::Ingest(spec))
+            if spec.options.evolution() == crate::ingest::SchemaEvolution::AddNewColumnsWithTypeWidening
+    )
+}
+
 /// A WARN `flow_progress` event of flow `name` (a changed file, records left out).
 fn warn_progress(log: &EventLog, name: &str, message: String, details: serde_json::Value) {
     log.emit(
@@ -410,8 +436,8 @@ async fn evolve_schemas(
     end: &Offsets,
 ) -> Result<Option<Error>> {
     use crate::ingest::{SchemaEvolution, reader::merge_types, spark_type_name};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    let mut evolved: Option<(String, Vec<(String, String)>)> = None;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let mut evolved: Option<(String, Vec<(String, String)>, Vec<String>)> = None;
     for (key, input) in stream_reads {
         let StreamInput::Files(source) = input else {
             continue;
@@ -428,10 +454,29 @@ async fn evolve_schemas(
         }
         let held = stream_file_schema(graph, name, key)?;
         let data = crate::ingest::data_schema(options, &held);
+        let widen = options.evolution() == SchemaEvolution::AddNewColumnsWithTypeWidening;
         let mut added: Vec<Field> = Vec::new();
+        // Held columns whose type a file widens: (name, held type, wider type).
+        let mut widened: Vec<(String, DataType, DataType)> = Vec::new();
         let mut first_file = None;
         for file in batch_files(source, key, start, end, end.batch)? {
             for (column, data_type) in spec.file_columns(session, &file).await? {
+                if widen && let Ok(field) = data.field_with_name(&column) {
+                    let held_type = field.data_type();
+                    let current = widened
+                        .iter()
+                        .find(|w| w.0 == column)
+                        .map_or(held_type, |w| &w.2);
+                    let wider = merge_types(current, &data_type);
+                    if &wider != current && crate::storage::is_widening(held_type, &wider) {
+                        first_file.get_or_insert_with(|| source.file_url(&file.location));
+                        match widened.iter_mut().find(|w| w.0 == column) {
+                            Some(w) => w.2 = wider,
+                            None => widened.push((column, held_type.clone(), wider)),
+                        }
+                    }
+                    continue;
+                }
                 let known = Schema::new(
                     data.fields()
                         .iter()
@@ -457,7 +502,10 @@ async fn evolve_schemas(
         let data = Schema::new(
             data.fields()
                 .iter()
-                .map(|f| f.as_ref().clone())
+                .map(|f| match widened.iter().find(|w| w.0 == *f.name()) {
+                    Some((_, _, wider)) => f.as_ref().clone().with_data_type(wider.clone()),
+                    None => f.as_ref().clone(),
+                })
                 .chain(added.iter().cloned())
                 .collect::<Vec<_>>(),
         );
@@ -468,12 +516,35 @@ async fn evolve_schemas(
             .iter()
             .map(|f| (f.name().clone(), spark_type_name(f.data_type())))
             .collect::<Vec<_>>();
+        let widened = widened
+            .iter()
+            .map(|(column, from, to)| {
+                format!(
+                    "`{column}` {} -> {}",
+                    spark_type_name(from).to_uppercase(),
+                    spark_type_name(to).to_uppercase()
+                )
+            })
+            .collect::<Vec<_>>();
         match &mut evolved {
-            None => evolved = Some((file, columns)),
-            Some((_, all)) => all.extend(columns),
+            None => evolved = Some((file, columns, widened)),
+            Some((_, all, all_widened)) => {
+                all.extend(columns);
+                all_widened.extend(widened);
+            }
         }
     }
-    Ok(evolved.map(|(file, columns)| Error::SchemaEvolved { file, columns }))
+    Ok(evolved.map(|(file, columns, widened)| {
+        if widened.is_empty() {
+            Error::SchemaEvolved { file, columns }
+        } else {
+            let changes = widened
+                .into_iter()
+                .chain(columns.into_iter().map(|(c, t)| format!("`{c}` {t} (new)")))
+                .collect();
+            Error::SchemaWidened { file, changes }
+        }
+    }))
 }
 
 /// The files a batch reads from file input `key`: those its end offset has and its start

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
@@ -952,6 +952,30 @@ impl DeltaStorage {
 }
 
 /// Commit properties carrying the application transaction `txn`.
+/// The table's schema with the types `incoming` widens, or `None` when it widens none.
+fn widened_schema(table: &DeltaTable, incoming: &Schema) -> Option<Schema> {
+    let state = table.snapshot().ok()?;
+    let stored = state.snapshot().arrow_schema();
+    let mut widened = false;
+    let fields: Vec<Field> = stored
+        .fields()
+        .iter()
+        .map(|field| match incoming.field_with_name(field.name()) {
+            Ok(wider)
+                if lakeflow_core::storage::is_widening(field.data_type(), wider.data_type()) =>
+            {
+                widened = true;
+                field
+                    .as_ref()
+                    .clone()
+                    .with_data_type(wider.data_type().clone())
+            }
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    widened.then(|| Schema::new(fields))
+}
+
 /// The number of data files of `table`, and how many of them are smaller than `target` bytes.
 fn data_files(table: &DeltaTable, target: u64, location: &str) -> Result<(u64, u64)> {
     let state = table.snapshot().map_err(|e| Error::storage(location, e))?;
@@ -1044,6 +1068,101 @@ impl DeltaStorage {
         .await
     }
 
+    /// Rewrites `table` with the column types of `target`, in one commit that changes no rows:
+    /// every file is read, its columns cast to the wider types and written again; the commit
+    /// holds the new schema, and its removes and adds carry `dataChange = false`, so streams
+    /// reading the table skip it (and read the files appended before it from the version
+    /// before it). delta-rs 1.1 does not write Delta's `typeWidening` table feature, which
+    /// would change the type without a rewrite; the rewritten table needs no feature at all,
+    /// so every Delta reader reads it. Killed before the commit, nothing is visible (the files
+    /// written are left for a vacuum); after it, the table simply has the wider type.
+    async fn widen(&self, table: DeltaTable, target: Schema, location: &str) -> Result<DeltaTable> {
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use datafusion::prelude::{SessionConfig, SessionContext, cast, col};
+        use deltalake::kernel::transaction::CommitBuilder;
+        use deltalake::kernel::{Action, MetadataExt};
+        use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+        use futures::StreamExt;
+        let error = |e: DeltaTableError| delta_error(location, e);
+        let state = table.snapshot().map_err(error)?.clone();
+        let removes: Vec<Action> = state
+            .log_data()
+            .iter()
+            .map(|file| Action::Remove(file.remove_action(false)))
+            .collect();
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(self.object_stores())
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        let rows = ctx
+            .read_table(
+                table
+                    .table_provider()
+                    .await
+                    .map_err(|e| Error::storage(location, e))?,
+            )?
+            .select(
+                target
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        cast(col(format!("\"{}\"", f.name())), f.data_type().clone())
+                            .alias(f.name())
+                    })
+                    .collect::<Vec<_>>(),
+            )?;
+        let mut stream = rows.execute_stream().await?;
+        let partitions = state.metadata().partition_columns().to_vec();
+        let mut writer = RecordBatchWriter::try_new(
+            table.table_url().as_str(),
+            Arc::new(target.clone()),
+            (!partitions.is_empty()).then_some(partitions),
+            Some(self.options.map().clone()),
+        )
+        .map_err(error)?;
+        let mut adds = Vec::new();
+        let mut buffered = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            buffered += batch.get_array_memory_size();
+            writer.write(batch).await.map_err(error)?;
+            // Files of about 128 MiB in memory before they go out.
+            if buffered >= 128 * 1024 * 1024 {
+                adds.extend(writer.flush().await.map_err(error)?);
+                buffered = 0;
+            }
+        }
+        adds.extend(writer.flush().await.map_err(error)?);
+        let schema: StructType = (&target)
+            .try_into_kernel()
+            .map_err(|e| Error::Internal(format!("Arrow schema to Delta: {e}")))?;
+        let metadata = state
+            .metadata()
+            .clone()
+            .with_schema(&schema)
+            .map_err(|e| Error::storage(location, e))?;
+        let mut actions = vec![Action::Metadata(metadata)];
+        actions.extend(removes);
+        actions.extend(adds.into_iter().map(|mut add| {
+            add.data_change = false;
+            Action::Add(add)
+        }));
+        let operation = deltalake::protocol::DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: None,
+            predicate: None,
+        };
+        CommitBuilder::default()
+            .with_actions(actions)
+            .build(Some(&state), table.log_store(), operation)
+            .await
+            .map_err(error)?;
+        let mut table = table;
+        table.load().await.map_err(error)?;
+        checkpoint_if_due(&table, location).await;
+        Ok(table)
+    }
+
     /// One commit of `write` in `mode`: the streams go through delta-rs's writer unbuffered.
     async fn commit(&self, write: TableWrite, mode: SaveMode) -> Result<Committed> {
         let location = self.table_location(&write.name);
@@ -1088,6 +1207,12 @@ impl DeltaStorage {
             create.await.map_err(|e| delta_error(&location, e))?
         } else {
             table
+        };
+        // A write whose column is a wider type than the table's (schema evolution with type
+        // widening upstream) first rewrites the table with the wider type.
+        let table = match widened_schema(&table, &write.schema) {
+            Some(target) => self.widen(table, target, &location).await?,
+            None => table,
         };
         let adds_columns = table.snapshot().is_ok_and(|state| {
             let stored = state.snapshot().arrow_schema();

@@ -500,17 +500,86 @@ async fn none_ignores_new_columns_and_rescues_them_only_when_asked() {
     );
 }
 
+/// `addNewColumnsWithTypeWidening`: a file whose values need a wider type stops the flow
+/// naming the file and the change; the next run reads it with the wider type, and the
+/// tables (bronze, and silver that streams from it) get the wider column by a rewrite that
+/// keeps their rows: every row once, no full refresh, readable by an independent reader.
 #[tokio::test]
-async fn type_widening_is_refused_with_a_clear_message() {
+async fn type_widening_widens_the_held_schema_and_the_tables_keeping_every_row_once() {
+    use lakeflow::datafusion::arrow::datatypes::DataType;
     let dirs = Dirs::new();
-    dirs.write("a.csv", "id\n1\n");
-    let options = FileOptions::csv().option(
-        "cloudFiles.schemaEvolutionMode",
-        "addNewColumnsWithTypeWidening",
+    let landing = dirs.landing().display().to_string();
+    let options = FileOptions::csv()
+        .option(
+            "cloudFiles.schemaEvolutionMode",
+            "addNewColumnsWithTypeWidening",
+        )
+        .option("cloudFiles.inferColumnTypes", "true");
+    let pipeline = || {
+        let landing = landing.clone();
+        let options = options.clone();
+        Pipeline::builder()
+            .streaming_table("bronze", move || {
+                read_stream_files_with(landing.as_str(), options.clone())
+            })
+            .table("silver", || {
+                Ok(read_stream("bronze")?.filter(col("id").not_eq(lit(0)))?)
+            })
+            .storage(dirs.storage().to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    let amount_type = |table: &str| {
+        let dir = dirs.storage().join(table);
+        async move {
+            let table = crate::support::open_delta(&dir).await;
+            let schema = table.snapshot().unwrap().snapshot().arrow_schema();
+            schema
+                .field_with_name("amount")
+                .unwrap()
+                .data_type()
+                .clone()
+        }
+    };
+    dirs.write("f1.csv", "id,amount\n1,10\n2,20\n");
+    pipeline().run().await.unwrap();
+    assert_eq!(amount_type("bronze").await, DataType::Int32);
+    assert_eq!(amount_type("silver").await, DataType::Int32);
+    dirs.write("f2.csv", "id,amount\n3,3000000000\n");
+    let stopped = reason(pipeline().run().await, "bronze");
+    assert!(
+        stopped.contains("f2.csv") && stopped.contains("`amount` INT -> BIGINT"),
+        "{stopped}"
     );
-    let reason = reason(pipeline(&dirs, options).run().await, "bronze");
-    assert!(reason.contains("not supported yet"), "{reason}");
-    assert!(reason.contains("addNewColumns"), "{reason}");
+    let report = pipeline().run().await.unwrap();
+    assert_eq!(report.dataset("bronze").unwrap().rows_written, Some(1));
+    assert_eq!(report.dataset("silver").unwrap().rows_written, Some(1));
+    dirs.write("f3.csv", "id,amount\n4,40\n");
+    pipeline().run().await.unwrap();
+    let expected = [
+        "|id|amount|_rescued_data|".to_string(),
+        "|1|10||".to_string(),
+        "|2|20||".to_string(),
+        "|3|3000000000||".to_string(),
+        "|4|40||".to_string(),
+    ];
+    assert_eq!(compact(dirs.table("bronze").await), expected);
+    assert_eq!(compact(dirs.table("silver").await), expected);
+    assert_eq!(amount_type("bronze").await, DataType::Int64);
+    assert_eq!(amount_type("silver").await, DataType::Int64);
+    // No full refresh, and the Python `deltalake` package reads the widened table.
+    assert!(
+        !dirs
+            .storage()
+            .join("_lakeflow/checkpoints/silver/current.json")
+            .exists()
+    );
+    let rows = crate::servers::python_rows(
+        &dirs.storage().join("silver").display().to_string(),
+        &[],
+        &[],
+    );
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains("3000000000")), "{rows:?}");
 }
 
 /// The acceptance case of schema evolution: a streaming table fed file by file, where file 3

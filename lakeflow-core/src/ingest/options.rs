@@ -67,8 +67,9 @@ pub enum SchemaEvolution {
     /// The flow fails naming the file and the column; the held schema gains the column and
     /// the next run reads it (the default without a given schema).
     AddNewColumns,
-    /// As `AddNewColumns`, and a column whose values no longer fit its type is widened.
-    /// Not supported yet: reading a source with it fails, saying so.
+    /// As `AddNewColumns`, and a column whose values in a new file need a wider type (INT to
+    /// BIGINT or DOUBLE, FLOAT to DOUBLE, a wider DECIMAL, DATE to TIMESTAMP_NTZ) is widened:
+    /// the flow stops, and the next run widens the table's column, keeping its rows.
     AddNewColumnsWithTypeWidening,
     /// The schema never changes; new columns go to the rescued data column.
     Rescue,
@@ -330,9 +331,6 @@ impl FileOptions {
                 if let Some(ddl) = &self.schema_hints {
                     super::ddl::parse_schema(ddl)
                         .map_err(|e| format!("option `schemaHints`: {e}"))?;
-                }
-                if self.evolution() == SchemaEvolution::AddNewColumnsWithTypeWidening {
-                    return Err("option `schemaEvolutionMode` addNewColumnsWithTypeWidening is not supported yet (Delta type widening is not written by this version); use addNewColumns, where a value that does not fit its column goes to _rescued_data, or give the column a wider type with schemaHints ('amount BIGINT')".into());
                 }
                 Ok(())
             }
