@@ -437,7 +437,9 @@ async fn evolve_schemas(
 ) -> Result<Option<Error>> {
     use crate::ingest::{SchemaEvolution, reader::merge_types, spark_type_name};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let mut evolved: Option<(String, Vec<(String, String)>, Vec<String>)> = None;
+    // The first file met, the columns added (name, Spark type), the widenings in words.
+    type Evolved = (String, Vec<(String, String)>, Vec<String>);
+    let mut evolved: Option<Evolved> = None;
     for (key, input) in stream_reads {
         let StreamInput::Files(source) = input else {
             continue;
