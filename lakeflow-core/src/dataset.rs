@@ -366,14 +366,22 @@ impl DatasetDef {
     }
 }
 
-/// Whether `name` is a valid dataset name: `[A-Za-z_][A-Za-z0-9_-]*`, 1 to 255 characters.
-/// A `-` (Spark's `` `hyphen-mv` ``, written in backticks in SQL) is allowed after the first
-/// character; the attribute macros keep to names that need no quoting.
+/// Whether `name` is a valid dataset name: `[A-Za-z_][A-Za-z0-9_-]*`, 1 to 255 characters,
+/// or `schema.name` with both parts so (a dataset of another schema than the pipeline's, as
+/// SQL files define them after `USE SCHEMA`). A `-` (Spark's `` `hyphen-mv` ``, written in
+/// backticks in SQL) is allowed after the first character; the attribute macros keep to names
+/// that need no quoting.
 pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && name.len() <= 255
+    let part = |part: &str| {
+        let mut chars = part.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let parts = match name.split_once('.') {
+        Some((schema, table)) => part(schema) && part(table),
+        None => part(name),
+    };
+    parts && name.len() <= 255
 }
 
 #[cfg(test)]
@@ -389,7 +397,10 @@ mod tests {
         assert!(is_valid_name("a-b"));
         assert!(!is_valid_name("-ab"));
         assert!(!is_valid_name("a/b"));
-        assert!(!is_valid_name("a.b"));
+        assert!(is_valid_name("sales.orders"));
+        assert!(!is_valid_name("a.b.c"));
+        assert!(!is_valid_name(".a"));
+        assert!(!is_valid_name("a."));
         assert!(!is_valid_name(&"a".repeat(256)));
     }
 }

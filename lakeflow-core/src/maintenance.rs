@@ -100,8 +100,14 @@ impl Candidate {
 
     /// The event log, written by every run.
     pub(crate) fn event_log() -> Candidate {
+        Candidate::internal(EVENT_LOG_TABLE.to_string())
+    }
+
+    /// A table of lakeflow's own (the event log, an AUTO CDC flow's state): maintained, and
+    /// counted as written (finding out costs what checking its files costs).
+    pub(crate) fn internal(name: String) -> Candidate {
         Candidate {
-            name: EVENT_LOG_TABLE.to_string(),
+            name,
             written: true,
             managed: true,
         }

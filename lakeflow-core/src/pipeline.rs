@@ -298,15 +298,24 @@ impl PipelineDef {
         }
         definitions(&log, &graph);
         update_progress(&log, "RUNNING", None);
-        log.flush(storage.as_ref()).await;
+        // The log is written once, at the end of the run: one commit per run, whatever the
+        // pipeline's age. Observers (the progress display) see each event as it happens.
         let mut report = run_graph(&graph, engine, storage.as_ref(), options, &log).await;
-        report.maintenance = crate::maintenance::after_run(
-            storage.as_ref(),
-            &log,
-            &options.maintenance,
-            maintenance_candidates(&graph, &report),
-        )
-        .await;
+        let mut candidates = maintenance_candidates(&graph, &report);
+        // The state of each AUTO CDC flow is a table merged every batch: many small files.
+        for flow in graph.in_order().filter(|d| d.def.cdc.is_some()) {
+            if let Ok(checkpoint) =
+                crate::checkpoint::Checkpoint::open(storage.as_ref(), &flow.def.name).await
+            {
+                candidates.push(Candidate::internal(crate::cdc::state_table(
+                    &flow.def.name,
+                    checkpoint.version(),
+                )));
+            }
+        }
+        report.maintenance =
+            crate::maintenance::after_run(storage.as_ref(), &log, &options.maintenance, candidates)
+                .await;
         let state = if report.succeeded() {
             "COMPLETED"
         } else {

@@ -70,6 +70,7 @@ pub fn sql(query: &str) -> Plan {
 pub struct SqlOptions {
     pub(crate) ansi: Option<bool>,
     pub(crate) time_zone: Option<String>,
+    pub(crate) schema: Option<String>,
 }
 
 impl SqlOptions {
@@ -89,6 +90,14 @@ impl SqlOptions {
     /// written in as text (`CAST(ts AS STRING)`).
     pub fn time_zone(mut self, zone: impl Into<String>) -> Self {
         self.time_zone = Some(zone.into());
+        self
+    }
+
+    /// The schema whose datasets unqualified table names mean first (Spark SQL only): a
+    /// name `x` reads dataset `schema.x` when the pipeline has one, and `x` otherwise. SQL
+    /// files pass the current schema after `USE SCHEMA`.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
         self
     }
 }

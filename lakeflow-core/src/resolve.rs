@@ -304,7 +304,11 @@ impl Resolver {
                     let resolved = Arc::new(resolved);
                     if let Err(e) = self
                         .session
-                        .register_table(name, resolved.placeholder.clone())
+                        // Bare: `db2.mv2` is one name (a dataset of schema `db2`).
+                        .register_table(
+                            datafusion::common::TableReference::bare(name),
+                            resolved.placeholder.clone(),
+                        )
                     {
                         errors.push(Error::Internal(format!(
                             "registering `{name}` for SQL failed: {e}"
@@ -1167,7 +1171,7 @@ pub(crate) fn plan_sql(
             Some(zone) => spark.with_time_zone(zone),
             None => spark,
         };
-        return plan_spark_sql(spark, query, given);
+        return plan_spark_sql(spark, query, given, options.schema.as_deref());
     }
     Scope::current("sql", |scope| {
         let state = scope.resolver.session.state();
@@ -1243,7 +1247,12 @@ pub(crate) fn plan_sql(
 /// is parsed and rewritten by `lakeflow-sql`, each table it names is bound as [`read`]
 /// would bind it, each path table (``parquet.`/data` ``) is read as files, and `given` names
 /// stand for their plans.
-fn plan_spark_sql(spark: SparkSql, query: &str, given: &[(String, DataFrame)]) -> Plan {
+fn plan_spark_sql(
+    spark: SparkSql,
+    query: &str,
+    given: &[(String, DataFrame)],
+    schema: Option<&str>,
+) -> Plan {
     let parsed = spark.parse(query).map_err(|e| sql_error(query, e))?;
     let mut tables: Vec<(String, LogicalPlan)> = Vec::new();
     for path in parsed.paths() {
@@ -1303,7 +1312,19 @@ fn plan_spark_sql(spark: SparkSql, query: &str, given: &[(String, DataFrame)]) -
             {
                 continue;
             }
-            let (dataset, provider) = scope.bind(&name, ReadMode::Batch)?;
+            // After `USE SCHEMA s`, `x` is `s.x` when the pipeline defines it.
+            let lookup = match (schema, reference.schema()) {
+                (Some(schema), None)
+                    if scope
+                        .resolver
+                        .canonical(&format!("{schema}.{name}"))
+                        .is_some() =>
+                {
+                    format!("{schema}.{name}")
+                }
+                _ => name.clone(),
+            };
+            let (dataset, provider) = scope.bind(&lookup, ReadMode::Batch)?;
             let plan =
                 LogicalPlanBuilder::scan(dataset, provider_as_source(provider), None)?.build()?;
             tables.push((name, plan));

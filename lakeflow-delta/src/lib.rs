@@ -6,6 +6,7 @@
 //! ```text
 //! <root>/<dataset>/            one Delta table per stored dataset
 //! <root>/<dataset>/_delta_log/ its transaction log
+//! <root>/<schema>/<dataset>/   a dataset of another schema than the pipeline's (`schema.dataset`)
 //! ```
 //!
 //! This is the only crate of the workspace that names `deltalake`.
@@ -129,9 +130,15 @@ impl DeltaStorage {
             .clone())
     }
 
+    /// A dataset `name` is the table `<root>/<name>/`; a dataset of another schema than the
+    /// pipeline's, `schema.name`, is `<root>/<schema>/<name>/`.
     fn table_url(&self, name: &str) -> Result<Url> {
+        let path = match name.split_once('.') {
+            Some((schema, table)) if !name.starts_with("_lakeflow/") => format!("{schema}/{table}"),
+            _ => name.to_string(),
+        };
         self.root
-            .join(&format!("{name}/"))
+            .join(&format!("{path}/"))
             .map_err(|_| Error::InvalidStorage(format!("{}{name}", self.root)))
     }
 
@@ -515,9 +522,7 @@ impl Storage for DeltaStorage {
                 .when_not_matched_by_source_delete(|d| d.predicate(expired))
                 .map_err(|e| delta_error(&location, e))?;
         }
-        if let Some(txn) = upsert.txn.clone() {
-            builder = builder.with_commit_properties(commit_properties(txn));
-        }
+        builder = builder.with_commit_properties(commit_properties(upsert.txn.clone()));
         let (table, _) = match builder.await {
             Ok(done) => done,
             Err(e) => {
@@ -674,6 +679,11 @@ impl Storage for DeltaStorage {
                 .map_err(|e| delta_error(&location, e))?;
             done.files_vacuumed = metrics.files_deleted.len() as u64;
             table = vacuumed;
+            // Log files older than `delta.logRetentionDuration` (30 days unless set) and
+            // before the last checkpoint, which commits no longer clean up one by one.
+            if let Err(e) = deltalake::checkpoints::cleanup_metadata(&table, None).await {
+                eprintln!("warning: could not clean up the Delta log of `{location}`: {e}");
+            }
         }
         done.files_after = data_files(&table, request.target_file_size, &location)?.0;
         Ok(Some(done))
@@ -1018,9 +1028,19 @@ async fn checkpoint_if_due(table: &DeltaTable, location: &str) {
     }
 }
 
-fn commit_properties(txn: Txn) -> deltalake::kernel::transaction::CommitProperties {
-    deltalake::kernel::transaction::CommitProperties::default()
-        .with_application_transaction(deltalake::kernel::Transaction::new(txn.app_id, txn.version))
+/// The properties of lakeflow's commits: the batch's transaction, if any, and no clean-up of
+/// expired log files. delta-rs cleans up after every commit by listing the whole `_delta_log`,
+/// a cost that grows with the table's age; lakeflow does it in the daily maintenance instead.
+fn commit_properties(txn: Option<Txn>) -> deltalake::kernel::transaction::CommitProperties {
+    let properties = deltalake::kernel::transaction::CommitProperties::default()
+        .with_cleanup_expired_logs(Some(false));
+    match txn {
+        Some(txn) => properties.with_application_transaction(deltalake::kernel::Transaction::new(
+            txn.app_id,
+            txn.version,
+        )),
+        None => properties,
+    }
 }
 
 impl DeltaStorage {
@@ -1254,9 +1274,7 @@ impl DeltaStorage {
         if let Some(comment) = write.comment {
             builder = builder.with_description(comment);
         }
-        if let Some(txn) = write.txn {
-            builder = builder.with_commit_properties(commit_properties(txn));
-        }
+        builder = builder.with_commit_properties(commit_properties(write.txn));
         let table = match builder.await {
             Ok(table) => table,
             Err(e) => return self.after_conflict(&write.name, txn.as_ref(), e).await,

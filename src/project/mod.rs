@@ -383,6 +383,9 @@ impl SqlPlan {
         if let Some(zone) = &self.query.time_zone {
             options = options.time_zone(zone.clone());
         }
+        if let Some(schema) = &self.query.schema {
+            options = options.schema(schema.clone());
+        }
         let df = crate::sql_with_options(&self.query.text, given, options)
             .map_err(|e| self.in_file(e))?;
         if self.columns.is_empty() {

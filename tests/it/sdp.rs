@@ -252,3 +252,51 @@ CREATE VIEW v AS SELECT * FROM STREAM(s);",
     let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
     assert!(e.contains("STREAMING_RELATION_FOR_PERSISTED_VIEW"), "{e}");
 }
+
+/// Datasets in several schemas of one pipeline, as Databricks' default publishing mode
+/// writes them: `db2.mv2`, and after `USE SCHEMA db3` plain names in `db3`. A dataset of the
+/// pipeline's own schema is stored at `<storage>/<name>`, one of schema `s` at
+/// `<storage>/s/<name>`; each is a Delta table an independent reader opens; the graph names
+/// them with their schema.
+#[tokio::test]
+async fn datasets_of_several_schemas_are_stored_per_schema() {
+    let spec = "name: sdp\nstorage: out\ncatalog: spark_catalog\nschema: db\nlibraries:\n  - glob:\n      include: transformations/**\n";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", spec),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW mv1 AS SELECT 1 AS x;
+CREATE MATERIALIZED VIEW db2.mv2 AS SELECT x + 1 AS x FROM mv1;
+USE SCHEMA db3;
+CREATE MATERIALIZED VIEW mv3 AS SELECT x * 10 AS x FROM db2.mv2;
+CREATE TEMPORARY VIEW tv AS SELECT x FROM mv3;
+CREATE MATERIALIZED VIEW mv4 AS SELECT x + 1 AS x FROM tv;
+USE SCHEMA db;
+CREATE MATERIALIZED VIEW back AS SELECT x FROM spark_catalog.db3.mv4 UNION ALL SELECT x FROM db.mv1;",
+        ),
+    ]);
+    let report = pipeline(&root).run().await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let names: Vec<&str> = report.datasets.iter().map(|d| d.name.as_str()).collect();
+    for name in ["mv1", "db2.mv2", "db3.mv3", "db3.mv4", "back"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert_eq!(table(&root, "mv1").await[1..], ["| 1 |"]);
+    assert_eq!(table(&root, "db2/mv2").await[1..], ["| 2 |"]);
+    assert_eq!(table(&root, "db3/mv3").await[1..], ["| 20 |"]);
+    assert_eq!(table(&root, "back").await[1..], ["| 1  |", "| 21 |"]);
+    let rows =
+        crate::servers::python_rows(&root.join("out/db3/mv4").display().to_string(), &[], &[]);
+    assert_eq!(rows, ["[\"x\"]", "[\"21\"]"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakeflow"))
+        .args(["graph", "--format", "mermaid"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let graph = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{graph}");
+    assert!(
+        graph.contains("db3.mv4") && graph.contains("db2.mv2"),
+        "{graph}"
+    );
+}

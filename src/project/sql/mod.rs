@@ -128,6 +128,9 @@ pub struct SqlQuery {
     pub ansi: Option<bool>,
     /// `spark.sql.session.timeZone`, set the same way, if it was.
     pub time_zone: Option<String>,
+    /// The current schema when it is not the pipeline's (after `USE SCHEMA`): an unqualified
+    /// name means that schema's dataset first.
+    pub schema: Option<String>,
 }
 
 impl SqlQuery {
@@ -211,6 +214,8 @@ pub fn parse_sql_file(
         configuration: context.configuration.clone(),
         catalog: context.catalog.clone(),
         database: context.database.clone(),
+        home_catalog: context.catalog.clone(),
+        home_database: context.database.clone(),
         root: &context.root,
     };
     let mut out = Vec::new();
@@ -225,8 +230,13 @@ struct FileState<'a> {
     text: &'a str,
     lines: &'a LineIndex,
     configuration: BTreeMap<String, String>,
+    /// The current catalog and schema (`USE` changes them).
     catalog: Option<String>,
     database: Option<String>,
+    /// The pipeline's own catalog and schema: datasets of this schema have plain names,
+    /// those of another `schema.name` (stored under `<storage>/<schema>/<name>`).
+    home_catalog: Option<String>,
+    home_database: Option<String>,
     root: &'a Path,
 }
 
@@ -451,7 +461,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(all.len(), 3);
-        assert_eq!(all[0].name, "all_orders");
+        // After `USE SCHEMA other`, datasets are in schema `other`.
+        assert_eq!(all[0].name, "other.all_orders");
         assert!(all[0].query.is_none());
         assert_eq!(all[0].columns[1].data_type(), &DataType::Decimal128(10, 2));
         assert!(!all[0].columns[0].is_nullable());
@@ -459,14 +470,14 @@ mod tests {
         assert_eq!(
             all[1].kind,
             SqlKind::Flow {
-                target: "all_orders".into(),
+                target: "other.all_orders".into(),
                 once: false
             }
         );
         assert_eq!(
             all[2].kind,
             SqlKind::Flow {
-                target: "all_orders".into(),
+                target: "other.all_orders".into(),
                 once: true
             }
         );
@@ -607,9 +618,9 @@ mod tests {
             "CREATE FLOW f AS AUTO CDC INTO t FROM s KEYS (id) IGNORE NULL UPDATES ON (a) SEQUENCE BY v",
         );
         assert!(e.contains("IGNORE NULL UPDATES ON a column list"), "{e}");
-        let e = err("CREATE FLOW f AS AUTO CDC INTO other.t FROM s KEYS (id) SEQUENCE BY v");
+        let e = err("CREATE FLOW f AS AUTO CDC INTO c.other.t FROM s KEYS (id) SEQUENCE BY v");
         assert!(
-            e.starts_with("t.sql:1:32: `other.t` names another catalog"),
+            e.starts_with("t.sql:1:32: `c.other.t` names another catalog"),
             "{e}"
         );
         let e =
@@ -641,9 +652,9 @@ mod tests {
             err.starts_with("t.sql:1:34: expected FROM, found `SELECT`"),
             "{err}"
         );
-        let err = parse("CREATE MATERIALIZED VIEW other.x AS SELECT 1").unwrap_err();
+        let err = parse("CREATE MATERIALIZED VIEW cat.other.x AS SELECT 1").unwrap_err();
         assert!(
-            err.starts_with("t.sql:1:26: `other.x` names another catalog"),
+            err.starts_with("t.sql:1:26: `cat.other.x` names another catalog"),
             "{err}"
         );
         let err = parse("CREATE MATERIALIZED VIEW x").unwrap_err();

@@ -122,32 +122,38 @@ impl StatementParser<'_, '_> {
                 && self.tokens.get(i + 2).is_some_and(|t| t.ident().is_some())
             {
                 let qualifier = token.ident().unwrap_or_default();
-                // `catalog.db.x` is the pipeline's own only when both are its own: another
-                // schema's `x` is another table, never the pipeline's `x`.
-                let own_schema_after_catalog = next_is(3, &Token::Period)
-                    && self.tokens[i + 2]
-                        .ident()
-                        .is_some_and(|d| matches_name(&self.state.database, d));
-                let own = token.is("LIVE")
-                    || (in_from
-                        && (matches_name(&self.state.database, qualifier)
-                            || (matches_name(&self.state.catalog, qualifier)
-                                && own_schema_after_catalog)));
-                if own && token.ident().is_some() {
-                    let strip_to = if matches_name(&self.state.catalog, qualifier)
-                        && !token.is("LIVE")
-                        && next_is(3, &Token::Period)
-                    {
+                let home_schema = |d: &str| matches_name(&self.state.home_database, d);
+                let own_catalog = |c: &str| {
+                    matches_name(&self.state.home_catalog, c)
+                        || matches_name(&self.state.catalog, c)
+                };
+                // `catalog.db.x` with the pipeline's catalog: `db.x` is the pipeline's dataset
+                // `x` when `db` is its schema, and dataset `db.x` of another schema otherwise
+                // (never the pipeline's `x`).
+                let catalog_then_schema = in_from
+                    && !token.is("LIVE")
+                    && own_catalog(qualifier)
+                    && next_is(3, &Token::Period)
+                    && self.tokens[i + 2].ident().is_some()
+                    && self.tokens.get(i + 4).is_some_and(|t| t.ident().is_some());
+                if catalog_then_schema {
+                    let schema = self.tokens[i + 2].ident().unwrap_or_default();
+                    let strip_to = if home_schema(schema) {
                         self.tokens[i + 3].range.end
                     } else {
                         self.tokens[i + 1].range.end
                     };
                     edits.push((token.range.start..strip_to, String::new()));
-                    i += if strip_to == self.tokens[i + 1].range.end {
-                        2
-                    } else {
-                        4
-                    };
+                    i += if home_schema(schema) { 4 } else { 2 };
+                    continue;
+                }
+                let own = token.is("LIVE") || (in_from && home_schema(qualifier));
+                if own && token.ident().is_some() {
+                    edits.push((
+                        token.range.start..self.tokens[i + 1].range.end,
+                        String::new(),
+                    ));
+                    i += 2;
                     continue;
                 }
             }
@@ -186,12 +192,18 @@ impl StatementParser<'_, '_> {
             .configuration
             .get("spark.sql.session.timeZone")
             .map(|v| v.trim().to_string());
+        let schema = self
+            .state
+            .database
+            .clone()
+            .filter(|d| !matches_name(&self.state.home_database, d));
         Ok(SqlQuery {
             text,
             tables,
             positions,
             ansi,
             time_zone,
+            schema,
         })
     }
 

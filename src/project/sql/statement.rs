@@ -225,14 +225,28 @@ impl StatementParser<'_, '_> {
     pub(super) fn dataset_name(&mut self) -> Parsed<String> {
         let start = self.pos;
         let parts = self.qualified_name()?;
-        match own_name(&parts, &self.state.catalog, &self.state.database) {
-            Some(name) => Ok(name),
-            None => self.error_at(
+        let own_catalog = |c: &str| {
+            matches_name(&self.state.home_catalog, c) || matches_name(&self.state.catalog, c)
+        };
+        // A dataset of the pipeline's schema has a plain name; one of another schema (named
+        // so, or after `USE SCHEMA`) is `schema.name`.
+        let in_schema = |schema: Option<&String>, name: &String| match schema {
+            Some(schema) if !matches_name(&self.state.home_database, schema) => {
+                format!("{schema}.{name}")
+            }
+            _ => name.clone(),
+        };
+        match parts.as_slice() {
+            [name] => Ok(in_schema(self.state.database.as_ref(), name)),
+            [live, name] if live.eq_ignore_ascii_case("live") => Ok(name.clone()),
+            [schema, name] => Ok(in_schema(Some(schema), name)),
+            [catalog, schema, name] if own_catalog(catalog) => Ok(in_schema(Some(schema), name)),
+            _ => self.error_at(
                 start,
                 format!(
-                    "`{}` names another catalog or schema than the pipeline's ({}); a pipeline defines its datasets in its own storage, so write the name without qualifiers",
+                    "`{}` names another catalog than the pipeline's ({}); a pipeline defines its datasets in its own storage, so write `schema.name` or `name`",
                     parts.join("."),
-                    own_qualifiers(&self.state.catalog, &self.state.database)
+                    own_qualifiers(&self.state.home_catalog, &self.state.home_database)
                 ),
             ),
         }
@@ -283,8 +297,31 @@ impl StatementParser<'_, '_> {
             self.expect("NOT")?;
             self.expect("EXISTS")?;
         }
-        let mut definition =
-            SqlDefinition::new(self.dataset_name()?, kind, self.location_of(start));
+        let name_at = self.pos;
+        let name = self.dataset_name()?;
+        // A temporary view belongs to no schema (Spark's are session-scoped), and so does a
+        // flow, whose name must be a single part.
+        let name = match (&kind, temporary) {
+            (SqlKind::TemporaryView, true) => name.rsplit('.').next().unwrap_or(&name).to_string(),
+            (SqlKind::Flow { .. }, _) => {
+                let after = self.pos;
+                self.pos = name_at;
+                let written = self.qualified_name()?.join(".");
+                self.pos = after;
+                if written.contains('.') {
+                    return self.error_at(
+                        name_at,
+                        format!(
+                            "flow `{written}` has a multipart name; a flow's name is one part, as `{}` [MULTIPART_FLOW_NAME_NOT_SUPPORTED]",
+                            name.rsplit('.').next().unwrap_or(&name)
+                        ),
+                    );
+                }
+                name.rsplit('.').next().unwrap_or(&name).to_string()
+            }
+            _ => name,
+        };
+        let mut definition = SqlDefinition::new(name, kind, self.location_of(start));
         definition.persisted =
             definition.kind == SqlKind::TemporaryView && !temporary && !live && !streaming;
         let is_flow = matches!(definition.kind, SqlKind::Flow { .. });
@@ -720,22 +757,6 @@ pub(super) fn matches_name(expected: &Option<String>, name: &str) -> bool {
     expected
         .as_deref()
         .is_some_and(|e| e.eq_ignore_ascii_case(name))
-}
-
-/// The dataset a qualified name names, if its qualifiers are the pipeline's own.
-pub(super) fn own_name(
-    parts: &[String],
-    catalog: &Option<String>,
-    database: &Option<String>,
-) -> Option<String> {
-    match parts {
-        [name] => Some(name.clone()),
-        [q, name] if q.eq_ignore_ascii_case("live") || matches_name(database, q) => {
-            Some(name.clone())
-        }
-        [c, d, name] if matches_name(catalog, c) && matches_name(database, d) => Some(name.clone()),
-        _ => None,
-    }
 }
 
 pub(super) fn own_qualifiers(catalog: &Option<String>, database: &Option<String>) -> String {
