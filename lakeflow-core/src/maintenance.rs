@@ -13,8 +13,8 @@
 //!   references are deleted (`VACUUM`). A table's first run only starts its clock.
 //!
 //! A table with `pipelines.autoOptimize.managed = false` is left alone (as in Databricks);
-//! `lakeflow maintain` ([`maintain`]) still maintains it on demand. The event log is
-//! maintained like a table. Each table maintained is a `maintenance_progress` event and a
+//! `lakeflow maintain` still maintains it on demand. The event log and the state tables of
+//! AUTO CDC flows are maintained like the tables the run wrote. Each table maintained is a `maintenance_progress` event and a
 //! line of the run report; a maintenance that fails is a warning, never a failed run: the
 //! tables hold the rows they held.
 //!
