@@ -853,6 +853,7 @@ impl Dataset {
                 cdc: None,
                 sink: None,
                 persisted: false,
+                watermark: None,
             },
         }
     }
@@ -925,6 +926,19 @@ impl Dataset {
     /// A property stored in the table's metadata.
     pub fn table_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.def.table_properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The watermark of a streaming table that aggregates time windows of its stream
+    /// (Spark's `WATERMARK column DELAY OF INTERVAL ..`): rows may arrive up to `delay` later
+    /// than the latest `column` value seen. Each window (`window(column, '5 minutes')` in the
+    /// query's grouping) is appended once, in the run whose watermark passes its end; rows
+    /// that arrive for a window already appended are dropped.
+    pub fn watermark(mut self, column: impl Into<String>, delay: std::time::Duration) -> Self {
+        self.def.watermark = Some(lakeflow_core::dataset::Watermark {
+            column: column.into(),
+            delay_micros: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
+        });
         self
     }
 }

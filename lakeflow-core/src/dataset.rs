@@ -186,6 +186,20 @@ pub struct DatasetDef {
     /// lakeflow inlines it as a temporary view; it counts as a dataset of the pipeline, and
     /// it may not read a stream (Spark's `STREAMING_RELATION_FOR_PERSISTED_VIEW`).
     pub persisted: bool,
+    /// For a streaming table that aggregates time windows of a stream: the stream's event
+    /// time column and how late its rows may arrive (`WATERMARK ts DELAY OF INTERVAL ..`).
+    /// Each window is appended once, when the watermark passes its end.
+    pub watermark: Option<Watermark>,
+}
+
+/// A stream's watermark: rows may arrive up to `delay_micros` later than the latest event time
+/// seen; the watermark is that latest time minus the delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    /// The event time column of the stream.
+    pub column: String,
+    /// The allowed lateness, in microseconds.
+    pub delay_micros: i64,
 }
 
 impl fmt::Debug for DatasetDef {
@@ -235,6 +249,7 @@ impl DatasetDef {
             cdc: None,
             sink: None,
             persisted: false,
+            watermark: None,
         }
     }
 

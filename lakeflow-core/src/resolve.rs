@@ -718,6 +718,7 @@ impl Resolver {
             && matches!(def.kind, DatasetKind::StreamingTable | DatasetKind::Table)
             && call.stream_files.is_empty()
             && def.cdc.is_none()
+            && def.watermark.is_none()
             && aggregates_a_stream(&plan)
         {
             plan = streams_read_whole(plan)?;
@@ -1123,6 +1124,9 @@ fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan)
     let found = StreamUse::of(plan);
     let problem = if found.joins_streams {
         Some("it joins two streams, which would miss matches between rows of different runs; join a stream with a table read whole (read(..)) instead".to_string())
+    } else if def.watermark.is_some() {
+        // Time windows closed by the watermark are appended once each (`stream.rs`).
+        (!groups_by_window(plan)).then(|| "it has a watermark but groups its stream by no time window; group by window(<event time>, '<duration>') so that each window is appended once the watermark passes its end".to_string())
     } else {
         found.aggregate.map(|node| format!(
             "it aggregates a stream ({node}), which would only see each run's new rows; aggregate a streaming table instead (land the files in one first), or compute it as a materialized view that reads them whole (no STREAM in SQL, read(..) in Rust)"
@@ -1134,6 +1138,23 @@ fn check_streaming_plan(def: &DatasetDef, kind: DatasetKind, plan: &LogicalPlan)
         )),
         None => Ok(()),
     }
+}
+
+/// Whether an aggregate of `plan` groups by Spark's `window(..)`.
+fn groups_by_window(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Aggregate(aggregate) = node
+            && aggregate
+                .group_expr
+                .iter()
+                .any(|e| matches!(e, datafusion::logical_expr::Expr::ScalarFunction(f) if f.name() == "window"))
+        {
+            found = true;
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 fn count_stream_scans(plan: &LogicalPlan) -> usize {

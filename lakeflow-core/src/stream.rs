@@ -255,8 +255,36 @@ async fn run_one_batch(
         return Err(widened);
     }
     let malformed = std::sync::Arc::new(crate::ingest::Malformed::default());
+    // With a watermark: the windows this batch closes, (after the watermark before it, up to
+    // the watermark after it).
+    let mut closing: Option<(Option<i64>, Option<i64>)> = None;
     for (key, input) in stream_reads {
         let provider = match input {
+            StreamInput::Dataset {
+                name: upstream,
+                skip_change_commits,
+            } if dataset.def.watermark.is_some() => {
+                let mark = dataset.def.watermark.as_ref().ok_or_else(|| {
+                    Error::Internal("a watermark flow without a watermark".into())
+                })?;
+                let (after, upto) = table_range(key, &start, &end)?;
+                // A window's rows are those its table holds when the watermark passes the
+                // window's end: the table read whole, as of this batch's end.
+                let whole = storage
+                    .appended(upstream, None, upto, *skip_change_commits)
+                    .await?;
+                let before = match after {
+                    Some(v) => {
+                        let table = storage
+                            .appended(upstream, None, v, *skip_change_commits)
+                            .await?;
+                        watermark_of(&session, table, mark).await?
+                    }
+                    None => None,
+                };
+                closing = Some((before, watermark_of(&session, whole.clone(), mark).await?));
+                whole
+            }
             StreamInput::Dataset {
                 name: upstream,
                 skip_change_commits,
@@ -297,6 +325,10 @@ async fn run_one_batch(
     let plan = match &snapshot_plan {
         Some((_, Some(plan))) => plan.clone(),
         _ => executable_plan(graph, name, &inputs)?,
+    };
+    let plan = match closing {
+        Some((before, after)) => close_windows(name, plan, before, after)?,
+        None => plan,
     };
     let written = match (&dataset.def.cdc, state) {
         (Some(spec), Some(state)) => {
@@ -392,6 +424,96 @@ async fn run_one_batch(
     failpoint::hit("after_checkpoint");
     outcome.batch = Some(batch);
     Ok((outcome, more))
+}
+
+/// The watermark of the rows `table` holds: the latest `mark.column` minus the delay, in
+/// microseconds since the epoch (`None` while the table holds no time).
+async fn watermark_of(
+    session: &datafusion::prelude::SessionContext,
+    table: std::sync::Arc<dyn datafusion::catalog::TableProvider>,
+    mark: &crate::dataset::Watermark,
+) -> Result<Option<i64>> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+    use datafusion::functions_aggregate::expr_fn::max;
+    use datafusion::prelude::{cast, ident};
+    let latest = session
+        .read_table(table)?
+        .aggregate(
+            Vec::new(),
+            vec![
+                max(cast(
+                    ident(&mark.column),
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                ))
+                .alias("latest"),
+            ],
+        )?
+        .collect()
+        .await?;
+    let value = latest.first().and_then(|batch| {
+        use datafusion::arrow::array::{Array, AsArray};
+        let column = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        (column.len() == 1 && column.is_valid(0)).then(|| column.value(0))
+    });
+    Ok(value.map(|t| t.saturating_sub(mark.delay_micros)))
+}
+
+/// `plan` keeping only the windows whose end the watermark passed in this batch: above each
+/// aggregate grouped by `window(..)`, a filter on the window's end, after `before` (none:
+/// the first batch) and up to `after` (none: no window closes yet).
+fn close_windows(
+    name: &str,
+    plan: datafusion::logical_expr::LogicalPlan,
+    before: Option<i64>,
+    after: Option<i64>,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+    use datafusion::scalar::ScalarValue;
+    let at = |micros: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(micros),
+            Some("UTC".into()),
+        ))
+    };
+    let mut found = false;
+    let plan = plan
+        .transform_up(|node| {
+            let LogicalPlan::Aggregate(aggregate) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(i) = aggregate
+                .group_expr
+                .iter()
+                .position(|e| matches!(e, Expr::ScalarFunction(f) if f.name() == "window"))
+            else {
+                return Ok(Transformed::no(node));
+            };
+            found = true;
+            let (qualifier, field) = aggregate.schema.qualified_field(i);
+            let window = Expr::Column(datafusion::common::Column::new(
+                qualifier.cloned(),
+                field.name(),
+            ));
+            let end = datafusion::functions::core::expr_fn::get_field(window, "end");
+            let mut keep = match after {
+                Some(after) => end.clone().lt_eq(at(after)),
+                None => lit(false),
+            };
+            if let Some(before) = before {
+                keep = keep.and(end.gt(at(before)));
+            }
+            let filtered = LogicalPlanBuilder::from(node).filter(keep)?.build()?;
+            Ok(Transformed::yes(filtered))
+        })?
+        .data;
+    if !found {
+        return Err(Error::InvalidDefinition {
+            dataset: name.to_string(),
+            message: "has a watermark but groups by no time window; group the stream by window(<event time>, '<duration>') so that each window is appended once its end passes the watermark".into(),
+        });
+    }
+    Ok(plan)
 }
 
 /// Whether `input` is a file source with `schemaEvolutionMode` addNewColumnsWithTypeWidening.

@@ -150,6 +150,7 @@ impl SparkSql {
         let _ = statement.visit(&mut paths);
         let _ = statement.visit(&mut rewrite::paths::SparkRange);
         let _ = statement.visit(&mut rewrite::names::OutputNames);
+        let _ = statement.visit(&mut rewrite::windows::TimeWindows);
         if let ControlFlow::Break(e) =
             statement.visit(&mut rewrite::exprs::SparkExprs { ansi: self.ansi })
         {

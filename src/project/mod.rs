@@ -518,6 +518,14 @@ fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
     if let Some(comment) = &definition.comment {
         dataset = dataset.comment(comment.clone());
     }
+    if let Some((column, delay_micros)) =
+        definition.query.as_ref().and_then(|q| q.watermark.clone())
+    {
+        dataset = dataset.watermark(
+            column,
+            std::time::Duration::from_micros(u64::try_from(delay_micros).unwrap_or(0)),
+        );
+    }
     if !definition.partition_cols.is_empty() {
         dataset = dataset.partition_cols(definition.partition_cols.clone());
     }

@@ -50,6 +50,7 @@ pub(crate) fn child(landing: &Path, storage: &Path) -> Command {
         .env_remove("LAKEFLOW_CRASH_FULL_REFRESH")
         .env_remove("LAKEFLOW_CONTINUOUS")
         .env_remove("LAKEFLOW_CRASH_EVOLVE")
+        .env_remove("LAKEFLOW_CRASH_WATERMARK")
         .env_remove("LAKEFLOW_CRASH_CONCURRENT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -273,6 +274,91 @@ fn a_schema_change_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
     );
 }
 
+/// bronze (orders, with `ts` = `order_id` seconds after the epoch) -> `windows`: orders per
+/// customer per 20-second window, appended once the watermark (latest `ts` minus 5 seconds)
+/// passes the window's end.
+fn windowed_pipeline(landing: &Path, storage: &Path) -> lakeflow::Pipeline {
+    use lakeflow::datafusion::functions::datetime::expr_fn::to_timestamp_seconds;
+    use lakeflow::prelude::*;
+    let landing = landing.display().to_string();
+    Pipeline::builder()
+        .streaming_table("bronze", move || {
+            Ok(read_stream_files(landing.as_str(), csv())?
+                .with_column("ts", to_timestamp_seconds(vec![col("order_id")]))?)
+        })
+        .dataset(
+            Dataset::streaming_table("windows", || {
+                lakeflow::sql_with(
+                    "SELECT window.start AS start, window.end AS end, customer, count(*) AS orders \
+                     FROM s GROUP BY window(ts, '20 seconds'), customer",
+                    vec![("s".to_string(), read_stream("bronze")?)],
+                )
+            })
+            .watermark("ts", std::time::Duration::from_secs(5)),
+        )
+        .storage(storage.to_str().unwrap())
+        .progress(ProgressMode::Off)
+}
+
+/// The moments of the windowed flow (the second flow of a run) to crash at.
+const WATERMARK_FAILPOINTS: &[&str] = &[
+    "before_offsets:2",
+    "after_offsets:2",
+    "mid_write:2",
+    "after_commit:2",
+    "after_checkpoint:2",
+];
+
+/// A streaming aggregation with a watermark across crashes: killed at any moment of the run
+/// that closes windows, the rerun appends each window once, as an uninterrupted run does.
+#[test]
+fn a_watermarked_aggregation_killed_at_any_moment_appends_each_window_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let windowed = |landing: &Path, storage: &Path| {
+        let mut command = child(landing, storage);
+        command.env("LAKEFLOW_CRASH_WATERMARK", "1");
+        command
+    };
+    let landing = root.path().join("landing");
+    let base = root.path().join("base");
+    land(&landing, 0, 0, 40);
+    assert!(!run_until(windowed(&landing, &base), None));
+    land(&landing, 1, 40, 40);
+    let reference = root.path().join("reference");
+    copy_dir(&base, &reference);
+    assert!(!run_until(windowed(&landing, &reference), None));
+    let windows = |storage: &Path| {
+        runtime.block_on(async {
+            crate::support::sorted_lines(
+                &crate::support::delta_rows(&storage.join("windows")).await,
+            )
+        })
+    };
+    let expected = windows(&reference);
+    // Windows [0, 20), [20, 40) and [40, 60) are closed (watermark 79 - 5 = 74), three
+    // customers each; [60, 80) is still open.
+    assert_eq!(expected.len(), 1 + 9, "{expected:?}");
+
+    let mut kills = 0;
+    for point in WATERMARK_FAILPOINTS {
+        let storage = root.path().join(point.replace(':', "_"));
+        copy_dir(&base, &storage);
+        kills += usize::from(run_until(windowed(&landing, &storage), Some(point)));
+        assert!(!run_until(windowed(&landing, &storage), None));
+        assert_eq!(
+            windows(&storage),
+            expected,
+            "windows differ after a crash at {point}"
+        );
+    }
+    assert_eq!(
+        kills,
+        WATERMARK_FAILPOINTS.len(),
+        "every failpoint was reached"
+    );
+}
+
 /// Copies the directory `from` to `to`, recursively.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -297,6 +383,13 @@ async fn child_pipeline() {
     ) else {
         panic!("run by the crash test only");
     };
+    if std::env::var_os("LAKEFLOW_CRASH_WATERMARK").is_some() {
+        windowed_pipeline(Path::new(&landing), Path::new(&storage))
+            .run()
+            .await
+            .unwrap();
+        return;
+    }
     if std::env::var_os("LAKEFLOW_CRASH_EVOLVE").is_some() {
         // A schema change stops the flow once (Auto Loader's addNewColumns); the job is
         // restarted, as Databricks advises, by running again.

@@ -196,22 +196,33 @@ CREATE STREAMING TABLE kinds AS SELECT DISTINCT g FROM STREAM(src);
     assert_eq!(table(&root, "kinds").await.len(), 1 + 3);
 }
 
-/// `WATERMARK .. DELAY OF ..` is refused in words, at its place in the file.
+/// A watermark needs a time window to close, and a delay lakeflow can read: each mistake is
+/// an error at its place.
 #[tokio::test]
-async fn a_watermark_is_refused_in_words() {
+async fn a_watermark_without_a_window_or_with_a_bad_delay_is_an_error() {
     let (_tmp, root) = project(&[
         ("lakeflow.yml", SPEC),
         (
             "transformations/a.sql",
-            "CREATE STREAMING TABLE w AS SELECT * FROM STREAM(src) WATERMARK ts DELAY OF INTERVAL 1 MINUTE;",
+            "CREATE STREAMING TABLE w AS SELECT * FROM STREAM(src) WATERMARK ts DELAY OF INTERVAL 1 fortnight;",
         ),
     ]);
     let e = match Project::find(&root) {
-        Ok(_) => panic!("a watermark loads"),
+        Ok(_) => panic!("a bad delay loads"),
         Err(e) => e.to_string(),
     };
-    assert!(e.contains("WATERMARK is not supported"), "{e}");
+    assert!(e.contains("is not a delay"), "{e}");
     assert!(e.contains("a.sql:1:"), "{e}");
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW src AS SELECT current_timestamp() AS ts, 1 AS n;
+CREATE STREAMING TABLE w AS SELECT ts, count(*) AS c FROM STREAM(src) WATERMARK ts DELAY OF INTERVAL 1 MINUTE GROUP BY ts;",
+        ),
+    ]);
+    let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+    assert!(e.contains("`w`") && e.contains("no time window"), "{e}");
 }
 
 /// `col INT NOT NULL` in a column list is enforced: a NULL there fails the flow and nothing
@@ -299,4 +310,61 @@ CREATE MATERIALIZED VIEW back AS SELECT x FROM spark_catalog.db3.mv4 UNION ALL S
         graph.contains("db3.mv4") && graph.contains("db2.mv2"),
         "{graph}"
     );
+}
+
+/// `STREAM t WATERMARK ts DELAY OF INTERVAL ..` with `GROUP BY window(ts, ..)`: each window is
+/// appended once, in the run whose watermark (the latest `ts` minus the delay) passes its end,
+/// and a row that arrives for a window already appended is dropped, as in Spark's append
+/// output mode.
+#[tokio::test]
+async fn a_watermark_appends_each_window_once_it_closes() {
+    let sql = "
+CREATE STREAMING TABLE events AS
+SELECT id, timestamp_seconds(t) AS eventTime FROM STREAM read_files('landing', format => 'csv', schema => 'id STRING, t BIGINT');
+CREATE STREAMING TABLE counts AS
+SELECT CAST(window.start AS LONG) AS wStart, CAST(window.end AS LONG) AS wEnd, id, count(*) AS cnt
+FROM STREAM events WATERMARK eventTime DELAY OF INTERVAL 10 seconds
+GROUP BY window(eventTime, '5 seconds'), id;
+";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+    let land = |n: usize, rows: &str| {
+        std::fs::create_dir_all(root.join("landing")).unwrap();
+        std::fs::write(
+            root.join(format!("landing/{n}.csv")),
+            format!("id,t\n{rows}"),
+        )
+        .unwrap();
+    };
+    // Watermark 3 - 10: nothing closes.
+    let written = |report: lakeflow::RunReport| report.dataset("counts").unwrap().rows_written;
+    land(1, "a,1\nb,2\na,3\n");
+    assert_eq!(
+        written(pipeline(&root).run().await.unwrap()),
+        Some(0),
+        "no window yet"
+    );
+    // Watermark 20 - 10 = 10: [0, 5) closes.
+    land(2, "a,20\n");
+    assert_eq!(written(pipeline(&root).run().await.unwrap()), Some(2));
+    // A late row for [0, 5) (dropped) and one at 27: watermark 17, nothing new closes.
+    land(3, "b,4\nc,27\n");
+    assert_eq!(written(pipeline(&root).run().await.unwrap()), Some(0));
+    // Watermark 30: [20, 25) and [25, 30) close.
+    land(4, "a,40\n");
+    assert_eq!(written(pipeline(&root).run().await.unwrap()), Some(2));
+    assert_eq!(
+        table(&root, "counts").await[1..],
+        [
+            "| 0      | 5    | a  | 2   |",
+            "| 0      | 5    | b  | 1   |",
+            "| 20     | 25   | a  | 1   |",
+            "| 25     | 30   | c  | 1   |",
+        ]
+    );
+    // Nothing new: nothing appended again.
+    assert_eq!(
+        written(pipeline(&root).run().await.unwrap()).unwrap_or(0),
+        0
+    );
+    assert_eq!(table(&root, "counts").await.len(), 5);
 }

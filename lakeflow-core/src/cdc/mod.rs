@@ -439,6 +439,7 @@ impl AutoCdc {
             cdc: Some(Arc::new(self)),
             sink: None,
             persisted: false,
+            watermark: None,
         }
     }
 }

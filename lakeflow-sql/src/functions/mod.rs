@@ -22,6 +22,7 @@ pub mod ddl;
 mod json;
 pub mod pattern;
 mod text;
+pub mod window;
 
 /// Which Spark function a [`SparkFunction`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,6 +135,7 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
             signature: Signature::user_defined(volatility),
         })))?;
     }
+    registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::new())))?;
     Ok(())
 }
 

@@ -131,6 +131,9 @@ pub struct SqlQuery {
     /// The current schema when it is not the pipeline's (after `USE SCHEMA`): an unqualified
     /// name means that schema's dataset first.
     pub schema: Option<String>,
+    /// `STREAM s WATERMARK column DELAY OF INTERVAL ..`: the column and the delay in
+    /// microseconds.
+    pub watermark: Option<(String, i64)>,
 }
 
 impl SqlQuery {

@@ -21,6 +21,7 @@ impl StatementParser<'_, '_> {
         }
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         let mut tables: Vec<(String, TableSource)> = Vec::new();
+        let mut watermark: Option<(String, i64)> = None;
         let mut in_from = false;
         let mut i = first;
         while i < self.tokens.len() {
@@ -37,16 +38,20 @@ impl StatementParser<'_, '_> {
             let next_is =
                 |k: usize, t: &Token| self.tokens.get(i + k).is_some_and(|x| &x.token == t);
             let alias_name = format!("__lakeflow_source_{}", tables.len());
-            // `FROM STREAM(x) WATERMARK ts DELAY OF INTERVAL ..` (Spark 4): watermarks only
-            // matter to stateful streaming with append output, which lakeflow does not run.
+            // `FROM STREAM(x) WATERMARK ts DELAY OF INTERVAL 10 seconds` (Spark 4): the
+            // clause leaves the text and becomes the definition's watermark.
             if in_from
                 && token.is("WATERMARK")
                 && self.tokens.get(i + 1).is_some_and(|t| t.ident().is_some())
             {
-                return self.error_at(
-                    i,
-                    "WATERMARK is not supported: lakeflow computes a streaming aggregation's complete result from the tables read whole (no state to expire), so windows are never emitted late or dropped; remove the WATERMARK clause (the result then holds every window, as Spark's complete output mode does)",
-                );
+                let (column, delay, after) = self.watermark_at(i)?;
+                if watermark.replace((column, delay)).is_some() {
+                    return self.error_at(i, "a query takes one WATERMARK clause");
+                }
+                let end = self.tokens[after - 1].range.end;
+                edits.push((token.range.start..end, " ".to_string()));
+                i = after;
+                continue;
             }
             // STREAM(x), STREAM(LIVE.x), STREAM x, STREAM read_files(..)
             if token.is("STREAM") {
@@ -204,7 +209,59 @@ impl StatementParser<'_, '_> {
             ansi,
             time_zone,
             schema,
+            watermark,
         })
+    }
+
+    /// `WATERMARK column DELAY OF INTERVAL <n unit ...| 'n unit'>` at `index`: the column, the
+    /// delay in microseconds and the token after the clause.
+    fn watermark_at(&self, index: usize) -> Parsed<(String, i64, usize)> {
+        let column = self.tokens[index + 1]
+            .ident()
+            .unwrap_or_default()
+            .to_string();
+        let mut at = index + 2;
+        for word in ["DELAY", "OF", "INTERVAL"] {
+            if !self.tokens.get(at).is_some_and(|t| t.is(word)) {
+                return self.error_at(
+                    at.min(self.tokens.len().saturating_sub(1)),
+                    format!(
+                        "expected `WATERMARK {column} DELAY OF INTERVAL 10 seconds`, missing {word}"
+                    ),
+                );
+            }
+            at += 1;
+        }
+        let mut text = String::new();
+        while let Some(token) = self.tokens.get(at) {
+            let piece = match &token.token {
+                Token::Number(n, _) => n.clone(),
+                Token::SingleQuotedString(s) => s.clone(),
+                Token::Word(w)
+                    if lakeflow_sql::functions::window::duration_micros(&format!(
+                        "1 {}",
+                        w.value
+                    ))
+                    .is_some() =>
+                {
+                    w.value.clone()
+                }
+                _ => break,
+            };
+            text.push_str(&piece);
+            text.push(' ');
+            at += 1;
+        }
+        match lakeflow_sql::functions::window::duration_micros(&text) {
+            Some(delay) => Ok((column, delay, at)),
+            None => self.error_at(
+                index,
+                format!(
+                    "`{}` is not a delay; write it as `DELAY OF INTERVAL 10 seconds`",
+                    text.trim()
+                ),
+            ),
+        }
     }
 
     /// Whether a table alias follows token `index` (`AS x` or a plain word).

@@ -1,0 +1,172 @@
+//! Spark's `window(time, duration)`: the tumbling window that holds `time`, a struct of its
+//! `start` and `end` timestamps. Windows are aligned to the epoch (Spark's `startTime` 0); a
+//! sliding window (a third argument other than the duration) is an error saying so.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StructArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, TimestampMicrosecondType};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::timestamp_type;
+
+/// `window(time, duration[, slide])`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SparkWindow {
+    signature: Signature,
+}
+
+impl SparkWindow {
+    /// The function.
+    pub fn new() -> Self {
+        SparkWindow {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for SparkWindow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn fields() -> Fields {
+    Fields::from(vec![
+        Field::new("start", timestamp_type(), true),
+        Field::new("end", timestamp_type(), true),
+    ])
+}
+
+/// A Spark duration (`'5 minutes'`, `'1 hour 30 minutes'`, `'interval 10 seconds'`) in
+/// microseconds.
+pub fn duration_micros(text: &str) -> Option<i64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let words = match words.first() {
+        Some(w) if w.eq_ignore_ascii_case("interval") => &words[1..],
+        _ => &words[..],
+    };
+    if words.is_empty() || words.len() % 2 != 0 {
+        return None;
+    }
+    let mut total: i64 = 0;
+    for pair in words.chunks(2) {
+        let n: i64 = pair[0].trim_matches('\'').parse().ok()?;
+        let unit = pair[1].trim_matches('\'').to_ascii_lowercase();
+        let micros = match unit.trim_end_matches('s') {
+            "microsecond" => 1,
+            "millisecond" => 1_000,
+            "second" | "sec" => 1_000_000,
+            "minute" | "min" => 60_000_000,
+            "hour" => 3_600_000_000,
+            "day" => 86_400_000_000,
+            "week" => 7 * 86_400_000_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(micros)?)?;
+    }
+    (total > 0).then_some(total)
+}
+
+fn literal_duration(arg: &ColumnarValue, what: &str) -> Result<i64> {
+    let ColumnarValue::Scalar(value) = arg else {
+        return exec_err!("window(): the {what} must be a literal such as '5 minutes'");
+    };
+    let text = match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        other => {
+            return exec_err!(
+                "window(): the {what} must be a string such as '5 minutes', not {other}"
+            );
+        }
+    };
+    match duration_micros(&text) {
+        Some(micros) => Ok(micros),
+        None => exec_err!(
+            "window(): `{text}` is not a duration; write it as '5 minutes' or '1 hour 30 minutes'"
+        ),
+    }
+}
+
+impl ScalarUDFImpl for SparkWindow {
+    fn name(&self) -> &str {
+        "window"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(2..=3).contains(&arg_types.len()) {
+            return plan_err!(
+                "window(time, duration) takes 2 arguments (sliding windows, window(time, duration, slide), are not supported)"
+            );
+        }
+        match &arg_types[0] {
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {}
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
+            other => return plan_err!("window() groups by a timestamp, not {other}"),
+        }
+        let mut out = vec![timestamp_type()];
+        out.extend(arg_types[1..].iter().map(|_| DataType::Utf8));
+        Ok(out)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let size = literal_duration(&args.args[1], "duration")?;
+        if let Some(slide) = args.args.get(2) {
+            let slide = literal_duration(slide, "slide")?;
+            if slide != size {
+                return exec_err!(
+                    "window(): sliding windows (a slide other than the duration) are not supported; use a tumbling window, window(time, duration)"
+                );
+            }
+        }
+        let times = args.args[0].to_array(args.number_rows)?;
+        let times = datafusion::arrow::compute::cast(&times, &timestamp_type())?;
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        let start: TimestampMicrosecondArray = times
+            .iter()
+            .map(|t| t.map(|t| t - t.rem_euclid(size)))
+            .collect();
+        let end: TimestampMicrosecondArray = start
+            .iter()
+            .map(|s| s.and_then(|s| s.checked_add(size)))
+            .collect();
+        let zone: Arc<str> = "UTC".into();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(start.with_timezone(zone.clone())),
+            Arc::new(end.with_timezone(zone)),
+        ];
+        let nulls = times.nulls().cloned();
+        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
+            fields(),
+            columns,
+            nulls,
+        )?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_micros;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_micros("5 seconds"), Some(5_000_000));
+        assert_eq!(duration_micros("1 hour 30 minutes"), Some(5_400_000_000));
+        assert_eq!(duration_micros("interval 1 day"), Some(86_400_000_000));
+        assert_eq!(duration_micros("10 fortnights"), None);
+        assert_eq!(duration_micros("0 seconds"), None);
+    }
+}
