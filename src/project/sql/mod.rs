@@ -210,15 +210,28 @@ pub fn parse_sql_file(
     context: &SqlContext,
 ) -> Result<Vec<SqlDefinition>, ProjectError> {
     let lines = LineIndex::new(text);
+    // Without a catalog or schema in the spec, Spark's defaults name the pipeline's own.
+    let home_catalog = Some(
+        context
+            .catalog
+            .clone()
+            .unwrap_or_else(|| "spark_catalog".to_string()),
+    );
+    let home_database = Some(
+        context
+            .database
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+    );
     let mut state = FileState {
         file,
         text,
         lines: &lines,
         configuration: context.configuration.clone(),
-        catalog: context.catalog.clone(),
-        database: context.database.clone(),
-        home_catalog: context.catalog.clone(),
-        home_database: context.database.clone(),
+        catalog: home_catalog.clone(),
+        database: home_database.clone(),
+        home_catalog,
+        home_database,
         root: &context.root,
     };
     let mut out = Vec::new();
