@@ -753,6 +753,19 @@ impl Resolver {
             }
         }
         if streams {
+            // Streaming views are read through their batch placeholder (inlined later).
+            let streamed: BTreeSet<String> = call
+                .inputs
+                .iter()
+                .filter(|(_, mode)| mode.is_stream())
+                .map(|(name, _)| name.clone())
+                .collect();
+            if unions_stream_and_batch(&plan, &streamed) {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: "a streaming query cannot be computed incrementally: it unions a stream with rows read whole, which would append those rows again in every run; read both sides as streams, or write the batch rows with a `once` flow [_LEGACY_ERROR_TEMP_3102]".into(),
+                });
+            }
             check_streaming_plan(def, kind, &plan)?;
         }
         let read_schema = if kind.is_stored() {
@@ -1062,6 +1075,7 @@ impl StreamUse {
                 {
                     found.joins_streams = true;
                 }
+
                 _ => {}
             }
             Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
@@ -1155,6 +1169,37 @@ fn groups_by_window(plan: &LogicalPlan) -> bool {
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });
     found
+}
+
+/// Whether a `UNION` of `plan` has a stream on one side and no stream on another: a scan of
+/// a stream, or of a dataset in `streamed` (a streaming view, read through its batch
+/// placeholder), is a stream.
+fn unions_stream_and_batch(plan: &LogicalPlan, streamed: &BTreeSet<String>) -> bool {
+    let reads_stream = |input: &LogicalPlan| {
+        let mut found = false;
+        let _ = input.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && let Some(provider) = Placeholder::of(&scan.source)
+                && let Some(placeholder) = provider.downcast_ref::<Placeholder>()
+            {
+                found |= match &placeholder.binding {
+                    Binding::Dataset(name) => streamed.contains(name),
+                    binding => binding.stream_key().is_some(),
+                };
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        found
+    };
+    let mut mixed = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Union(union) = node {
+            let streams: Vec<bool> = union.inputs.iter().map(|i| reads_stream(i)).collect();
+            mixed |= streams.contains(&true) && streams.contains(&false);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    mixed
 }
 
 fn count_stream_scans(plan: &LogicalPlan) -> usize {

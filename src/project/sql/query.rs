@@ -66,16 +66,28 @@ impl StatementParser<'_, '_> {
                     });
                 if parenthesized || bare {
                     let inner = if parenthesized { i + 2 } else { i + 1 };
-                    let (source, name, after) =
-                        if let Some((source, after)) = self.path_table_at(inner, true) {
-                            (source, None, after)
-                        } else if self.is_file_call(inner) {
-                            let (source, after) = self.file_call(inner, true)?;
-                            (source, None, after)
-                        } else {
-                            let (name, after) = self.table_name_at(inner)?;
-                            (TableSource::Stream(name.clone()), Some(name), after)
-                        };
+                    let (source, name, after) = if let Some((source, after)) =
+                        self.path_table_at(inner, true)
+                    {
+                        // Spark reads ``json.`path` `` whole even inside STREAM(..); new
+                        // files are what `STREAM read_files(..)` reads.
+                        if let TableSource::Files { path, .. } = &source {
+                            return self.error_at(
+                                    inner,
+                                    format!(
+                                        "a path table is a batch relation, also in STREAM(..); read the files that are new in each run with STREAM read_files('{path}', format => '{}') [INVALID_FLOW_QUERY_TYPE.BATCH_RELATION_FOR_STREAMING_TABLE]",
+                                        self.tokens[inner].ident().unwrap_or_default().to_ascii_lowercase()
+                                    ),
+                                );
+                        }
+                        (source, None, after)
+                    } else if self.is_file_call(inner) {
+                        let (source, after) = self.file_call(inner, true)?;
+                        (source, None, after)
+                    } else {
+                        let (name, after) = self.table_name_at(inner)?;
+                        (TableSource::Stream(name.clone()), Some(name), after)
+                    };
                     let end = if parenthesized {
                         if self
                             .tokens

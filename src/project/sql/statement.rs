@@ -138,6 +138,27 @@ impl StatementParser<'_, '_> {
     /// `SET key` alone (Spark shows the value) and `SET` change nothing.
     pub(super) fn set(&mut self) -> Parsed<()> {
         self.pos += 1;
+        // `SET CATALOG name` (or 'name'): the current catalog, as `USE CATALOG`.
+        if self.peek().is_some_and(|t| t.is("CATALOG"))
+            && !self.tokens[self.pos..].iter().any(|t| t.token == Token::Eq)
+        {
+            self.pos += 1;
+            let start = self.pos;
+            let name = match self.peek().map(|t| &t.token) {
+                Some(Token::SingleQuotedString(s)) => Some(s.clone()),
+                Some(_) => self.peek().and_then(Tok::ident).map(str::to_string),
+                None => None,
+            };
+            let Some(name) = name.filter(|_| self.tokens.len() == start + 1) else {
+                return self.error_at(
+                    start.min(self.tokens.len().saturating_sub(1)),
+                    "SET CATALOG takes a catalog name or a string literal [PIPELINE_SQL_GRAPH_ELEMENT_REGISTRATION_ERROR]",
+                );
+            };
+            self.pos += 1;
+            self.state.catalog = Some(name);
+            return Ok(());
+        }
         if !self.tokens[self.pos..].iter().any(|t| t.token == Token::Eq) {
             return Ok(());
         }
