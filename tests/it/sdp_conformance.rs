@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use lakeflow::datafusion;
 use lakeflow::prelude::*;
@@ -176,19 +177,12 @@ fn compare(table: &str, want: Value, got: &[RecordBatch]) -> Result<(), String> 
     let mut rows: Vec<Vec<Option<String>>> = Vec::new();
     let options = FormatOptions::default().with_null("\u{0}");
     for batch in got {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
         for i in 0..batch.num_rows() {
             rows.push(
-                formatters
+                batch
+                    .columns()
                     .iter()
-                    .map(|f| {
-                        let text = f.value(i).to_string();
-                        (text != "\u{0}").then_some(text)
-                    })
+                    .map(|c| c.is_valid(i).then(|| spark_text(c.as_ref(), i, &options)))
                     .collect(),
             );
         }
@@ -240,6 +234,51 @@ fn empty_ok(table: &str, want: &Value) -> Result<(), String> {
 
 /// A value as text, with numbers compared as numbers (`1.0` and `1` are one value) and
 /// timestamps as Spark prints them (`2024-01-02 03:04:05`, not `2024-01-02T03:04:05`).
+/// Value `i` of `array` as Spark's `CAST(v AS STRING)` writes it: a struct as `{a, b}`, a map
+/// as `{k -> v}`, an array as `[a, b]`, NULL inside them as `null`.
+fn spark_text(array: &dyn Array, i: usize, options: &FormatOptions) -> String {
+    if array.is_null(i) {
+        return "null".to_string();
+    }
+    match array.data_type() {
+        DataType::Struct(_) => {
+            let s = array.as_struct();
+            let parts: Vec<String> = s
+                .columns()
+                .iter()
+                .map(|c| spark_text(c.as_ref(), i, options))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        DataType::Map(..) => {
+            let m = array.as_map();
+            let (keys, values) = (m.keys(), m.values());
+            let range = m.value_offsets()[i] as usize..m.value_offsets()[i + 1] as usize;
+            let parts: Vec<String> = range
+                .map(|j| {
+                    format!(
+                        "{} -> {}",
+                        spark_text(keys.as_ref(), j, options),
+                        spark_text(values.as_ref(), j, options)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(i);
+            let parts: Vec<String> = (0..items.len())
+                .map(|j| spark_text(items.as_ref(), j, options))
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
+        _ => ArrayFormatter::try_new(array, options)
+            .unwrap()
+            .value(i)
+            .to_string(),
+    }
+}
+
 fn canonical_value(v: &str) -> String {
     match v.parse::<f64>() {
         Ok(x) if v.chars().any(|c| c.is_ascii_digit()) => format!("{x}"),

@@ -21,6 +21,7 @@ mod datetime;
 pub mod ddl;
 mod json;
 pub mod pattern;
+pub mod subscript;
 mod text;
 pub mod window;
 
@@ -136,6 +137,7 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
         })))?;
     }
     registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::new())))?;
+    registry.register_udf(Arc::new(ScalarUDF::from(subscript::SparkSubscript::new())))?;
     Ok(())
 }
 

@@ -68,6 +68,8 @@ fn rewrite(expr: &mut Expr, ansi: bool) -> Result<Option<Expr>, DataFusionError>
             None
         }
         Expr::JsonAccess { .. } => Some(json_access(expr)?),
+        // `struct('a', 'b')`, which sqlparser reads as a struct literal.
+        Expr::Struct { values, fields } if fields.is_empty() => Some(spark_struct(values)),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::MyIntegerDivide,
@@ -104,7 +106,7 @@ fn rewrite(expr: &mut Expr, ansi: bool) -> Result<Option<Expr>, DataFusionError>
                 call
             })
         }
-        Expr::CompoundFieldAccess { access_chain, .. } => {
+        Expr::CompoundFieldAccess { root, access_chain } => {
             // `(expr).field` as `(expr)['field']`, which DataFusion plans as a field access.
             for access in access_chain.iter_mut() {
                 if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
@@ -113,7 +115,26 @@ fn rewrite(expr: &mut Expr, ansi: bool) -> Result<Option<Expr>, DataFusionError>
                     });
                 }
             }
-            None
+            // `x[i]` with an index that is not a field name: Spark's subscript (arrays count
+            // from 0), which `spark_subscript` gives once the type of `x` is known.
+            let positional = |a: &AccessExpr| matches!(a, AccessExpr::Subscript(Subscript::Index { index }) if !is_string_literal(index));
+            if access_chain.iter().any(positional) {
+                let mut acc = (**root).clone();
+                for access in access_chain.iter() {
+                    acc = match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) if positional(access) => {
+                            call("spark_subscript", vec![acc, index.clone()])
+                        }
+                        other => Expr::CompoundFieldAccess {
+                            root: Box::new(acc),
+                            access_chain: vec![other.clone()],
+                        },
+                    };
+                }
+                Some(acc)
+            } else {
+                None
+            }
         }
         Expr::Function(f) => function(f, ansi)?,
         _ => None,
@@ -253,6 +274,35 @@ fn unit_name(expr: &Expr) -> Option<String> {
 
 fn is_true(expr: &Expr) -> bool {
     matches!(expr, Expr::Value(v) if v.value == Value::Boolean(true))
+}
+
+fn is_string_literal(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_) | Value::DoubleQuotedString(_))
+    )
+}
+
+/// Spark's `struct(..)`: its fields are named after the columns given, else col1, col2, ..
+fn spark_struct(args: &[Expr]) -> Expr {
+    let mut named = Vec::with_capacity(args.len() * 2);
+    for (i, arg) in args.iter().enumerate() {
+        let field = match arg {
+            Expr::Identifier(id) => id.value.clone(),
+            Expr::CompoundIdentifier(parts) => {
+                parts.last().map(|p| p.value.clone()).unwrap_or_default()
+            }
+            Expr::Named { name, .. } => name.value.clone(),
+            _ => format!("col{}", i + 1),
+        };
+        let value = match arg {
+            Expr::Named { expr, .. } => (**expr).clone(),
+            other => other.clone(),
+        };
+        named.push(string(&field));
+        named.push(value);
+    }
+    call("named_struct", named)
 }
 
 fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionError> {
@@ -547,27 +597,7 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 vec![args[0].clone(), string(order), string("NULLS FIRST")],
             );
         }
-        ("struct", _) if f.over.is_none() => {
-            // Spark names a struct's fields after the columns given, else col1, col2, ..
-            let mut named = Vec::with_capacity(args.len() * 2);
-            for (i, arg) in args.iter().enumerate() {
-                let field = match arg {
-                    Expr::Identifier(id) => id.value.clone(),
-                    Expr::CompoundIdentifier(parts) => {
-                        parts.last().map(|p| p.value.clone()).unwrap_or_default()
-                    }
-                    Expr::Named { name, .. } => name.value.clone(),
-                    _ => format!("col{}", i + 1),
-                };
-                let value = match arg {
-                    Expr::Named { expr, .. } => (**expr).clone(),
-                    other => other.clone(),
-                };
-                named.push(string(&field));
-                named.push(value);
-            }
-            return Ok(Some(call("named_struct", named)));
-        }
+        ("struct", _) if f.over.is_none() => return Ok(Some(spark_struct(&args))),
         ("datediff" | "date_diff" | "timestampdiff" | "timestamp_diff", 3) => {
             let Some(unit) = unit_name(&args[0]) else {
                 return Ok(None);
