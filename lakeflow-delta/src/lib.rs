@@ -1177,6 +1177,7 @@ impl DeltaStorage {
             .build(Some(&state), table.log_store(), operation)
             .await
             .map_err(error)?;
+        lakeflow_core::failpoint::hit("table_widened");
         let mut table = table;
         table.load().await.map_err(error)?;
         checkpoint_if_due(&table, location).await;

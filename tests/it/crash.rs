@@ -194,12 +194,19 @@ fn a_full_refresh_of_a_shared_table_killed_at_any_moment_finishes_on_the_next_ru
 
 /// bronze ingests files with Auto Loader's options (the schema inferred, then evolved) and
 /// silver streams from it: the pipeline of the schema evolution crash test.
-fn evolving_pipeline(landing: &Path, storage: &Path) -> lakeflow::Pipeline {
+fn evolving_pipeline(landing: &Path, storage: &Path, widen: bool) -> lakeflow::Pipeline {
     use lakeflow::prelude::*;
     let landing = landing.display().to_string();
+    let options = if widen {
+        FileOptions::csv()
+            .option("schemaEvolutionMode", "addNewColumnsWithTypeWidening")
+            .option("inferColumnTypes", "true")
+    } else {
+        FileOptions::csv()
+    };
     Pipeline::builder()
         .streaming_table("bronze", move || {
-            read_stream_files_with(landing.as_str(), FileOptions::csv())
+            read_stream_files_with(landing.as_str(), options.clone())
         })
         .table("silver", || {
             Ok(read_stream("bronze")?.filter(col("status").not_eq(lit("test")))?)
@@ -359,6 +366,80 @@ fn a_watermarked_aggregation_killed_at_any_moment_appends_each_window_once() {
     );
 }
 
+/// The moments to crash at in the run where a file needs a wider type: as the held schema was
+/// widened, after bronze's and silver's tables were rewritten with the wider type, and at the
+/// commits of the batch.
+const WIDENING_FAILPOINTS: &[&str] = &[
+    "schema_evolved",
+    "table_widened",
+    "table_widened:2",
+    "after_commit",
+    "after_commit:2",
+];
+
+/// Type widening across crashes: killed at any moment between the widened held schema and
+/// the last commit of the batch that needed it, the rerun equals an uninterrupted run.
+#[test]
+fn a_type_widening_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let widening = |landing: &Path, storage: &Path| {
+        let mut command = child(landing, storage);
+        command.env("LAKEFLOW_CRASH_EVOLVE", "widen");
+        command
+    };
+    let landing = root.path().join("landing");
+    let base = root.path().join("base");
+    land(&landing, 0, 0, 20);
+    assert!(!run_until(widening(&landing, &base), None));
+    // An id beyond INT: order_id is widened to BIGINT.
+    std::fs::write(
+        landing.join("orders-001.csv"),
+        "order_id,customer,amount,status\n3000000000,c1,1.5,ok\n21,c2,2.5,ok\n",
+    )
+    .unwrap();
+    let reference = root.path().join("reference");
+    copy_dir(&base, &reference);
+    assert!(!run_until(widening(&landing, &reference), None));
+    let tables = |storage: &Path| {
+        runtime.block_on(async {
+            let mut all = Vec::new();
+            for name in ["bronze", "silver"] {
+                all.push(crate::support::sorted_lines(
+                    &crate::support::delta_rows(&storage.join(name)).await,
+                ));
+            }
+            all
+        })
+    };
+    let expected = tables(&reference);
+    assert_eq!(expected[0].len(), 1 + 22, "bronze has every row once");
+    assert!(
+        expected[1].iter().any(|l| l.contains("3000000000")),
+        "{:?}",
+        expected[1]
+    );
+    let mut kills = 0;
+    for point in WIDENING_FAILPOINTS {
+        let storage = root
+            .path()
+            .join(format!("widen_{}", point.replace(':', "_")));
+        copy_dir(&base, &storage);
+        kills += usize::from(run_until(widening(&landing, &storage), Some(point)));
+        assert!(!run_until(widening(&landing, &storage), None));
+        assert_eq!(
+            tables(&storage),
+            expected,
+            "tables differ after a crash at {point} during a type widening"
+        );
+    }
+    assert_eq!(
+        kills,
+        WIDENING_FAILPOINTS.len(),
+        "every failpoint was reached"
+    );
+}
+
 /// Copies the directory `from` to `to`, recursively.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -390,16 +471,17 @@ async fn child_pipeline() {
             .unwrap();
         return;
     }
-    if std::env::var_os("LAKEFLOW_CRASH_EVOLVE").is_some() {
+    if let Some(mode) = std::env::var_os("LAKEFLOW_CRASH_EVOLVE") {
         // A schema change stops the flow once (Auto Loader's addNewColumns); the job is
         // restarted, as Databricks advises, by running again.
-        let pipeline = evolving_pipeline(Path::new(&landing), Path::new(&storage));
+        let widen = mode == "widen";
+        let pipeline = evolving_pipeline(Path::new(&landing), Path::new(&storage), widen);
         if let Err(lakeflow::Error::RunFailed { report }) = pipeline.run().await {
             let reason = report.dataset("bronze").and_then(|d| d.reason.clone());
             assert!(
-                reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains("held schema gained")),
+                reason.as_deref().is_some_and(|r| {
+                    r.contains("held schema gained") || r.contains("needs wider types")
+                }),
                 "only the stop at a schema change: {report}"
             );
             pipeline.run().await.unwrap();
