@@ -185,6 +185,24 @@ pub fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
         if matches!(tokens[i].token, Token::Whitespace(_)) {
             continue;
         }
+        // Spark reads `x OUTER JOIN y` (no LEFT, RIGHT or FULL) as `x AS outer JOIN y`.
+        if let Token::Word(w) = &tokens[i].token
+            && w.keyword == Keyword::OUTER
+            && w.quote_style.is_none()
+            && !previous.is_some_and(|p| {
+                matches!(&tokens[p].token, Token::Word(p) if matches!(p.keyword, Keyword::LEFT | Keyword::RIGHT | Keyword::FULL))
+            })
+            && tokens[i + 1..]
+                .iter()
+                .find(|t| !matches!(t.token, Token::Whitespace(_)))
+                .is_some_and(|t| matches!(&t.token, Token::Word(j) if j.keyword == Keyword::JOIN))
+        {
+            tokens[i].token = Token::Word(Word {
+                value: "outer".into(),
+                quote_style: Some('`'),
+                keyword: Keyword::NoKeyword,
+            });
+        }
         let after_star = previous.is_some_and(|p| tokens[p].token == Token::Mul);
         if after_star
             && let Token::Word(w) = &tokens[i].token
