@@ -854,6 +854,7 @@ impl Dataset {
                 sink: None,
                 persisted: false,
                 watermark: None,
+                sql_conf: BTreeMap::new(),
             },
         }
     }
@@ -926,6 +927,15 @@ impl Dataset {
     /// A property stored in the table's metadata.
     pub fn table_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.def.table_properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// A SQL conf of this dataset's flow (what `SET key = value` above it sets in a SQL file).
+    /// A flow that reads temporary views has their confs too; two values of one key are an
+    /// error (Spark's `DUPLICATE_FLOW_SQL_CONF`), and a view's
+    /// `spark.sql.session.timeZone` applies to the query that reads it.
+    pub fn sql_conf(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.def.sql_conf.insert(key.into(), value.into());
         self
     }
 

@@ -190,6 +190,9 @@ pub struct DatasetDef {
     /// time column and how late its rows may arrive (`WATERMARK ts DELAY OF INTERVAL ..`).
     /// Each window is appended once, when the watermark passes its end.
     pub watermark: Option<Watermark>,
+    /// The SQL confs of its flow (`SET key = value` above it in a SQL file). A flow that reads
+    /// temporary views has theirs too (Spark fuses them); two values of one key are an error.
+    pub sql_conf: BTreeMap<String, String>,
 }
 
 /// A stream's watermark: rows may arrive up to `delay_micros` later than the latest event time
@@ -250,6 +253,7 @@ impl DatasetDef {
             sink: None,
             persisted: false,
             watermark: None,
+            sql_conf: BTreeMap::new(),
         }
     }
 

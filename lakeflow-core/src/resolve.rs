@@ -689,6 +689,7 @@ impl Resolver {
                 });
             }
         }
+        check_sql_confs(def, &call.inputs, &self.state().resolved)?;
         let mut streams =
             !call.stream_files.is_empty() || call.inputs.values().any(|m| m.is_stream());
         if def.persisted && streams {
@@ -837,6 +838,51 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Whether `view` reads a stream, itself or through the temporary views it reads.
+/// Spark fuses the SQL confs of the temporary views a flow reads (directly or through other
+/// views) into the flow's own; two values of one key are an error.
+fn check_sql_confs(
+    def: &DatasetDef,
+    inputs: &BTreeMap<String, ReadMode>,
+    resolved: &HashMap<String, Arc<Resolved>>,
+) -> Result<()> {
+    let mut seen: BTreeMap<&str, (&str, &str)> = def
+        .sql_conf
+        .iter()
+        .map(|(k, v)| (k.as_str(), (v.as_str(), def.name.as_str())))
+        .collect();
+    let mut stack: Vec<&str> = inputs.keys().map(String::as_str).collect();
+    let mut visited = BTreeSet::new();
+    while let Some(name) = stack.pop() {
+        if !visited.insert(name) {
+            continue;
+        }
+        let Some(view) = resolved
+            .get(name)
+            .filter(|r| r.kind == DatasetKind::TemporaryView)
+        else {
+            continue;
+        };
+        for (key, value) in &view.def.sql_conf {
+            match seen.get(key.as_str()) {
+                Some((other, by)) if *other != value.as_str() => {
+                    return Err(Error::InvalidDefinition {
+                        dataset: def.name.clone(),
+                        message: format!(
+                            "SQL conf `{key}` is '{other}' for `{by}` and '{value}' for `{name}`, which this flow reads; the confs of a flow and of the views it reads must agree (they apply to one query) [DUPLICATE_FLOW_SQL_CONF]"
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(key.as_str(), (value.as_str(), view.def.name.as_str()));
+                }
+            }
+        }
+        stack.extend(view.inputs.keys().map(String::as_str));
+    }
+    Ok(())
+}
+
 fn streams_through_views(resolved: &HashMap<String, Arc<Resolved>>, view: &Resolved) -> bool {
     !view.stream_files.is_empty()
         || view.inputs.iter().any(|(input, mode)| {
@@ -1237,7 +1283,13 @@ pub(crate) fn plan_sql(
             Some(zone) => spark.with_time_zone(zone),
             None => spark,
         };
-        return plan_spark_sql(spark, query, given, options.schema.as_deref());
+        return plan_spark_sql(
+            spark,
+            query,
+            given,
+            options.schema.as_deref(),
+            options.time_zone.is_none(),
+        );
     }
     Scope::current("sql", |scope| {
         let state = scope.resolver.session.state();
@@ -1318,6 +1370,7 @@ fn plan_spark_sql(
     query: &str,
     given: &[(String, DataFrame)],
     schema: Option<&str>,
+    fuse_time_zone: bool,
 ) -> Plan {
     let parsed = spark.parse(query).map_err(|e| sql_error(query, e))?;
     let mut tables: Vec<(String, LogicalPlan)> = Vec::new();
@@ -1360,6 +1413,7 @@ fn plan_spark_sql(
     }
     Scope::current("sql", |scope| {
         let state = scope.resolver.session.state();
+        let mut view_zone: Option<String> = None;
         for reference in parsed.table_references(&state)? {
             let name = match (reference.schema(), reference.catalog()) {
                 (None, None) => reference.table().to_string(),
@@ -1391,10 +1445,28 @@ fn plan_spark_sql(
                 _ => name.clone(),
             };
             let (dataset, provider) = scope.bind(&lookup, ReadMode::Batch)?;
+            // A temporary view's `spark.sql.session.timeZone` is the reading query's too
+            // (Spark fuses a view's confs into the flow that reads it).
+            if fuse_time_zone && view_zone.is_none() {
+                view_zone = scope
+                    .resolver
+                    .state()
+                    .resolved
+                    .get(&dataset)
+                    .filter(|r| r.kind == DatasetKind::TemporaryView)
+                    .and_then(|r| r.def.sql_conf.get("spark.sql.session.timeZone").cloned());
+            }
             let plan =
                 LogicalPlanBuilder::scan(dataset, provider_as_source(provider), None)?.build()?;
             tables.push((name, plan));
         }
+        let parsed = match &view_zone {
+            Some(zone) => spark
+                .with_time_zone(zone)
+                .parse(query)
+                .map_err(|e| sql_error(query, e))?,
+            None => parsed,
+        };
         let plan = parsed
             .plan(&state, tables)
             .map_err(|e| sql_error(query, e))?;

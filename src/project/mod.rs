@@ -518,6 +518,9 @@ fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
     if let Some(comment) = &definition.comment {
         dataset = dataset.comment(comment.clone());
     }
+    for (key, value) in &definition.sql_conf {
+        dataset = dataset.sql_conf(key.clone(), value.clone());
+    }
     if let Some((column, delay_micros)) =
         definition.query.as_ref().and_then(|q| q.watermark.clone())
     {

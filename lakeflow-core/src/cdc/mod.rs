@@ -440,6 +440,7 @@ impl AutoCdc {
             sink: None,
             persisted: false,
             watermark: None,
+            sql_conf: BTreeMap::new(),
         }
     }
 }

@@ -111,6 +111,8 @@ pub struct SqlDefinition {
     pub expectations: Vec<(String, String, ExpectAction)>,
     /// The query after `AS`, if any.
     pub query: Option<SqlQuery>,
+    /// The keys `SET` above it in its file set, with their values: its flow's SQL confs.
+    pub sql_conf: BTreeMap<String, String>,
 }
 
 /// A query after `AS`, ready for [`crate::sql_with`]: SQL text in which each streaming or
@@ -232,6 +234,7 @@ pub fn parse_sql_file(
         database: home_database.clone(),
         home_catalog,
         home_database,
+        set_confs: BTreeMap::new(),
         root: &context.root,
     };
     let mut out = Vec::new();
@@ -253,6 +256,8 @@ struct FileState<'a> {
     /// those of another `schema.name` (stored under `<storage>/<schema>/<name>`).
     home_catalog: Option<String>,
     home_database: Option<String>,
+    /// What `SET key = value` statements of this file set so far.
+    set_confs: BTreeMap<String, String>,
     root: &'a Path,
 }
 

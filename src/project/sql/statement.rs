@@ -190,6 +190,7 @@ impl StatementParser<'_, '_> {
         };
         let key = strip(text(self.pos, eq));
         let value = strip(text(eq + 1, self.tokens.len()));
+        self.state.set_confs.insert(key.clone(), value.clone());
         self.state.configuration.insert(key, value);
         Ok(())
     }
@@ -343,6 +344,7 @@ impl StatementParser<'_, '_> {
             _ => name,
         };
         let mut definition = SqlDefinition::new(name, kind, self.location_of(start));
+        definition.sql_conf = self.state.set_confs.clone();
         definition.persisted =
             definition.kind == SqlKind::TemporaryView && !temporary && !live && !streaming;
         let is_flow = matches!(definition.kind, SqlKind::Flow { .. });
@@ -770,6 +772,7 @@ impl SqlDefinition {
             columns: Vec::new(),
             expectations: Vec::new(),
             query: None,
+            sql_conf: BTreeMap::new(),
         }
     }
 }
