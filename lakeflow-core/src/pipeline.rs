@@ -104,6 +104,39 @@ impl PipelineDef {
             lower.insert(key, def.name.clone());
             defs.insert(def.name.clone(), def.clone());
         }
+        // A schema is a directory of the storage, as a stored dataset of the home schema is:
+        // the two must not share one (a vacuum of the table would delete the schema's tables).
+        for def in defs.values().filter(|d| d.kind.is_stored()) {
+            if def.name.eq_ignore_ascii_case("_lakeflow") {
+                errors.push(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: "`_lakeflow` is where lakeflow keeps its own state in the storage; rename the dataset".into(),
+                });
+                continue;
+            }
+            let Some((schema, _)) = def.name.split_once('.') else {
+                continue;
+            };
+            let clash = defs.values().find(|d| {
+                d.kind.is_stored() && !d.name.contains('.') && d.name.eq_ignore_ascii_case(schema)
+            });
+            if let Some(table) = clash {
+                errors.push(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: format!(
+                        "its schema `{schema}` has the name of the dataset `{}` (at {}), and both would be stored in the directory `{schema}`; rename the schema or the dataset",
+                        table.name, table.location
+                    ),
+                });
+            } else if schema.eq_ignore_ascii_case("_lakeflow") {
+                errors.push(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message:
+                        "the schema `_lakeflow` holds lakeflow's own state; use another schema name"
+                            .into(),
+                });
+            }
+        }
         if errors.is_empty()
             && defs
                 .values()

@@ -761,6 +761,12 @@ impl Resolver {
                 .filter(|(_, mode)| mode.is_stream())
                 .map(|(name, _)| name.clone())
                 .collect();
+            if def.watermark.is_some() && !call.stream_files.is_empty() {
+                return Err(Error::InvalidDefinition {
+                    dataset: def.name.clone(),
+                    message: "a watermark closes the windows of a pipeline table's stream, but this query streams files or an external Delta table; land them in a streaming table first and aggregate its stream".into(),
+                });
+            }
             if unions_stream_and_batch(&plan, &streamed) {
                 return Err(Error::InvalidDefinition {
                     dataset: def.name.clone(),

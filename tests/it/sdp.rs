@@ -368,3 +368,21 @@ GROUP BY window(eventTime, '5 seconds'), id;
     );
     assert_eq!(table(&root, "counts").await.len(), 5);
 }
+
+/// A schema is a directory of the storage, as a dataset of the home schema is: a dataset
+/// named like another dataset's schema would share its directory (and a vacuum of one would
+/// delete the other), so it is an error naming both.
+#[tokio::test]
+async fn a_schema_named_like_a_dataset_is_an_error() {
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW sales AS SELECT 1 AS x;
+CREATE MATERIALIZED VIEW sales.daily AS SELECT x FROM sales;",
+        ),
+    ]);
+    let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+    assert!(e.contains("`sales.daily`") && e.contains("`sales`"), "{e}");
+    assert!(e.contains("directory"), "{e}");
+}
