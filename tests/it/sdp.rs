@@ -223,6 +223,19 @@ CREATE STREAMING TABLE w AS SELECT ts, count(*) AS c FROM STREAM(src) WATERMARK 
     ]);
     let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
     assert!(e.contains("`w`") && e.contains("no time window"), "{e}");
+    // Windows of a file stream would see only each run's new files.
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("landing/a.csv", "t\n2026-01-01 00:00:00\n"),
+        (
+            "transformations/a.sql",
+            "CREATE STREAMING TABLE w AS SELECT window.start AS s, count(*) AS c
+FROM STREAM read_files('landing', format => 'csv', schema => 't TIMESTAMP') WATERMARK t DELAY OF INTERVAL 1 MINUTE
+GROUP BY window(t, '1 minute');",
+        ),
+    ]);
+    let e = pipeline(&root).dry_run().await.unwrap_err().to_string();
+    assert!(e.contains("streaming table first"), "{e}");
 }
 
 /// `col INT NOT NULL` in a column list is enforced: a NULL there fails the flow and nothing
