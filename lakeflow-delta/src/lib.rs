@@ -1202,7 +1202,11 @@ impl DeltaStorage {
         // of the user's own (`'quality' = 'gold'`, common in DLT pipelines) is created first,
         // with them allowed, and then written.
         let custom = write.properties.keys().any(|k| !k.starts_with("delta."));
-        let table = if table.version().is_none() && custom {
+        // A streaming batch that creates its table creates it empty first: delta-rs retries a
+        // first commit that lost the race for version 0 on top of the winner without checking
+        // it for conflicts, so two writers of the same batch would both land. On an existing
+        // table the batch's transaction id makes the second one conflict.
+        let table = if table.version().is_none() && (custom || write.txn.is_some()) {
             let columns: StructType = write
                 .schema
                 .as_ref()
@@ -1225,7 +1229,23 @@ impl DeltaStorage {
             if let Some(comment) = &write.comment {
                 create = create.with_comment(comment.clone());
             }
-            create.await.map_err(|e| delta_error(&location, e))?
+            match create.await {
+                Ok(table) => table,
+                // Another writer created it meanwhile: write into theirs, unless it already
+                // holds this batch.
+                Err(e) => {
+                    let Some(existing) = self.load(&write.name, false).await? else {
+                        return Err(delta_error(&location, e));
+                    };
+                    if existing.version().is_none() {
+                        return Err(delta_error(&location, e));
+                    }
+                    if let Some(version) = already_committed(&existing, write.txn.as_ref()).await? {
+                        return Ok(Committed { version });
+                    }
+                    existing
+                }
+            }
         } else {
             table
         };
