@@ -155,8 +155,12 @@ pub fn python(code: &str) -> String {
 
 /// [`python`] with extra environment variables.
 pub fn python_with(code: &str, env: &[(&str, String)]) -> String {
+    // Leave without running library destructors: pyarrow's threads sometimes abort at exit
+    // ("terminate called without an active exception") after the script succeeded.
+    let code =
+        format!("{code}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_os._exit(0)\n");
     let output = Command::new(installed().join("bin/python"))
-        .args(["-c", code])
+        .args(["-c", code.as_str()])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("the installed python runs");
@@ -185,9 +189,6 @@ rows = [json.dumps([str(r[c]) for c in cols]) for r in t.to_pylist()]
 print(json.dumps(cols))
 for r in sorted(rows):
     print(r)
-# Leave without running library destructors: pyarrow's threads sometimes abort at exit.
-sys.stdout.flush()
-os._exit(0)
 "#,
         options.join(", ")
     );
