@@ -208,26 +208,8 @@ impl PipelineDef {
                     .collect()
             }
         };
-        let pipeline_id = crate::event_log::pipeline_id(storage.as_ref()).await;
-        let log = EventLog::new(
-            &options.pipeline_name,
-            pipeline_id,
-            options.observers.clone(),
-        );
-        log.emit(
-            Level::Info,
-            "create_update",
-            None,
-            None,
-            format!(
-                "Maintenance run {} of pipeline '{}' created.",
-                log.run_id(),
-                options.pipeline_name
-            ),
-            json!({ "create_update": { "cause": "MAINTENANCE", "tables": tables } }),
-            None,
-            Vec::new(),
-        );
+        let details = json!({ "cause": "MAINTENANCE", "tables": tables });
+        let log = open_log(storage.as_ref(), options, "Maintenance run", details).await;
         let result =
             crate::maintenance::maintain(storage.as_ref(), &log, &options.maintenance, &tables)
                 .await;
@@ -264,36 +246,18 @@ impl PipelineDef {
         options: &RunOptions,
     ) -> (Option<DatasetGraph>, Result<RunReport>) {
         crate::failpoint::hit("run_start");
-        let pipeline_id = crate::event_log::pipeline_id(storage.as_ref()).await;
-        let log = EventLog::new(
-            &options.pipeline_name,
-            pipeline_id,
-            options.observers.clone(),
-        );
         let names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
-        log.emit(
-            Level::Info,
-            "create_update",
-            None,
-            None,
-            format!(
-                "Run {} of pipeline '{}' created.",
-                log.run_id(),
-                options.pipeline_name
-            ),
-            // Databricks' keys (a library call is an `API_CALL`), then lakeflow's.
-            json!({ "create_update": {
-                "cause": "API_CALL",
-                "full_refresh": options.full_refresh_all,
-                "full_refresh_selection": options.full_refresh,
-                "refresh_selection": options.refresh,
-                "storage": storage.location(),
-                "max_concurrent_flows": options.max_concurrent_flows,
-                "datasets": names,
-            }}),
-            None,
-            Vec::new(),
-        );
+        // Databricks' keys (a library call is an `API_CALL`), then lakeflow's.
+        let details = json!({
+            "cause": "API_CALL",
+            "full_refresh": options.full_refresh_all,
+            "full_refresh_selection": options.full_refresh,
+            "refresh_selection": options.refresh,
+            "storage": storage.location(),
+            "max_concurrent_flows": options.max_concurrent_flows,
+            "datasets": names,
+        });
+        let log = open_log(storage.as_ref(), options, "Run", details).await;
         let graph = match self.plan_for(engine, storage.clone(), Some(options)).await {
             Ok(graph) => graph,
             Err(e) => {
@@ -386,6 +350,37 @@ fn maintenance_candidates(graph: &DatasetGraph, report: &RunReport) -> Vec<Candi
         .collect();
     candidates.push(Candidate::event_log());
     candidates
+}
+
+/// The event log of a run (`what`: "Run", "Maintenance run"), which begins with its
+/// `create_update` event carrying `details`.
+async fn open_log(
+    storage: &dyn Storage,
+    options: &RunOptions,
+    what: &str,
+    details: serde_json::Value,
+) -> EventLog {
+    let pipeline_id = crate::event_log::pipeline_id(storage).await;
+    let log = EventLog::new(
+        &options.pipeline_name,
+        pipeline_id,
+        options.observers.clone(),
+    );
+    log.emit(
+        Level::Info,
+        "create_update",
+        None,
+        None,
+        format!(
+            "{what} {} of pipeline '{}' created.",
+            log.run_id(),
+            options.pipeline_name
+        ),
+        json!({ "create_update": details }),
+        None,
+        Vec::new(),
+    );
+    log
 }
 
 fn update_progress(log: &EventLog, state: &str, error: Option<String>) {

@@ -237,10 +237,8 @@ async fn run_one_batch(
         end = planned;
     }
     failpoint::hit("after_offsets");
-    // With type widening a value that needs a wider type is not an error of the reader (it
-    // would be rescued), so the batch's files are looked at before it runs.
-    if stream_reads.values().any(widens_types)
-        && let Some(widened) = evolve_schemas(
+    let evolve = || {
+        evolve_schemas(
             graph,
             name,
             &session,
@@ -250,7 +248,11 @@ async fn run_one_batch(
             &start,
             &end,
         )
-        .await?
+    };
+    // With type widening a value that needs a wider type is not an error of the reader (it
+    // would be rescued), so the batch's files are looked at before it runs.
+    if stream_reads.values().any(widens_types)
+        && let Some(widened) = evolve().await?
     {
         return Err(widened);
     }
@@ -386,17 +388,7 @@ async fn run_one_batch(
             let e =
                 attribute_file_error(e, &session, stream_reads, &start, &end, graph, name).await;
             if matches!(e, Error::NewColumns { .. })
-                && let Some(evolved) = evolve_schemas(
-                    graph,
-                    name,
-                    &session,
-                    storage,
-                    &checkpoint,
-                    stream_reads,
-                    &start,
-                    &end,
-                )
-                .await?
+                && let Some(evolved) = evolve().await?
             {
                 return Err(evolved);
             }

@@ -220,29 +220,24 @@ fn evolving_pipeline(landing: &Path, storage: &Path, widen: bool) -> lakeflow::P
 /// then silver's, each before its commit marker).
 const EVOLUTION_FAILPOINTS: &[&str] = &["schema_evolved", "after_commit", "after_commit:2"];
 
-/// Schema evolution across crashes: killed between the schema change and the commit (or at
-/// the first commits that merge the new column into the tables), the rerun equals an
-/// uninterrupted run. Each case starts from a copy of one first run, to keep this cheap.
-#[test]
-fn a_schema_change_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
+/// Schema evolution across crashes, with `LAKEFLOW_CRASH_EVOLVE=mode`: a first run over 20
+/// orders, then the file `second` lands, and the run that meets it is killed at each of
+/// `failpoints` (each case from a copy of the first run, to keep this cheap) and run again.
+/// Every case must end with the tables of an uninterrupted run, which are returned (bronze's,
+/// then silver's rows).
+fn evolution_across_crashes(mode: &str, second: &str, failpoints: &[&str]) -> Vec<Vec<String>> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let root = tempfile::tempdir().unwrap();
     let evolving = |landing: &Path, storage: &Path| {
         let mut command = child(landing, storage);
-        command.env("LAKEFLOW_CRASH_EVOLVE", "1");
+        command.env("LAKEFLOW_CRASH_EVOLVE", mode);
         command
     };
     let landing = root.path().join("landing");
     let base = root.path().join("base");
     land(&landing, 0, 0, 20);
     assert!(!run_until(evolving(&landing, &base), None));
-    // A file with a new column lands.
-    let mut text = String::from("order_id,customer,amount,status,channel\n");
-    for id in 20..30 {
-        let status = if id % 5 == 0 { "test" } else { "ok" };
-        text.push_str(&format!("{id},c{},{}.5,{status},web\n", id % 3, id % 7));
-    }
-    std::fs::write(landing.join("orders-001.csv"), text).unwrap();
+    std::fs::write(landing.join("orders-001.csv"), second).unwrap();
     let reference = root.path().join("reference");
     copy_dir(&base, &reference);
     assert!(!run_until(evolving(&landing, &reference), None));
@@ -258,12 +253,8 @@ fn a_schema_change_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
         })
     };
     let expected = tables(&reference);
-    assert_eq!(expected[0].len(), 1 + 30, "bronze has every row once");
-    assert!(expected[0][0].contains("channel"), "{:?}", expected[0][0]);
-    assert!(expected[1][0].contains("channel"), "{:?}", expected[1][0]);
-
     let mut kills = 0;
-    for point in EVOLUTION_FAILPOINTS {
+    for point in failpoints {
         let storage = root.path().join(point.replace(':', "_"));
         copy_dir(&base, &storage);
         kills += usize::from(run_until(evolving(&landing, &storage), Some(point)));
@@ -271,14 +262,28 @@ fn a_schema_change_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
         assert_eq!(
             tables(&storage),
             expected,
-            "tables differ after a crash at {point} during a schema change"
+            "tables differ after a crash at {point} ({mode})"
         );
     }
-    assert_eq!(
-        kills,
-        EVOLUTION_FAILPOINTS.len(),
-        "every failpoint was reached"
-    );
+    assert_eq!(kills, failpoints.len(), "every failpoint was reached");
+    expected
+}
+
+/// Schema evolution across crashes: killed between the schema change and the commit (or at
+/// the first commits that merge the new column into the tables), the rerun equals an
+/// uninterrupted run.
+#[test]
+fn a_schema_change_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
+    // A file with a new column.
+    let mut text = String::from("order_id,customer,amount,status,channel\n");
+    for id in 20..30 {
+        let status = if id % 5 == 0 { "test" } else { "ok" };
+        text.push_str(&format!("{id},c{},{}.5,{status},web\n", id % 3, id % 7));
+    }
+    let expected = evolution_across_crashes("1", &text, EVOLUTION_FAILPOINTS);
+    assert_eq!(expected[0].len(), 1 + 30, "bronze has every row once");
+    assert!(expected[0][0].contains("channel"), "{:?}", expected[0][0]);
+    assert!(expected[1][0].contains("channel"), "{:?}", expected[1][0]);
 }
 
 /// bronze (orders, with `ts` = `order_id` seconds after the epoch) -> `windows`: orders per
@@ -381,62 +386,17 @@ const WIDENING_FAILPOINTS: &[&str] = &[
 /// the last commit of the batch that needed it, the rerun equals an uninterrupted run.
 #[test]
 fn a_type_widening_killed_at_any_moment_reruns_to_an_uninterrupted_result() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let widening = |landing: &Path, storage: &Path| {
-        let mut command = child(landing, storage);
-        command.env("LAKEFLOW_CRASH_EVOLVE", "widen");
-        command
-    };
-    let landing = root.path().join("landing");
-    let base = root.path().join("base");
-    land(&landing, 0, 0, 20);
-    assert!(!run_until(widening(&landing, &base), None));
     // An id beyond INT: order_id is widened to BIGINT.
-    std::fs::write(
-        landing.join("orders-001.csv"),
+    let expected = evolution_across_crashes(
+        "widen",
         "order_id,customer,amount,status\n3000000000,c1,1.5,ok\n21,c2,2.5,ok\n",
-    )
-    .unwrap();
-    let reference = root.path().join("reference");
-    copy_dir(&base, &reference);
-    assert!(!run_until(widening(&landing, &reference), None));
-    let tables = |storage: &Path| {
-        runtime.block_on(async {
-            let mut all = Vec::new();
-            for name in ["bronze", "silver"] {
-                all.push(crate::support::sorted_lines(
-                    &crate::support::delta_rows(&storage.join(name)).await,
-                ));
-            }
-            all
-        })
-    };
-    let expected = tables(&reference);
+        WIDENING_FAILPOINTS,
+    );
     assert_eq!(expected[0].len(), 1 + 22, "bronze has every row once");
     assert!(
         expected[1].iter().any(|l| l.contains("3000000000")),
         "{:?}",
         expected[1]
-    );
-    let mut kills = 0;
-    for point in WIDENING_FAILPOINTS {
-        let storage = root
-            .path()
-            .join(format!("widen_{}", point.replace(':', "_")));
-        copy_dir(&base, &storage);
-        kills += usize::from(run_until(widening(&landing, &storage), Some(point)));
-        assert!(!run_until(widening(&landing, &storage), None));
-        assert_eq!(
-            tables(&storage),
-            expected,
-            "tables differ after a crash at {point} during a type widening"
-        );
-    }
-    assert_eq!(
-        kills,
-        WIDENING_FAILPOINTS.len(),
-        "every failpoint was reached"
     );
 }
 
