@@ -51,6 +51,20 @@ fn pipeline(dirs: &Dirs, options: FileOptions) -> Pipeline {
         .progress(ProgressMode::Off)
 }
 
+/// bronze (the landed files, read with `options`) -> silver (bronze's new rows, no id 0).
+fn bronze_and_silver(dirs: &Dirs, options: FileOptions) -> Pipeline {
+    let landing = dirs.landing().display().to_string();
+    Pipeline::builder()
+        .streaming_table("bronze", move || {
+            read_stream_files_with(landing.as_str(), options.clone())
+        })
+        .table("silver", || {
+            Ok(read_stream("bronze")?.filter(col("id").not_eq(lit(0)))?)
+        })
+        .storage(dirs.storage().to_str().unwrap())
+        .progress(ProgressMode::Off)
+}
+
 /// A SQL project with `sql` as its one file, run once.
 fn sql_project(dirs: &Dirs, sql: &str) -> Pipeline {
     std::fs::write(
@@ -508,26 +522,13 @@ async fn none_ignores_new_columns_and_rescues_them_only_when_asked() {
 async fn type_widening_widens_the_held_schema_and_the_tables_keeping_every_row_once() {
     use lakeflow::datafusion::arrow::datatypes::DataType;
     let dirs = Dirs::new();
-    let landing = dirs.landing().display().to_string();
     let options = FileOptions::csv()
         .option(
             "cloudFiles.schemaEvolutionMode",
             "addNewColumnsWithTypeWidening",
         )
         .option("cloudFiles.inferColumnTypes", "true");
-    let pipeline = || {
-        let landing = landing.clone();
-        let options = options.clone();
-        Pipeline::builder()
-            .streaming_table("bronze", move || {
-                read_stream_files_with(landing.as_str(), options.clone())
-            })
-            .table("silver", || {
-                Ok(read_stream("bronze")?.filter(col("id").not_eq(lit(0)))?)
-            })
-            .storage(dirs.storage().to_str().unwrap())
-            .progress(ProgressMode::Off)
-    };
+    let pipeline = || bronze_and_silver(&dirs, options.clone());
     let amount_type = |table: &str| {
         let dir = dirs.storage().join(table);
         async move {
@@ -590,21 +591,8 @@ async fn type_widening_widens_the_held_schema_and_the_tables_keeping_every_row_o
 #[tokio::test]
 async fn a_stream_fed_file_by_file_evolves_rescues_and_keeps_every_row_once() {
     let dirs = Dirs::new();
-    let landing = dirs.landing().display().to_string();
     let options = FileOptions::csv().option("schemaHints", "amount DOUBLE");
-    let pipeline = || {
-        let landing = landing.clone();
-        let options = options.clone();
-        Pipeline::builder()
-            .streaming_table("bronze", move || {
-                read_stream_files_with(landing.as_str(), options.clone())
-            })
-            .table("silver", || {
-                Ok(read_stream("bronze")?.filter(col("id").not_eq(lit(0)))?)
-            })
-            .storage(dirs.storage().to_str().unwrap())
-            .progress(ProgressMode::Off)
-    };
+    let pipeline = || bronze_and_silver(&dirs, options.clone());
     dirs.write("f1.csv", "id,amount\n1,1.5\n2,2.5\n");
     pipeline().run().await.unwrap();
     dirs.write("f2.csv", "id,amount\n3,3.5\n");
