@@ -131,6 +131,26 @@ fn rewrite(
             udf.call(vec![(**inner).clone(), lit(time_zone)]),
         ));
     }
+    // A double or float as text, as Spark (Java) writes it: `1.0E10`, `100.0`, `Infinity`.
+    if let Expr::Cast(Cast { expr: inner, field }) | Expr::TryCast(TryCast { expr: inner, field }) =
+        &expr
+        && is_string(field.data_type())
+        && matches!(
+            inner.get_type(schema),
+            Ok(DataType::Float64 | DataType::Float32)
+        )
+    {
+        let udf = datafusion::logical_expr::ScalarUDF::from(
+            crate::functions::double_text::SparkDoubleString::new(),
+        );
+        let text = udf.call(vec![(**inner).clone()]);
+        // The cast's own string type (Utf8View, LargeUtf8) is kept.
+        return Ok(Transformed::yes(if field.data_type() == &DataType::Utf8 {
+            text
+        } else {
+            Expr::Cast(Cast::new(Box::new(text), field.data_type().clone()))
+        }));
+    }
     // Strings cast as Spark casts them.
     let string_cast = match &expr {
         Expr::Cast(Cast { expr: inner, field }) => Some((inner, field.data_type(), ansi)),
@@ -143,7 +163,7 @@ fn rewrite(
         && let Ok(from) = inner.get_type(schema)
     {
         let micros = DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None);
-        if matches!(to, DataType::Timestamp(..)) && (from.is_integer() || from.is_floating()) {
+        if matches!(to, DataType::Timestamp(..)) && from.is_numeric() {
             let scaled = Expr::BinaryExpr(BinaryExpr::new(
                 Box::new(convert((**inner).clone(), DataType::Float64, true)),
                 Operator::Multiply,

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
 pub(crate) mod cast;
 mod datetime;
 pub mod ddl;
+pub mod double_text;
 mod json;
 pub mod pattern;
 pub mod subscript;
@@ -138,6 +139,9 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
     }
     registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::new())))?;
     registry.register_udf(Arc::new(ScalarUDF::from(subscript::SparkSubscript::new())))?;
+    registry.register_udf(Arc::new(ScalarUDF::from(
+        double_text::SparkDoubleString::new(),
+    )))?;
     Ok(())
 }
 
