@@ -585,17 +585,28 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         }
         ("isnull", 1) => return Ok(Some(Expr::IsNull(Box::new(args[0].clone())))),
         ("isnotnull", 1) => return Ok(Some(Expr::IsNotNull(Box::new(args[0].clone())))),
+        // Spark's array_agg is collect_list: NULLs are left out.
+        ("array_agg", 1)
+            if f.over.is_none()
+                && matches!(&f.args, FunctionArguments::List(list)
+                    if list.clauses.is_empty() && list.duplicate_treatment.is_none()) =>
+        {
+            rename(f, "collect_list");
+        }
+        // Spark's array_sort: ascending, NULLs last.
+        ("array_sort", 1) => set_args(
+            f,
+            vec![args[0].clone(), string("ASC"), string("NULLS LAST")],
+        ),
+        // sort_array: NULLs first ascending, last descending.
         ("sort_array", 1 | 2) => {
-            let order = if args.len() == 2 && !is_true(&args[1]) {
-                "DESC"
+            let (order, nulls) = if args.len() == 2 && !is_true(&args[1]) {
+                ("DESC", "NULLS LAST")
             } else {
-                "ASC"
+                ("ASC", "NULLS FIRST")
             };
             rename(f, "array_sort");
-            set_args(
-                f,
-                vec![args[0].clone(), string(order), string("NULLS FIRST")],
-            );
+            set_args(f, vec![args[0].clone(), string(order), string(nulls)]);
         }
         ("struct", _) if f.over.is_none() => return Ok(Some(spark_struct(&args))),
         ("datediff" | "date_diff" | "timestampdiff" | "timestamp_diff", 3) => {
