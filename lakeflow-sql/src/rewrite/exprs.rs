@@ -585,6 +585,24 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
         }
         ("isnull", 1) => return Ok(Some(Expr::IsNull(Box::new(args[0].clone())))),
         ("isnotnull", 1) => return Ok(Some(Expr::IsNotNull(Box::new(args[0].clone())))),
+        // size(x) / cardinality(x): an INT; of NULL, -1 (NULL with ANSI on).
+        ("size" | "cardinality", 1) if f.over.is_none() => {
+            let count = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(call("cardinality", vec![args[0].clone()])),
+                data_type: DataType::Int(None),
+                array: false,
+                format: None,
+            };
+            return Ok(Some(if ansi {
+                count
+            } else {
+                call(
+                    "coalesce",
+                    vec![count, Expr::value(Value::Number("-1".into(), false))],
+                )
+            }));
+        }
         // Spark's array_agg is collect_list: NULLs are left out.
         ("array_agg", 1)
             if f.over.is_none()
