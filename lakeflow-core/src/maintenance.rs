@@ -173,13 +173,9 @@ pub(crate) async fn after_run(
         if !full && !candidate.written {
             continue;
         }
-        let request = MaintainRequest {
-            name: candidate.name.clone(),
-            compact_min_files: if full { 2 } else { options.compact_min_files },
-            target_file_size: options.target_file_size,
-            vacuum: full,
-        };
-        if let Some(table) = maintain_one(storage, log, &request).await {
+        // A failure is a warning in the log (`maintain_one`); the run stands.
+        let request = maintain_request(&candidate.name, full, options);
+        if let Ok(Some(table)) = maintain_one(storage, log, &request).await {
             done.push(table);
         }
         if full {
@@ -208,48 +204,36 @@ pub(crate) async fn maintain(
     let mut schedule = read_schedule(storage).await?;
     let mut done = Vec::new();
     for name in tables {
-        let request = MaintainRequest {
-            name: name.clone(),
-            compact_min_files: 2,
-            target_file_size: options.target_file_size,
-            vacuum: true,
-        };
-        let outcome = storage.maintain(&request).await;
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                warn(
-                    log,
-                    Some(name),
-                    format!("Maintenance of '{name}' failed: {e}"),
-                );
-                return Err(e);
-            }
-        };
+        let request = maintain_request(name, true, options);
+        done.extend(maintain_one(storage, log, &request).await?);
         schedule.insert(name.clone(), now_ms());
-        if let Some(outcome) = outcome {
-            let table = TableMaintenance {
-                table: name.clone(),
-                operation: "OPTIMIZE, VACUUM",
-                outcome,
-            };
-            record(log, &table);
-            done.push(table);
-        }
     }
     write_schedule(storage, &schedule).await?;
     Ok(done)
 }
 
+/// What to ask of the storage for table `name`: full maintenance (every small file compacted,
+/// then VACUUM), or auto compaction at the configured number of small files.
+fn maintain_request(name: &str, full: bool, options: &MaintenanceOptions) -> MaintainRequest {
+    MaintainRequest {
+        name: name.to_string(),
+        compact_min_files: if full { 2 } else { options.compact_min_files },
+        target_file_size: options.target_file_size,
+        vacuum: full,
+    }
+}
+
+/// Maintains one table: what it did is a `maintenance_progress` event (nothing when auto
+/// compaction found nothing to do), a failure a WARN one, and returned.
 async fn maintain_one(
     storage: &dyn Storage,
     log: &EventLog,
     request: &MaintainRequest,
-) -> Option<TableMaintenance> {
+) -> Result<Option<TableMaintenance>> {
     match storage.maintain(request).await {
         Ok(Some(outcome)) => {
             if !request.vacuum && outcome.files_compacted == 0 {
-                return None;
+                return Ok(None);
             }
             let table = TableMaintenance {
                 table: request.name.clone(),
@@ -261,9 +245,9 @@ async fn maintain_one(
                 outcome,
             };
             record(log, &table);
-            Some(table)
+            Ok(Some(table))
         }
-        Ok(None) => None,
+        Ok(None) => Ok(None),
         Err(e) => {
             warn(
                 log,
@@ -273,7 +257,7 @@ async fn maintain_one(
                     request.name
                 ),
             );
-            None
+            Err(e)
         }
     }
 }

@@ -1227,26 +1227,14 @@ fn groups_by_window(plan: &LogicalPlan) -> bool {
 /// a stream, or of a dataset in `streamed` (a streaming view, read through its batch
 /// placeholder), is a stream.
 fn unions_stream_and_batch(plan: &LogicalPlan, streamed: &BTreeSet<String>) -> bool {
-    let reads_stream = |input: &LogicalPlan| {
-        let mut found = false;
-        let _ = input.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node
-                && let Some(provider) = Placeholder::of(&scan.source)
-                && let Some(placeholder) = provider.downcast_ref::<Placeholder>()
-            {
-                found |= match &placeholder.binding {
-                    Binding::Dataset(name) => streamed.contains(name),
-                    binding => binding.stream_key().is_some(),
-                };
-            }
-            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-        });
-        found
-    };
     let mut mixed = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::Union(union) = node {
-            let streams: Vec<bool> = union.inputs.iter().map(|i| reads_stream(i)).collect();
+            let streams: Vec<bool> = union
+                .inputs
+                .iter()
+                .map(|i| stream_scans(i, streamed) > 0)
+                .collect();
             mixed |= streams.contains(&true) && streams.contains(&false);
         }
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
@@ -1255,13 +1243,21 @@ fn unions_stream_and_batch(plan: &LogicalPlan, streamed: &BTreeSet<String>) -> b
 }
 
 fn count_stream_scans(plan: &LogicalPlan) -> usize {
+    stream_scans(plan, &BTreeSet::new())
+}
+
+/// The scans of `plan` that read a stream: of a dataset's or a source's new rows, or of a
+/// dataset in `streamed` (a streaming view, read through its batch placeholder).
+fn stream_scans(plan: &LogicalPlan, streamed: &BTreeSet<String>) -> usize {
     let mut count = 0;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Some(provider) = Placeholder::of(&scan.source)
-            && provider
-                .downcast_ref::<Placeholder>()
-                .is_some_and(|p| p.binding.stream_key().is_some())
+            && let Some(placeholder) = provider.downcast_ref::<Placeholder>()
+            && match &placeholder.binding {
+                Binding::Dataset(name) => streamed.contains(name),
+                binding => binding.stream_key().is_some(),
+            }
         {
             count += 1;
         }
