@@ -160,6 +160,7 @@ pub(crate) async fn run_flow(
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("running unknown dataset `{name}`")))?;
+    check_partitioning(graph, dataset.table(), storage, mode).await?;
     let (batch_reads, stream_reads) = reads(graph, name);
     let mut inputs = FlowInputs::default();
     for input in batch_reads {
@@ -233,6 +234,46 @@ pub(crate) async fn run_flow(
         stream_reads,
     )
     .await
+}
+
+/// A table's partitioning is fixed once it is stored, as in Spark: a definition that asks for
+/// other partition columns is an error unless the run fully refreshes the table, which
+/// re-creates it with them.
+async fn check_partitioning(
+    graph: &DatasetGraph,
+    table: &str,
+    storage: &dyn Storage,
+    mode: FlowMode,
+) -> Result<()> {
+    let Some(target) = graph.get(table) else {
+        return Ok(());
+    };
+    if mode.full_refresh || !target.kind.is_stored() {
+        return Ok(());
+    }
+    let Some(existing) = storage.partition_columns(table).await? else {
+        return Ok(());
+    };
+    let requested = &target.def.partition_cols;
+    if &existing == requested {
+        return Ok(());
+    }
+    let list = |cols: &[String]| match cols {
+        [] => "none".to_string(),
+        cols => cols
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Err(Error::InvalidDefinition {
+        dataset: table.to_string(),
+        message: format!(
+            "the stored table is partitioned by {} but the definition asks for {}; partitioning cannot change on an existing table: run a full refresh of `{table}` (`lakeflow run --full-refresh {table}`) to re-create it, or keep its partition columns [CANNOT_UPDATE_PARTITION_COLUMNS]",
+            list(&existing),
+            list(requested)
+        ),
+    })
 }
 
 async fn snapshot(

@@ -439,6 +439,10 @@ impl Storage for Leased {
         self.inner.version(name).await
     }
 
+    async fn partition_columns(&self, name: &str) -> Result<Option<Vec<String>>> {
+        self.inner.partition_columns(name).await
+    }
+
     async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {
         self.inner.transaction_version(name, app_id).await
     }

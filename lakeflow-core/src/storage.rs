@@ -178,6 +178,10 @@ pub trait Storage: Debug + Send + Sync {
     /// The current version of dataset `name`'s table, or `None` if it was never written.
     async fn version(&self, name: &str) -> Result<Option<u64>>;
 
+    /// The partition columns of dataset `name`'s table, or `None` if it was never written or
+    /// this storage does not partition tables.
+    async fn partition_columns(&self, name: &str) -> Result<Option<Vec<String>>>;
+
     /// The last batch `app_id` committed to the table, if any.
     async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>>;
 
@@ -409,6 +413,11 @@ impl Storage for MemoryStorage {
     async fn version(&self, name: &str) -> Result<Option<u64>> {
         let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         Ok(tables.get(name).map(MemoryTable::version))
+    }
+
+    async fn partition_columns(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let _ = name;
+        Ok(None)
     }
 
     async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {

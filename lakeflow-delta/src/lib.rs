@@ -419,6 +419,16 @@ impl Storage for DeltaStorage {
         Ok(self.load(name, false).await?.and_then(|t| t.version()))
     }
 
+    async fn partition_columns(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let Some(table) = self.load(name, false).await? else {
+            return Ok(None);
+        };
+        Ok(table
+            .snapshot()
+            .ok()
+            .map(|state| state.metadata().partition_columns().to_vec()))
+    }
+
     async fn transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {
         let Some(table) = self.load(name, false).await? else {
             return Ok(None);

@@ -399,3 +399,55 @@ CREATE MATERIALIZED VIEW sales.daily AS SELECT x FROM sales;",
     assert!(e.contains("`sales.daily`") && e.contains("`sales`"), "{e}");
     assert!(e.contains("directory"), "{e}");
 }
+
+/// A stored table's partition columns are fixed, as in Spark (`CANNOT_UPDATE_PARTITION_COLUMNS`):
+/// a definition that changes them fails that table's flow and leaves the table as it was; a
+/// full refresh re-creates it with the new ones.
+#[tokio::test]
+async fn changing_partition_columns_needs_a_full_refresh() {
+    let sql = |by: &str| {
+        format!(
+            "CREATE MATERIALIZED VIEW m PARTITIONED BY ({by}) AS SELECT 1 AS x, 2 AS y;\n\
+             CREATE STREAMING TABLE s PARTITIONED BY ({by}) AS SELECT * FROM STREAM(m);\n"
+        )
+    };
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("transformations/a.sql", &sql("x")),
+    ]);
+    let report = pipeline(&root).run().await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let partitions = |name: &'static str| {
+        let root = root.clone();
+        async move {
+            crate::support::open_delta(&root.join("out").join(name))
+                .await
+                .snapshot()
+                .unwrap()
+                .metadata()
+                .partition_columns()
+                .to_vec()
+        }
+    };
+    assert_eq!(partitions("m").await, ["x"]);
+
+    std::fs::write(root.join("transformations/a.sql"), sql("y")).unwrap();
+    let e = pipeline(&root).run().await.unwrap_err().to_string();
+    assert!(
+        e.contains("m        materialized view  FAILED")
+            && e.contains("partitioned by `x` but the definition asks for `y`")
+            && e.contains("CANNOT_UPDATE_PARTITION_COLUMNS"),
+        "{e}"
+    );
+    assert_eq!(partitions("m").await, ["x"]);
+
+    let report = pipeline(&root)
+        .full_refresh(["m", "s"])
+        .run()
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(partitions("m").await, ["y"]);
+    assert_eq!(partitions("s").await, ["y"]);
+    assert_eq!(table(&root, "s").await[1..], ["| 1 | 2 |"]);
+}
