@@ -43,15 +43,7 @@ const PIPELINES: &[&str] = &[
 
 /// Pipelines that fail today, each with the parts of the error it gives (a listed pipeline
 /// must fail with all of them; `<root>` stands for the project directory).
-const EXPECTED_FAILURES: &[(&str, &[&str])] = &[
-    // `aes_encrypt` (in a LIVE VIEW).
-    (
-        "wallet_risk",
-        &[
-            "run: dataset `holder_profile_masked` (transformations/03-features.sql:88:1) has an invalid query: `aes_encrypt` is not a function lakeflow knows",
-        ],
-    ),
-];
+const EXPECTED_FAILURES: &[(&str, &[&str])] = &[];
 
 #[tokio::test]
 async fn dlt_pipelines_give_the_tables_spark_gives() {

@@ -411,10 +411,7 @@ async fn changing_partition_columns_needs_a_full_refresh() {
              CREATE STREAMING TABLE s PARTITIONED BY ({by}) AS SELECT * FROM STREAM(m);\n"
         )
     };
-    let (_tmp, root) = project(&[
-        ("lakeflow.yml", SPEC),
-        ("transformations/a.sql", &sql("x")),
-    ]);
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", &sql("x"))]);
     let report = pipeline(&root).run().await.unwrap();
     assert!(report.succeeded(), "{report}");
     let partitions = |name: &'static str| {

@@ -1,7 +1,8 @@
 //! Spark functions that `datafusion-spark` does not provide (or provides with other
 //! results), registered under Spark's names: date parts, `date_format`, `to_timestamp`,
 //! `to_date`, `unix_timestamp` and `from_unixtime` with Spark's patterns, `timestampdiff`,
-//! `get_json_object`, `from_json`, `to_json`, `regexp_extract`, `initcap` and `split`.
+//! `get_json_object`, `from_json`, `to_json`, `regexp_extract`, `initcap`, `split` and the
+//! AES functions.
 //!
 //! Each is one [`SparkFunction`]: a name, a signature and an implementation over arrays.
 
@@ -16,6 +17,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+pub mod aes;
 pub(crate) mod cast;
 mod datetime;
 pub mod ddl;
@@ -139,6 +141,13 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
     }
     registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::new())))?;
     registry.register_udf(Arc::new(ScalarUDF::from(subscript::SparkSubscript::new())))?;
+    for op in [
+        aes::AesOp::Encrypt,
+        aes::AesOp::Decrypt,
+        aes::AesOp::TryDecrypt,
+    ] {
+        registry.register_udf(Arc::new(ScalarUDF::from(aes::SparkAes::new(op))))?;
+    }
     registry.register_udf(Arc::new(ScalarUDF::from(
         double_text::SparkDoubleString::new(),
     )))?;

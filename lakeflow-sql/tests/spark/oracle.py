@@ -923,6 +923,17 @@ case(A, "substring_unicode", "SELECT substring('ünïcödé', 2, 3) AS a, revers
 case(A, "sentences_like_split_regex", "SELECT split('a1b22c333', '[0-9]+') AS a, split('  a  b ', ' ') AS b, split('abc', '') AS c, split('', ',') AS d")
 case(A, "char_varchar_behaviour", "SELECT CAST('ab' AS CHAR(4)) = 'ab' AS eq, length(CAST('ab' AS CHAR(4))) AS l, CAST('abcdef' AS VARCHAR(3)) AS v")
 case(A, "lower_upper_numbers", "SELECT lower(123) AS a, upper(true) AS b, length(12345) AS c")
+K16 = "'0000111122223333'"
+K24 = "'000011112222333344445555'"
+K32 = "'abcdefghijklmnop12345678ABCDEFGH'"
+case(A, "aes_encrypt_fixed_iv", "SELECT base64(aes_encrypt('Spark SQL', " + K16 + ", 'GCM', 'DEFAULT', unhex('000000000000000000000000'))) AS gcm, base64(aes_encrypt('Spark SQL', " + K16 + ", 'ECB')) AS ecb, base64(aes_encrypt('Spark SQL', " + K24 + ", 'CBC', 'PKCS', unhex('00000000000000000000000000000000'))) AS cbc, base64(aes_encrypt('Spark', " + K32 + ", 'gcm', 'NONE', unhex('0102030405060708090a0b0c'), 'an aad')) AS gcm_aad, base64(aes_encrypt(unhex('00ff'), " + K32 + ", 'ECB', 'PKCS')) AS binary_in")
+case(A, "aes_round_trip", "SELECT s, CAST(aes_decrypt(aes_encrypt(s, " + K16 + "), " + K16 + ") AS STRING) AS gcm, CAST(aes_decrypt(aes_encrypt(s, " + K24 + ", 'CBC'), " + K24 + ", 'CBC') AS STRING) AS cbc, CAST(aes_decrypt(aes_encrypt(s, " + K32 + ", 'ECB', 'PKCS'), " + K32 + ", 'ECB', 'PKCS') AS STRING) AS ecb, length(aes_encrypt(s, " + K16 + ")) AS gcm_len, length(aes_encrypt(s, " + K16 + ", 'CBC')) AS cbc_len FROM t", T_STR)
+case(A, "aes_decrypt_spark_docs", "SELECT CAST(aes_decrypt(unhex('83F16B2AA704794132802D248E6BFD4E380078182D1544813898AC97E709B28A94'), " + K16 + ") AS STRING) AS a, CAST(aes_decrypt(unbase64('3lmwu+Mw0H3fi5NDvcu9lg=='), '1234567890abcdef', 'ECB', 'PKCS') AS STRING) AS b, CAST(aes_decrypt(unbase64('2NYmDCjgXTbbxGA3/SnJEfFC/JQ7olk2VQWReIAAFKo='), '1234567890abcdef', 'CBC') AS STRING) AS c, CAST(aes_decrypt(unbase64('AAAAAAAAAAAAAAAAAAAAAPSd4mWyMZ5mhvjiAPQJnfg='), " + K32 + ", 'CBC', 'DEFAULT') AS STRING) AS d, CAST(aes_decrypt(unbase64('AAAAAAAAAAAAAAAAQiYi+sTLm7KD9UcZ2nlRdYDe/PX4'), " + K32 + ", 'GCM', 'DEFAULT', 'This is an AAD mixed into the input') AS STRING) AS e")
+case(A, "aes_nulls", "SELECT aes_encrypt(CAST(NULL AS STRING), " + K16 + ") IS NULL AS a, aes_decrypt(CAST(NULL AS BINARY), " + K16 + ") IS NULL AS b, aes_encrypt('x', CAST(NULL AS STRING)) IS NULL AS c")
+case(A, "try_aes_decrypt_wrong_key", "SELECT try_aes_decrypt(unhex('83F16B2AA704794132802D248E6BFD4E380078182D1544813898AC97E709B28A94'), '1111111122223333') AS r, CAST(try_aes_decrypt(unhex('83F16B2AA704794132802D248E6BFD4E380078182D1544813898AC97E709B28A94'), " + K16 + ") AS STRING) AS ok")
+case(A, "aes_decrypt_wrong_key", "SELECT aes_decrypt(unhex('83F16B2AA704794132802D248E6BFD4E380078182D1544813898AC97E709B28A94'), '1111111122223333') AS r")
+case(A, "aes_bad_key_length", "SELECT aes_encrypt('x', 'short') AS r")
+case(A, "aes_unsupported_mode", "SELECT aes_encrypt('x', " + K16 + ", 'GCM', 'PKCS') AS r")
 A = "json"
 case(A, "get_json_object_number_format", "SELECT get_json_object('{\"a\": 1.0, \"b\": 1e2, \"c\": 12345678901234567890, \"d\": -0.5, \"e\": true, \"f\": \"str\"}', '$.a') AS a, get_json_object('{\"b\": 1e2}', '$.b') AS b, get_json_object('{\"c\": 12345678901234567890}', '$.c') AS c, get_json_object('{\"e\": true}', '$.e') AS e")
 case(A, "get_json_object_nested_raw", "SELECT get_json_object('{\"a\": {\"b\" : [1, 2], \"c\": \"x\"}}', '$.a') AS r, get_json_object('{\"a\": [ {\"b\": 1} ]}', '$.a') AS r2")
