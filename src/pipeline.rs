@@ -554,8 +554,9 @@ impl Pipeline {
     fn open(&self) -> Result<(Arc<dyn Storage>, Arc<dyn Engine>)> {
         match &self.storage {
             StorageChoice::Location(location) => {
-                let storage =
-                    DeltaStorage::open(location)?.with_options(self.storage_options.clone());
+                let storage = DeltaStorage::open(location)?
+                    .with_options(self.storage_options.clone())
+                    .with_portable_scans(self.engine.portable_scans() && self.local.is_none());
                 let engine = match &self.local {
                     Some(local) => {
                         Arc::new(local.clone().with_object_stores(storage.object_stores()))

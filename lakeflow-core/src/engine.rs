@@ -1,8 +1,9 @@
 //! The `Engine` seam: what executes a flow's plan.
 //!
-//! [`DataFusionEngine`] runs plans in this process. A distributed DataFusion engine (Ballista)
-//! can implement the same two methods later; nothing outside this module assumes the plan runs
-//! in-process, only that it yields partition streams of record batches.
+//! [`DataFusionEngine`] runs plans in this process; `lakeflow-ballista`'s engine runs them on
+//! a Ballista cluster. Nothing outside this module assumes the plan runs in-process, only
+//! that it yields partition streams of record batches (and, for an engine that ships plans,
+//! that tables are read as file lists: [`Engine::portable_scans`]).
 //!
 //! The SQL dialect is a setting of the engine's sessions: [`SqlDialect::Spark`] (the default)
 //! puts `lakeflow_sql::SparkSql` in their config and registers Spark's functions, and every
@@ -30,6 +31,13 @@ pub trait Engine: Debug + Send + Sync {
 
     /// Executes a plan, returning one stream per output partition.
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>>;
+
+    /// Whether the plans it executes must read tables as explicit lists of files (a plan an
+    /// engine ships to other processes cannot hold a storage library's own scan). The
+    /// pipeline's storage then hands out such tables. `false` by default.
+    fn portable_scans(&self) -> bool {
+        false
+    }
 }
 
 /// How SQL text in a pipeline is read.

@@ -33,8 +33,11 @@ use lakeflow_core::storage::{
 use lakeflow_core::{Error, Result};
 use url::Url;
 
+mod files;
 mod log;
 mod one_shot;
+
+pub use files::{DataFile, FileListTable};
 
 use one_shot::OneShotTable;
 
@@ -49,6 +52,9 @@ pub struct DeltaStorage {
     options: StorageOptions,
     /// The object store at the root, made once (checkpoints and other small documents).
     state: Arc<std::sync::OnceLock<deltalake::logstore::ObjectStoreRef>>,
+    /// Whether tables are read as [`FileListTable`]s (for engines that ship plans to other
+    /// processes) rather than through delta-rs's scan.
+    portable: bool,
 }
 
 impl std::fmt::Debug for DeltaStorage {
@@ -70,7 +76,16 @@ impl DeltaStorage {
             root,
             options: StorageOptions::default(),
             state: Arc::default(),
+            portable: false,
         })
+    }
+
+    /// This storage reading tables as explicit lists of Parquet files ([`FileListTable`]),
+    /// whose plans serialize, when `portable` is set: what an engine that runs plans in other
+    /// processes needs ([`lakeflow_core::Engine::portable_scans`]).
+    pub fn with_portable_scans(mut self, portable: bool) -> Self {
+        self.portable = portable;
+        self
     }
 
     /// This storage with object-store options (`aws_endpoint`, `azure_storage_account_name`,
@@ -399,6 +414,11 @@ impl Storage for DeltaStorage {
         if table.version().is_none() {
             return Ok(None);
         }
+        if self.portable {
+            return Ok(Some(Arc::new(FileListTable::of_snapshot(
+                &table, name, None,
+            )?)));
+        }
         let location = self.table_location(name);
         let provider = table
             .table_provider()
@@ -460,7 +480,15 @@ impl Storage for DeltaStorage {
                 message: "the table does not exist".into(),
                 source: None,
             })?;
-        appended(table, name, location, after, upto, skip_change_commits).await
+        let read = Appended {
+            name,
+            location,
+            after,
+            upto,
+            skip_change_commits,
+            portable: self.portable,
+        };
+        appended(table, read).await
     }
 
     async fn upsert(&self, upsert: TableUpsert) -> Result<Committed> {
@@ -567,15 +595,15 @@ impl Storage for DeltaStorage {
         skip_change_commits: bool,
     ) -> Result<Arc<dyn TableProvider>> {
         let table = self.external(path)?;
-        appended(
-            table,
-            path,
-            path.to_string(),
+        let read = Appended {
+            name: path,
+            location: path.to_string(),
             after,
             upto,
             skip_change_commits,
-        )
-        .await
+            portable: self.portable,
+        };
+        appended(table, read).await
     }
 
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -702,6 +730,9 @@ impl Storage for DeltaStorage {
     async fn open_table_at(&self, path: &str) -> Result<Arc<dyn TableProvider>> {
         let mut table = self.external(path)?;
         table.load().await.map_err(|e| delta_error(path, e))?;
+        if self.portable {
+            return Ok(Arc::new(FileListTable::of_snapshot(&table, path, None)?));
+        }
         table
             .table_provider()
             .await
@@ -709,21 +740,36 @@ impl Storage for DeltaStorage {
     }
 }
 
-/// The rows the commits of `table` after version `after` up to `upto` appended (the table as
-/// of `upto` when `after` is `None`); `name` and `location` are for messages.
-async fn appended(
-    mut table: DeltaTable,
-    name: &str,
+/// What [`appended`] reads: `name` and `location` are for messages.
+struct Appended<'a> {
+    name: &'a str,
     location: String,
     after: Option<u64>,
     upto: u64,
     skip_change_commits: bool,
-) -> Result<Arc<dyn TableProvider>> {
+    /// Read as a [`FileListTable`].
+    portable: bool,
+}
+
+/// The rows the commits of `table` after version `after` up to `upto` appended (the table as
+/// of `upto` when `after` is `None`).
+async fn appended(mut table: DeltaTable, read: Appended<'_>) -> Result<Arc<dyn TableProvider>> {
+    let Appended {
+        name,
+        location,
+        after,
+        upto,
+        skip_change_commits,
+        portable,
+    } = read;
     table
         .load_version(upto)
         .await
         .map_err(|e| Error::storage(&location, e))?;
     let Some(after) = after else {
+        if portable {
+            return Ok(Arc::new(FileListTable::of_snapshot(&table, name, None)?));
+        }
         // A stream that starts reads the table as it is at `upto`, then what is appended.
         return table
             .table_provider()
@@ -762,6 +808,34 @@ async fn appended(
     }
     if !files.is_empty() {
         segments.push((upto, files));
+    }
+    if portable {
+        // One list of every segment's files, each selected from its version; the scan reads
+        // older files with the table's current schema (missing columns NULL, narrower types
+        // cast), as `conform_to` does below.
+        let mut list = FileListTable::new(
+            table
+                .snapshot()
+                .map_err(|e| Error::storage(&location, e))?
+                .snapshot()
+                .arrow_schema(),
+            table
+                .snapshot()
+                .map_err(|e| Error::storage(&location, e))?
+                .metadata()
+                .partition_columns()
+                .to_vec(),
+            Vec::new(),
+        );
+        for (version, files) in segments {
+            let mut at = table.clone();
+            at.load_version(version)
+                .await
+                .map_err(|e| Error::storage(&location, e))?;
+            let selected = files.iter().map(|f| files::log_path(f)).collect();
+            list = list.concat(FileListTable::of_snapshot(&at, name, Some(&selected))?);
+        }
+        return Ok(Arc::new(list));
     }
     let schema = table
         .snapshot()
@@ -864,6 +938,7 @@ impl DeltaSink {
                 root: parent,
                 options: StorageOptions::default(),
                 state: Arc::default(),
+                portable: false,
             },
             name,
             location: display_url(&url),

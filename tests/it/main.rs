@@ -6,6 +6,7 @@ mod concurrent;
 mod crash;
 mod delta;
 mod dlt_corpus;
+mod engines;
 mod errors;
 mod event_log;
 mod execution;
