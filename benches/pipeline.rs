@@ -415,7 +415,7 @@ fn done(started: Instant) -> (f64, u64) {
 
 fn pipeline(layout: &Layout) -> Pipeline {
     let landing = layout.landing().display().to_string();
-    Pipeline::builder()
+    let pipeline = Pipeline::builder()
         .external_table(
             "customers",
             SourceSpec::csv(layout.customers().display().to_string()),
@@ -433,7 +433,14 @@ fn pipeline(layout: &Layout) -> Pipeline {
         .materialized_view("gold_daily_revenue", || sql(GOLD_DAILY))
         .materialized_view("gold_segment_stats", || sql(GOLD_SEGMENT))
         .storage(layout.lakeflow_store().display().to_string())
-        .progress(ProgressMode::Off)
+        .progress(ProgressMode::Off);
+    // `LAKEFLOW_BENCH_ENGINE=df://host:port` (built with `--features ballista`): the flows
+    // run on that Ballista cluster.
+    #[cfg(feature = "ballista")]
+    if let Ok(url) = std::env::var("LAKEFLOW_BENCH_ENGINE") {
+        return pipeline.cluster(url);
+    }
+    pipeline
 }
 
 async fn lakeflow_run(layout: &Layout, scenario: Scenario) -> lakeflow::Result<Measured> {

@@ -58,6 +58,13 @@ pub use lakeflow_core::{
 };
 pub use lakeflow_core::{FileSink, Sink};
 pub use lakeflow_delta::{DeltaSink, DeltaStorage};
+
+/// Flows on an Apache DataFusion Ballista cluster (the `ballista` feature): [`BallistaEngine`]
+/// and the cluster's processes.
+#[cfg(feature = "ballista")]
+pub use lakeflow_ballista as ballista;
+#[cfg(feature = "ballista")]
+pub use lakeflow_ballista::BallistaEngine;
 pub use lakeflow_macros::{
     append_flow, create_streaming_table, expect, expect_all, expect_all_or_drop,
     expect_all_or_fail, expect_or_drop, expect_or_fail, expect_or_warn, expect_unique,

@@ -415,6 +415,16 @@ impl Pipeline {
         self
     }
 
+    /// Runs flows on the Ballista cluster whose scheduler is at `url` (`df://host:50050`),
+    /// planning them with this pipeline's dialect and functions; see
+    /// [`lakeflow_ballista::BallistaEngine`].
+    #[cfg(feature = "ballista")]
+    pub fn cluster(self, url: impl Into<String>) -> Self {
+        let local = self.local.clone().unwrap_or_default();
+        let engine = lakeflow_ballista::BallistaEngine::remote(url).with_local_engine(local);
+        self.engine(Arc::new(engine))
+    }
+
     /// How SQL in this pipeline is read: Spark SQL (the default, non-ANSI as Databricks
     /// runs it), Spark SQL in ANSI mode, or DataFusion's own dialect. It applies to
     /// `sql(..)`, SQL expectations, AUTO CDC conditions and SQL pipeline files alike.

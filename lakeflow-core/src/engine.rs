@@ -88,6 +88,15 @@ impl Functions {
         self.scalar.is_empty() && self.aggregate.is_empty() && self.window.is_empty()
     }
 
+    /// `state` with these functions registered.
+    pub fn registered(
+        &self,
+        mut state: datafusion::execution::SessionState,
+    ) -> Result<datafusion::execution::SessionState> {
+        self.register(&mut state)?;
+        Ok(state)
+    }
+
     fn register(&self, registry: &mut dyn FunctionRegistry) -> Result<()> {
         for f in &self.scalar {
             registry.register_udf(f.clone())?;

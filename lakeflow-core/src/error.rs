@@ -288,6 +288,10 @@ pub enum Error {
     /// An I/O error outside storage (for example generating example data).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The engine could not run a flow's plan: a cluster that cannot be reached or refused
+    /// the plan.
+    #[error("{0}")]
+    Engine(String),
 
     // ---- lakeflow's own bugs ---------------------------------------------------------------
     /// A bug in lakeflow: please report it with the message.

@@ -57,10 +57,45 @@ pub enum Command {
         /// A SQL query over the table `event_log` (or `event_log_raw`), views first.
         sql: Option<String>,
     },
+    /// `cluster scheduler ..` or `cluster executor ..`: serve as a process of a Ballista
+    /// cluster that runs lakeflow's flows (in a binary built with the `ballista` feature).
+    Cluster(ClusterRole),
     /// `help` or `--help`.
     Help,
     /// `--version`.
     Version,
+}
+
+/// What `cluster` serves as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterRole {
+    /// `cluster scheduler [--bind HOST] [--port P] [--external-host H]`.
+    Scheduler {
+        /// The address it listens on.
+        bind: String,
+        /// Its port.
+        port: u16,
+        /// The host others reach it at (default: `bind`).
+        external_host: Option<String>,
+    },
+    /// `cluster executor --scheduler HOST:P [--bind HOST] [--port Q] [--grpc-port R]
+    /// [--external-host H] [--concurrent-tasks N] [--work-dir DIR]`.
+    Executor {
+        /// The scheduler's `host:port`.
+        scheduler: String,
+        /// The address it listens on.
+        bind: String,
+        /// Its Arrow Flight port.
+        port: u16,
+        /// Its gRPC port.
+        grpc_port: u16,
+        /// The host others reach it at (default: `bind`).
+        external_host: Option<String>,
+        /// Tasks at once (0: one per core).
+        concurrent_tasks: usize,
+        /// Where it keeps shuffle files (default: a directory under the system's temp dir).
+        work_dir: Option<PathBuf>,
+    },
 }
 
 /// Options every pipeline command takes.
@@ -70,6 +105,9 @@ pub struct Common {
     pub spec: Option<PathBuf>,
     /// `--storage DIR_OR_URL`: where tables are, instead of the spec's `storage`.
     pub storage: Option<String>,
+    /// `--engine df://HOST:PORT`: run flows on this Ballista cluster, instead of the spec's
+    /// `engine` (default: in this process).
+    pub engine: Option<String>,
 }
 
 /// A command line that cannot be understood; the message says what to write.
@@ -97,6 +135,11 @@ Commands:
   events                print the last run's events from the event log
   maintain              compact small files and vacuum old ones now (runs also do it:
                         compaction at 50 small files, both once a day per table)
+  cluster scheduler     serve as the scheduler of a Ballista cluster that runs flows
+                        (--bind HOST, default 0.0.0.0; --port P, default 50050)
+  cluster executor      serve as an executor of it (--scheduler HOST:P; --port Q, default
+                        50051; --grpc-port R, default 50052; --concurrent-tasks N;
+                        --work-dir DIR; --external-host H, how others reach it)
 
 Options of run:
   --full-refresh A,B    reset these tables and recompute them from all input
@@ -105,6 +148,8 @@ Options of run:
   --progress MODE       auto (default), bars, lines or off
   --wait                if another run is using the storage, wait for it to finish
                         (without it, exit at once with code 5)
+  --engine df://H:P     run the flows on the Ballista cluster whose scheduler is at H:P
+                        (instead of the spec's `engine`; default: in this process)
 Options of maintain:
   --table A,B           only these tables (default: every table and the event log)
   --wait                as for run
@@ -147,12 +192,15 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
     if matches!(command, "--version" | "-V" | "version") {
         return Ok((Command::Version, common));
     }
+    if command == "cluster" {
+        return Ok((Command::Cluster(parse_cluster(rest)?), common));
+    }
     if !matches!(
         command,
         "init" | "run" | "dry-run" | "graph" | "events" | "maintain"
     ) {
         return Err(UsageError(format!(
-            "unknown command `{command}`; the commands are init, run, dry-run, graph, events and maintain (see --help)"
+            "unknown command `{command}`; the commands are init, run, dry-run, graph, events, maintain and cluster (see --help)"
         )));
     }
     let mut i = 0;
@@ -173,6 +221,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
                 | "--progress"
                 | "--format"
                 | "--sql"
+                | "--engine"
         );
         let value = if takes_value {
             match inline {
@@ -200,6 +249,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
                 "--refresh",
                 "--progress",
                 "--wait",
+                "--engine",
             ],
             "graph" => &["--spec", "--storage", "--format"],
             "events" => &["--spec", "--storage", "--sql"],
@@ -224,6 +274,7 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
             "--name" => name = Some(value),
             "--spec" => common.spec = Some(PathBuf::from(value)),
             "--storage" => common.storage = Some(value),
+            "--engine" => common.engine = Some(value),
             "--full-refresh" => full_refresh.extend(list(&value)),
             "--full-refresh-all" => full_refresh_all = true,
             "--wait" => wait = true,
@@ -284,6 +335,93 @@ pub fn parse(args: &[String]) -> Result<(Command, Common), UsageError> {
         _ => Command::Events { sql },
     };
     Ok((command, common))
+}
+
+/// The options of `cluster scheduler` and `cluster executor`.
+fn parse_cluster(args: &[String]) -> Result<ClusterRole, UsageError> {
+    let usage = || {
+        UsageError(
+            "`cluster` serves as a process of a Ballista cluster: `cluster scheduler [--port P]` or `cluster executor --scheduler HOST:P [--port Q]` (see --help)".into(),
+        )
+    };
+    let (role, rest) = args.split_first().ok_or_else(usage)?;
+    let mut options = std::collections::BTreeMap::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let (flag, value) = match rest[i].split_once('=') {
+            Some((flag, value)) => (flag.to_string(), value.to_string()),
+            None => {
+                i += 1;
+                let value = rest.get(i).cloned().ok_or_else(|| {
+                    UsageError(format!(
+                        "`{}` needs a value, as in `{} VALUE`",
+                        rest[i - 1],
+                        rest[i - 1]
+                    ))
+                })?;
+                (rest[i - 1].clone(), value)
+            }
+        };
+        options.insert(flag, value);
+        i += 1;
+    }
+    let allowed: &[&str] = match role.as_str() {
+        "scheduler" => &["--bind", "--port", "--external-host"],
+        "executor" => &[
+            "--scheduler",
+            "--bind",
+            "--port",
+            "--grpc-port",
+            "--external-host",
+            "--concurrent-tasks",
+            "--work-dir",
+        ],
+        _ => return Err(usage()),
+    };
+    if let Some(flag) = options.keys().find(|f| !allowed.contains(&f.as_str())) {
+        return Err(UsageError(format!(
+            "`cluster {role}` has no option `{flag}`; its options are {}",
+            allowed.join(", ")
+        )));
+    }
+    let number = |flag: &str, default: u64| -> Result<u64, UsageError> {
+        match options.get(flag) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| UsageError(format!("`{flag} {v}`: a number is needed"))),
+        }
+    };
+    let port = |flag: &str, default: u16| -> Result<u16, UsageError> {
+        let n = number(flag, u64::from(default))?;
+        u16::try_from(n).map_err(|_| UsageError(format!("`{flag} {n}`: not a port")))
+    };
+    let bind = options
+        .get("--bind")
+        .cloned()
+        .unwrap_or_else(|| "0.0.0.0".to_string());
+    let external_host = options.get("--external-host").cloned();
+    Ok(match role.as_str() {
+        "scheduler" => ClusterRole::Scheduler {
+            bind,
+            port: port("--port", 50050)?,
+            external_host,
+        },
+        _ => ClusterRole::Executor {
+            scheduler: options.get("--scheduler").cloned().ok_or_else(|| {
+                UsageError(
+                    "`cluster executor` needs `--scheduler HOST:PORT`, where its scheduler listens"
+                        .into(),
+                )
+            })?,
+            bind,
+            port: port("--port", 50051)?,
+            grpc_port: port("--grpc-port", 50052)?,
+            external_host,
+            concurrent_tasks: usize::try_from(number("--concurrent-tasks", 0)?).unwrap_or(0),
+            work_dir: options.get("--work-dir").map(PathBuf::from),
+        },
+    })
 }
 
 /// `a,b , c` as names.

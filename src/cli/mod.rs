@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
-pub use args::{Command, Common, GraphFormat, UsageError, help};
+pub use args::{ClusterRole, Command, Common, GraphFormat, UsageError, help};
 
 use crate::project::{Project, ProjectError, Spec};
 use crate::{Error, Pipeline};
@@ -195,6 +195,7 @@ impl Cli {
                 out_raw!("{}", help(&self.program));
                 Ok(())
             }
+            Command::Cluster(role) => cluster(role).await,
             Command::Version => {
                 out!("{} {}", self.program, env!("CARGO_PKG_VERSION"));
                 Ok(())
@@ -383,8 +384,112 @@ impl Cli {
             Some(storage) => pipeline.storage(storage.clone()),
             None => pipeline,
         };
+        let pipeline = match &common.engine {
+            Some(url) => on_cluster(pipeline, url)?,
+            None => pipeline,
+        };
         Ok((pipeline, name))
     }
+}
+
+/// `pipeline` running its flows on the cluster at `url` (`--engine`).
+#[cfg(feature = "ballista")]
+fn on_cluster(pipeline: Pipeline, url: &str) -> Result<Pipeline, Failure> {
+    Ok(pipeline.cluster(url))
+}
+
+#[cfg(not(feature = "ballista"))]
+fn on_cluster(_: Pipeline, url: &str) -> Result<Pipeline, Failure> {
+    Err(without_ballista(&format!("`--engine {url}`")))
+}
+
+#[cfg(not(feature = "ballista"))]
+fn without_ballista(what: &str) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        message: format!(
+            "{what} needs a Ballista cluster, and this lakeflow was built without the `ballista` feature; install it with `cargo install lakeflow --features ballista`"
+        ),
+    }
+}
+
+/// Serves as a scheduler or an executor of a Ballista cluster until the process ends.
+#[cfg(feature = "ballista")]
+async fn cluster(role: ClusterRole) -> Result<(), Failure> {
+    use lakeflow_ballista::cluster::{Executor, Scheduler, init_logging};
+    init_logging();
+    let address = |host: &str, port: u16| -> Result<std::net::SocketAddr, Failure> {
+        use std::net::ToSocketAddrs;
+        (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| Failure {
+                code: exit::USAGE,
+                message: format!("`{host}:{port}` is not an address this machine can listen on"),
+            })
+    };
+    // What others are told to reach a process at: a wildcard address is not reachable.
+    let reachable = |bind: &str, external: Option<String>| {
+        external.unwrap_or_else(|| match bind {
+            "0.0.0.0" | "::" => "localhost".to_string(),
+            other => other.to_string(),
+        })
+    };
+    let result = match role {
+        ClusterRole::Scheduler {
+            bind,
+            port,
+            external_host,
+        } => {
+            let mut scheduler = Scheduler::new(address(&bind, port)?);
+            scheduler.external_host = reachable(&bind, external_host);
+            scheduler.run().await
+        }
+        ClusterRole::Executor {
+            scheduler,
+            bind,
+            port,
+            grpc_port,
+            external_host,
+            concurrent_tasks,
+            work_dir,
+        } => {
+            let Some((host, scheduler_port)) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+            else {
+                return Err(Failure {
+                    code: exit::USAGE,
+                    message: format!("`--scheduler {scheduler}`: write it as HOST:PORT"),
+                });
+            };
+            let work_dir = work_dir
+                .unwrap_or_else(|| std::env::temp_dir().join(format!("lakeflow-executor-{port}")));
+            Executor {
+                scheduler_host: host,
+                scheduler_port,
+                external_host: reachable(&bind, external_host),
+                bind_host: bind,
+                port,
+                grpc_port,
+                concurrent_tasks,
+                work_dir: work_dir.display().to_string(),
+            }
+            .run()
+            .await
+        }
+    };
+    result.map_err(Failure::from)
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn cluster(role: ClusterRole) -> Result<(), Failure> {
+    let which = match role {
+        ClusterRole::Scheduler { .. } => "`cluster scheduler`",
+        ClusterRole::Executor { .. } => "`cluster executor`",
+    };
+    Err(without_ballista(which))
 }
 
 /// The default of `events`: the last run's events, in order.

@@ -206,7 +206,12 @@ impl Project {
                 }
             }
         }
-        pipeline.with_definition(def)
+        let pipeline = pipeline.with_definition(def);
+        #[cfg(feature = "ballista")]
+        if let Some(url) = &self.spec.engine {
+            return pipeline.cluster(url.clone());
+        }
+        pipeline
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Spec {
     pub storage_options: BTreeMap<String, String>,
     /// `libraries`: glob patterns of the definition files, relative to the spec's directory.
     pub libraries: Vec<LibraryGlob>,
+    /// `engine`: the Ballista cluster that runs the flows (`df://host:50050`); `None` runs
+    /// them in the process (needs a binary built with the `ballista` feature).
+    pub engine: Option<String>,
 }
 
 /// One `libraries` entry: `- glob: {include: PATTERN}` (or the pattern alone).
@@ -129,6 +132,7 @@ impl Spec {
             configuration: BTreeMap::new(),
             storage_options: BTreeMap::new(),
             libraries: Vec::new(),
+            engine: None,
         };
         let mut seen: BTreeMap<String, Mark> = BTreeMap::new();
         let mut name = None;
@@ -162,6 +166,18 @@ impl Spec {
             match key_text {
                 "name" => name = Some(string("the pipeline's name")?),
                 "storage" => spec.storage = Some(string("a directory or a URL")?),
+                "engine" => {
+                    let url = string("a cluster URL, df://host:port")?;
+                    if !cfg!(feature = "ballista") {
+                        return Err(at(
+                            value.mark,
+                            format!(
+                                "`engine: {url}` runs the flows on a Ballista cluster, which needs lakeflow built with the `ballista` feature (`cargo install lakeflow --features ballista`)"
+                            ),
+                        ));
+                    }
+                    spec.engine = Some(url);
+                }
                 "catalog" => spec.catalog = Some(string("a name")?),
                 "database" | "schema" => spec.database = Some(string("a name")?),
                 "configuration" => {
@@ -175,7 +191,7 @@ impl Spec {
                     return Err(at(
                         key.mark,
                         format!(
-                            "unknown key `{other}`; a spec has `name`, `storage`, `storage_options`, `libraries`, `catalog`, `database` (or `schema`) and `configuration`{}",
+                            "unknown key `{other}`; a spec has `name`, `storage`, `storage_options`, `libraries`, `catalog`, `database` (or `schema`), `configuration` and `engine`{}",
                             suggest(other)
                         ),
                     ));
@@ -202,7 +218,8 @@ impl Spec {
 }
 
 fn suggest(key: &str) -> String {
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 9] = [
+        "engine",
         "name",
         "storage",
         "storage_options",

@@ -52,6 +52,7 @@ pub(crate) fn child(landing: &Path, storage: &Path) -> Command {
         .env_remove("LAKEFLOW_CRASH_EVOLVE")
         .env_remove("LAKEFLOW_CRASH_WATERMARK")
         .env_remove("LAKEFLOW_CRASH_CONCURRENT")
+        .env_remove("LAKEFLOW_CRASH_ENGINE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
@@ -92,8 +93,27 @@ pub(crate) fn run_until(mut command: Command, failpoint: Option<&str>) -> bool {
 
 #[test]
 fn killed_at_any_moment_a_rerun_equals_an_uninterrupted_run() {
+    let kills = kill_and_rerun(FAILPOINTS, None);
+    assert!(
+        kills >= 20,
+        "most failpoints were reached twice; only {kills} kills"
+    );
+}
+
+/// Runs the streaming pipeline in a child process killed at each of `failpoints` (twice: a
+/// file lands between the runs), each followed by a run to completion, and compares every
+/// table with two uninterrupted in-process runs. The child runs its flows on the Ballista
+/// cluster at `engine` when one is given. Returns how many times a child was killed.
+pub(crate) fn kill_and_rerun(failpoints: &[&str], engine: Option<&str>) -> usize {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let root = tempfile::tempdir().unwrap();
+    let child = |landing: &Path, storage: &Path, failpoint: Option<&str>| {
+        let mut command = child(landing, storage);
+        if let Some(url) = engine {
+            command.env("LAKEFLOW_CRASH_ENGINE", url);
+        }
+        run_until(command, failpoint)
+    };
 
     // The reference: two uninterrupted runs, with a file landing in between.
     let landing = root.path().join("landing");
@@ -107,29 +127,26 @@ fn killed_at_any_moment_a_rerun_equals_an_uninterrupted_run() {
     assert_eq!(expected[0].len(), 1 + 110, "bronze has every row once");
 
     let mut kills = 0;
-    for point in FAILPOINTS {
+    for point in failpoints {
         let dir = root.path().join(point.replace(':', "_"));
         let landing = dir.join("landing");
         let storage = dir.join("store");
         land(&landing, 0, 0, 40);
         land(&landing, 1, 40, 40);
         // First run: crash, then run again to completion.
-        kills += usize::from(run_child(&landing, &storage, Some(point)));
-        assert!(!run_child(&landing, &storage, None));
+        kills += usize::from(child(&landing, &storage, Some(point)));
+        assert!(!child(&landing, &storage, None));
         // New input, and the same again.
         land(&landing, 2, 80, 30);
-        kills += usize::from(run_child(&landing, &storage, Some(point)));
-        assert!(!run_child(&landing, &storage, None));
+        kills += usize::from(child(&landing, &storage, Some(point)));
+        assert!(!child(&landing, &storage, None));
         assert_eq!(
             runtime.block_on(tables(&storage)),
             expected,
             "tables differ after a crash at {point}"
         );
     }
-    assert!(
-        kills >= 20,
-        "most failpoints were reached twice; only {kills} kills"
-    );
+    kills
 }
 
 /// The moments to crash at during a full refresh of `amounts`, a table two flows write (a
@@ -449,6 +466,10 @@ async fn child_pipeline() {
         return;
     }
     let mut pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    #[cfg(feature = "ballista")]
+    if let Some(url) = std::env::var_os("LAKEFLOW_CRASH_ENGINE") {
+        pipeline = pipeline.cluster(url.to_string_lossy().into_owned());
+    }
     if let Some(mode) = std::env::var_os("LAKEFLOW_CRASH_CONCURRENT") {
         // One of several runs started at once: it runs, waits its turn, or is turned away.
         match pipeline.wait_for_storage(mode == "wait").run().await {

@@ -1,5 +1,7 @@
 //! The integration tests of the `lakeflow` package, in one binary so linking happens once.
 
+#[cfg(feature = "ballista")]
+mod ballista;
 mod cdc;
 mod cli;
 mod concurrent;

@@ -1,0 +1,231 @@
+//! A Ballista scheduler and executors that understand lakeflow's plans: Ballista's own
+//! processes with lakeflow's codec and its Spark SQL functions (and a pipeline's functions of
+//! its own, when they run in the pipeline's process) registered.
+//!
+//! The three places that see a plan must agree on the functions it calls, which travel by
+//! name: the coordinator that plans it, the scheduler that decodes and splits it, and each
+//! executor that decodes its stages. [`cluster_state`] is the one place all three get them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::ConfigProducer;
+use ballista_core::RuntimeProducer;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::SessionConfig;
+use lakeflow_core::engine::{Functions, SqlDialect, session_with};
+use lakeflow_core::{Error, Result};
+
+use crate::codec::LakeflowLogicalCodec;
+
+/// A session state with lakeflow's Spark SQL functions and `functions`: what the scheduler
+/// plans with and what executors look functions up in.
+pub fn cluster_state(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    functions: &Functions,
+) -> datafusion::common::Result<SessionState> {
+    session_with(config, runtime, SqlDialect::default(), functions)
+        .map(|ctx| ctx.state())
+        .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))
+}
+
+/// The configuration every query starts from on the cluster.
+pub(crate) fn config_producer() -> ConfigProducer {
+    Arc::new(SessionConfig::new_with_ballista)
+}
+
+/// The runtime of each session on an executor: local files, and the object stores DataFusion
+/// makes from URLs.
+pub(crate) fn runtime_producer() -> RuntimeProducer {
+    Arc::new(|_| Ok(Arc::new(RuntimeEnv::default())))
+}
+
+fn logical_codec() -> Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> {
+    Arc::new(LakeflowLogicalCodec::default())
+}
+
+fn physical_codec() -> Arc<dyn datafusion_proto::physical_plan::PhysicalExtensionCodec> {
+    Arc::new(BallistaPhysicalExtensionCodec::default())
+}
+
+/// lakeflow's codecs.
+pub(crate) fn codec() -> BallistaCodec {
+    BallistaCodec::new(logical_codec(), physical_codec())
+}
+
+fn session_builder(functions: Functions) -> ballista_scheduler::scheduler_server::SessionBuilder {
+    Arc::new(move |config| cluster_state(config, Arc::new(RuntimeEnv::default()), &functions))
+}
+
+fn cluster_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Engine(format!("Ballista {what}: {e}"))
+}
+
+/// A Ballista scheduler with lakeflow's codec and functions (`lakeflow cluster scheduler`).
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    /// Where it listens (`0.0.0.0:50050` in a cluster, `127.0.0.1:P` in tests).
+    pub bind: SocketAddr,
+    /// The host executors and clients are told to reach it at.
+    pub external_host: String,
+}
+
+impl Scheduler {
+    /// A scheduler listening on `bind`.
+    pub fn new(bind: SocketAddr) -> Self {
+        Scheduler {
+            bind,
+            external_host: bind.ip().to_string(),
+        }
+    }
+
+    /// Serves until the process ends.
+    pub async fn run(self) -> Result<()> {
+        let functions = Functions::default();
+        let config = SchedulerConfig {
+            bind_host: self.bind.ip().to_string(),
+            bind_port: self.bind.port(),
+            external_host: self.external_host.clone(),
+            override_config_producer: Some(config_producer()),
+            override_session_builder: Some(session_builder(functions)),
+            override_logical_codec: Some(logical_codec()),
+            override_physical_codec: Some(physical_codec()),
+            ..SchedulerConfig::default()
+        };
+        let cluster = BallistaCluster::new_from_config(&config)
+            .await
+            .map_err(|e| cluster_error("scheduler", e))?;
+        start_server(cluster, self.bind, Arc::new(config))
+            .await
+            .map_err(|e| cluster_error("scheduler", e))
+    }
+}
+
+/// A Ballista executor with lakeflow's codec and functions (`lakeflow cluster executor`).
+#[derive(Debug, Clone)]
+pub struct Executor {
+    /// The scheduler's host.
+    pub scheduler_host: String,
+    /// The scheduler's port.
+    pub scheduler_port: u16,
+    /// The host it listens on.
+    pub bind_host: String,
+    /// The host the scheduler and clients reach it at.
+    pub external_host: String,
+    /// Its Arrow Flight port (results and shuffles are fetched from it).
+    pub port: u16,
+    /// Its gRPC port (the scheduler pushes tasks to it).
+    pub grpc_port: u16,
+    /// How many tasks it runs at once (0: one per core).
+    pub concurrent_tasks: usize,
+    /// Where it keeps shuffle files.
+    pub work_dir: String,
+}
+
+impl Executor {
+    /// Serves until the process ends.
+    pub async fn run(self) -> Result<()> {
+        let state = cluster_state(
+            config_producer()(),
+            Arc::new(RuntimeEnv::default()),
+            &Functions::default(),
+        )
+        .map_err(|e| cluster_error("executor", e))?;
+        std::fs::create_dir_all(&self.work_dir)?;
+        let config = ExecutorProcessConfig {
+            scheduler_host: self.scheduler_host,
+            scheduler_port: self.scheduler_port,
+            scheduler_connect_timeout_seconds: 30,
+            bind_host: self.bind_host,
+            external_host: Some(self.external_host),
+            port: self.port,
+            grpc_port: self.grpc_port,
+            vcores: self.concurrent_tasks,
+            work_dir: Some(self.work_dir),
+            override_config_producer: Some(config_producer()),
+            override_runtime_producer: Some(runtime_producer()),
+            override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+            override_logical_codec: Some(logical_codec()),
+            override_physical_codec: Some(physical_codec()),
+            ..ExecutorProcessConfig::default()
+        };
+        start_executor_process(Arc::new(config))
+            .await
+            .map_err(|e| cluster_error("executor", e))
+    }
+}
+
+/// Starts a scheduler and one executor in this process (ports the system picks), for
+/// [`crate::BallistaEngine::standalone`]; returns the scheduler's address.
+pub(crate) async fn start_standalone(functions: &Functions, tasks: usize) -> Result<SocketAddr> {
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let address = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+        session_builder(functions.clone()),
+        config_producer(),
+        codec(),
+    )
+    .await
+    .map_err(|e| cluster_error("standalone scheduler", e))?;
+    let url = format!("http://localhost:{}", address.port());
+    let mut client = None;
+    for _ in 0..50 {
+        match SchedulerGrpcClient::connect(url.clone()).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let client = client.ok_or_else(|| cluster_error("standalone scheduler", "not reachable"))?;
+    let state = cluster_state(
+        config_producer()(),
+        Arc::new(RuntimeEnv::default()),
+        functions,
+    )
+    .map_err(|e| cluster_error("standalone executor", e))?;
+    ballista_executor::new_standalone_executor_from_builder(
+        client,
+        tasks,
+        config_producer(),
+        runtime_producer(),
+        codec(),
+        BallistaFunctionRegistry::from(&state),
+    )
+    .await
+    .map_err(|e| cluster_error("standalone executor", e))?;
+    Ok(address)
+}
+
+/// Writes the cluster processes' log records (Ballista logs through the `log` crate) to
+/// standard error: `INFO`, or the level `LAKEFLOW_LOG` names (`debug`, `warn`, ..).
+pub fn init_logging() {
+    struct Stderr(log::LevelFilter);
+    impl log::Log for Stderr {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.level() <= self.0
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    let level = std::env::var("LAKEFLOW_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    if log::set_boxed_logger(Box::new(Stderr(level))).is_ok() {
+        log::set_max_level(level);
+    }
+}

@@ -1,0 +1,163 @@
+//! [`BallistaEngine`]: flows on a Ballista cluster.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ballista::prelude::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use lakeflow_core::engine::{DataFusionEngine, Engine, Functions};
+use lakeflow_core::{Error, Result};
+use lakeflow_delta::FileListTable;
+use lakeflow_sql::SparkSql;
+use tokio::sync::OnceCell;
+
+use crate::codec::LakeflowLogicalCodec;
+
+/// Where the cluster is.
+#[derive(Debug, Clone)]
+enum Cluster {
+    /// A running scheduler, `df://host:port`.
+    Remote(String),
+    /// A scheduler and an executor this process starts on first use.
+    Standalone {
+        tasks: usize,
+        started: Arc<OnceCell<String>>,
+    },
+}
+
+/// Runs each flow's plan on a Ballista cluster; plans are made (and plans that cannot be
+/// shipped are run) by an in-process engine with the same dialect and functions.
+#[derive(Debug, Clone)]
+pub struct BallistaEngine {
+    cluster: Cluster,
+    local: DataFusionEngine,
+}
+
+impl BallistaEngine {
+    /// The cluster whose scheduler is at `url` (`df://host:50050`; the port defaults to 50050).
+    pub fn remote(url: impl Into<String>) -> Self {
+        BallistaEngine {
+            cluster: Cluster::Remote(url.into()),
+            local: DataFusionEngine::new(),
+        }
+    }
+
+    /// A scheduler and an executor in this process, started on first use: the same plans,
+    /// stages and wire as a cluster, for tests.
+    pub fn standalone() -> Self {
+        BallistaEngine {
+            cluster: Cluster::Standalone {
+                tasks: 2,
+                started: Arc::default(),
+            },
+            local: DataFusionEngine::new(),
+        }
+    }
+
+    /// This engine planning (and running what cannot be shipped) with `local`: its dialect and
+    /// functions.
+    pub fn with_local_engine(mut self, local: DataFusionEngine) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// This engine calling `functions` too (user-defined functions). They must be known on
+    /// the cluster as well: a standalone cluster gets them; a remote one runs lakeflow's
+    /// functions only, so plans that call others fail there, naming the function.
+    pub fn with_functions(mut self, functions: Functions) -> Self {
+        self.local = self.local.with_functions(functions);
+        self
+    }
+
+    /// The scheduler's URL, starting the standalone cluster if this is one.
+    async fn scheduler(&self) -> Result<String> {
+        match &self.cluster {
+            Cluster::Remote(url) => Ok(url.clone()),
+            Cluster::Standalone { tasks, started } => started
+                .get_or_try_init(|| async {
+                    let address =
+                        crate::cluster::start_standalone(self.local.functions(), *tasks).await?;
+                    Ok::<_, Error>(format!("df://localhost:{}", address.port()))
+                })
+                .await
+                .cloned(),
+        }
+    }
+
+    /// A client session of the cluster, with lakeflow's codec and functions.
+    async fn client(&self) -> Result<SessionContext> {
+        let url = self.scheduler().await?;
+        let config = SessionConfig::new_with_ballista()
+            .with_ballista_logical_extension_codec(Arc::new(LakeflowLogicalCodec::default()))
+            .with_ballista_job_name("lakeflow");
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .build();
+        let ctx = SessionContext::remote_with_state(&url, state)
+            .await
+            .map_err(|e| Error::Engine(format!("the Ballista scheduler at {url}: {e}")))?;
+        // Ballista's session replaces the functions of the state it is given.
+        let mut state = ctx.state();
+        SparkSql::register_functions(&mut state)?;
+        let state = self.local.functions().registered(state)?;
+        Ok(SessionContext::new_with_state(state))
+    }
+}
+
+/// Whether every table `plan` reads can be shipped: file lists and listing tables (and views
+/// over them); rows in memory and lakeflow's own sources cannot.
+fn ships(plan: &LogicalPlan) -> Option<String> {
+    let mut blocker = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        match node {
+            LogicalPlan::TableScan(scan) => {
+                let portable = source_as_provider(&scan.source).is_ok_and(|p| {
+                    p.is::<FileListTable>()
+                        || p.is::<ListingTable>()
+                        || p.downcast_ref::<datafusion::catalog::view::ViewTable>()
+                            .is_some_and(|v| ships(v.logical_plan()).is_none())
+                });
+                if !portable {
+                    blocker = Some(format!("`{}`", scan.table_name));
+                }
+            }
+            LogicalPlan::Extension(e) => blocker = Some(e.node.name().to_string()),
+            _ => {}
+        }
+        Ok(if blocker.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    blocker
+}
+
+#[async_trait]
+impl Engine for BallistaEngine {
+    fn session(&self) -> SessionContext {
+        self.local.session()
+    }
+
+    async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {
+        if let Some(blocker) = ships(&plan) {
+            log::info!("a plan reading {blocker}, which cannot be shipped, runs in-process");
+            return self.local.execute(plan).await;
+        }
+        let ctx = self.client().await?;
+        let stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
+        Ok(vec![stream])
+    }
+
+    fn portable_scans(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,24 @@
+//! lakeflow's flows on an Apache DataFusion Ballista cluster.
+//!
+//! [`BallistaEngine`] is an [`lakeflow_core::Engine`]: each flow's plan goes to a Ballista
+//! scheduler, which cuts it into stages that executors run; the flow's rows come back to the
+//! process that runs the pipeline (the coordinator), which counts expectations and commits them
+//! to Delta as the in-process engine does, with the same transaction ids — so exactly-once
+//! holds as it does in-process.
+//!
+//! What crosses the wire is what DataFusion's and Ballista's codecs serialize, plus lakeflow's
+//! own piece: a pipeline table is read as the list of its Parquet files with their partition
+//! values ([`lakeflow_delta::FileListTable`], encoded by [`LakeflowLogicalCodec`]), whose scan
+//! is DataFusion's Parquet scan. A plan that reads something that cannot cross (rows already in
+//! memory, a source of lakeflow's own) runs in-process instead, and the engine logs that it did.
+//!
+//! The scheduler and the executors must know lakeflow's Spark SQL functions: run them with
+//! [`cluster::Scheduler`] and [`cluster::Executor`] (the `lakeflow cluster scheduler` and
+//! `lakeflow cluster executor` commands), not Ballista's stock binaries.
+
+pub mod cluster;
+mod codec;
+mod engine;
+
+pub use codec::LakeflowLogicalCodec;
+pub use engine::BallistaEngine;
