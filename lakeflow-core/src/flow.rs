@@ -292,9 +292,9 @@ async fn snapshot(
 
 /// Refreshes a materialized view by merging the aggregate of its input's new rows into the
 /// stored result, when that is equivalent to recomputing it: the view is a mergeable
-/// aggregation (`incremental.rs`) of one pipeline table that only received appends since the
-/// view's last refresh, with an unchanged definition and no expectations. `None` means
-/// recompute.
+/// aggregation (`incremental.rs`) whose pipeline inputs are as at the view's last refresh but
+/// one, which only received appends (a fact table joined with unchanged dimensions), with an
+/// unchanged definition and no expectations. `None` means recompute.
 #[allow(clippy::too_many_arguments)]
 async fn incremental(
     graph: &DatasetGraph,
@@ -316,18 +316,6 @@ async fn incremental(
     {
         return Ok(None);
     }
-    // Temporary views are inlined so that what they do (a DISTINCT, say) is seen.
-    let inlined = crate::planner::inline_temporary_views(graph, dataset.plan.clone())?;
-    let Some(mergeable) = crate::incremental::analyze(&inlined) else {
-        return Ok(None);
-    };
-    let (tables, _) = reads(graph, name);
-    if tables.len() != 1 {
-        return Ok(None);
-    }
-    let Some(input) = tables.into_iter().next() else {
-        return Ok(None);
-    };
     let parse = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).ok();
     let (Some(previous), Some(current)) = (
         storage.read_state(state_key).await?.and_then(|s| parse(&s)),
@@ -335,16 +323,38 @@ async fn incremental(
     ) else {
         return Ok(None);
     };
-    let version = |v: &serde_json::Value| {
+    if previous.get("definition") != current.get("definition") {
+        return Ok(None);
+    }
+    // Exactly one input table changed since the last refresh (a fact table that received
+    // appends); the others (dimensions) are at the versions that refresh read.
+    let (tables, _) = reads(graph, name);
+    let version = |v: &serde_json::Value, input: &str| {
         v.pointer(&format!("/inputs/{input}"))
             .and_then(|v| v.as_u64())
     };
-    let (Some(before), Some(now)) = (version(&previous), version(&current)) else {
+    let mut changed = Vec::new();
+    for input in &tables {
+        let (Some(before), Some(now)) = (version(&previous, input), version(&current, input))
+        else {
+            return Ok(None);
+        };
+        if before != now {
+            changed.push((input.clone(), before, now));
+        }
+    }
+    let [(input, before, now)] = changed.as_slice() else {
         return Ok(None);
     };
-    if previous.get("definition") != current.get("definition") || before >= now {
+    let (input, before, now) = (input.clone(), *before, *now);
+    if before >= now {
         return Ok(None);
     }
+    // Temporary views are inlined so that what they do (a DISTINCT, say) is seen.
+    let inlined = crate::planner::inline_temporary_views(graph, dataset.plan.clone())?;
+    let Some(mergeable) = crate::incremental::analyze(&inlined, &|table| table == input) else {
+        return Ok(None);
+    };
     let Some(stored) = storage.table(name).await? else {
         return Ok(None);
     };

@@ -16,14 +16,20 @@
 //!
 //! The aggregated input must be *linear* in the appended rows: new input rows only add output
 //! rows and change no earlier ones. Scans, filters, projections, aliases, `UNION ALL`,
-//! unnest, and joins whose other side reads no pipeline dataset are; DISTINCT, nested
-//! aggregates, windows, limits, subqueries in expressions, and joins of two pipeline reads are
-//! not. A temporary view is only a placeholder in a view's plan, so `flow.rs` inlines
-//! temporary views (`planner::inline_temporary_views`) before calling [`analyze`].
+//! unnest, and joins whose other side did not change are (a fact table that received appends
+//! joined with a dimension at the version the view last saw: the new facts joined with the
+//! same dimension are the new output rows); DISTINCT, nested aggregates, windows, limits,
+//! subqueries in expressions, and joins of two sides that both grew are not. A temporary view
+//! is only a placeholder in a view's plan, so `flow.rs` inlines temporary views
+//! (`planner::inline_temporary_views`) before calling [`analyze`].
 //!
-//! Anything else — expressions over aggregates, HAVING, several inputs, expectations — is
-//! refreshed by a full recompute. This module only analyses and builds plans; `flow.rs`
-//! decides when to use them.
+//! `count(DISTINCT x)` does not merge: the stored result holds how many distinct values a
+//! group had, not which, so whether a new row's value is new cannot be told without the old
+//! rows; such a view is recomputed.
+//!
+//! Anything else — expressions over aggregates, HAVING, several inputs that changed,
+//! expectations — is refreshed by a full recompute. This module only analyses and builds
+//! plans; `flow.rs` decides when to use them.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::JoinType;
@@ -61,8 +67,9 @@ pub(crate) struct Mergeable {
     pub columns: Vec<(String, Option<Merge>)>,
 }
 
-/// Whether `plan` (a view's unoptimized plan) is a mergeable aggregation, and how.
-pub(crate) fn analyze(plan: &LogicalPlan) -> Option<Mergeable> {
+/// Whether `plan` (a view's unoptimized plan) is a mergeable aggregation, and how, when the
+/// pipeline datasets for which `grew` says so received appends and the others did not change.
+pub(crate) fn analyze(plan: &LogicalPlan, grew: &dyn Fn(&str) -> bool) -> Option<Mergeable> {
     let (projection, aggregate) = match plan {
         LogicalPlan::Projection(p) => match p.input.as_ref() {
             LogicalPlan::Aggregate(a) => (Some(p), a),
@@ -79,7 +86,7 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<Mergeable> {
     {
         return None;
     }
-    if !linear(&aggregate.input) {
+    if !linear(&aggregate.input, grew) {
         return None;
     }
     // Per aggregate: its function's name and arguments.
@@ -167,10 +174,12 @@ fn has_subquery(expr: &Expr) -> bool {
 }
 
 /// Whether the rows of `plan` over an input plus appended rows are its rows over the input
-/// plus its rows over the appended rows alone — what merging needs. Pipeline datasets (the
-/// placeholder scans) are what may have grown; everything else is read as it is.
-fn linear(plan: &LogicalPlan) -> bool {
+/// plus its rows over the appended rows alone — what merging needs. The pipeline datasets
+/// `grew` names are what grew; everything else is read as it was.
+fn linear(plan: &LogicalPlan, grew: &dyn Fn(&str) -> bool) -> bool {
     let exprs_ok = |node: &LogicalPlan| !node.expressions().iter().any(has_subquery);
+    let linear = |plan: &LogicalPlan| linear(plan, grew);
+    let grows = |plan: &LogicalPlan| grows(plan, grew);
     match plan {
         LogicalPlan::TableScan(scan) => scan.fetch.is_none(),
         LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => true,
@@ -196,10 +205,22 @@ fn linear(plan: &LogicalPlan) -> bool {
     }
 }
 
-/// Whether `plan` reads a pipeline dataset (which may have received appends).
-fn grows(plan: &LogicalPlan) -> bool {
+/// Whether `plan` reads a pipeline dataset that received appends (any placeholder that is not
+/// of a whole dataset counts as one).
+fn grows(plan: &LogicalPlan, grew: &dyn Fn(&str) -> bool) -> bool {
     plan.exists(|node| {
-        Ok(matches!(node, LogicalPlan::TableScan(scan) if Placeholder::of(&scan.source).is_some()))
+        let LogicalPlan::TableScan(scan) = node else {
+            return Ok(false);
+        };
+        let Some(provider) = Placeholder::of(&scan.source) else {
+            return Ok(false);
+        };
+        Ok(
+            match provider.downcast_ref::<Placeholder>().map(|p| &p.binding) {
+                Some(crate::placeholder::Binding::Dataset(name)) => grew(name),
+                _ => true,
+            },
+        )
     })
     .unwrap_or(true)
 }
@@ -301,7 +322,7 @@ mod tests {
             "SELECT k, count(*) AS n, sum(v) AS s, min(v) AS lo, max(v) AS hi FROM t GROUP BY k",
         )
         .await;
-        let m = analyze(&p).unwrap();
+        let m = analyze(&p, &|_| true).unwrap();
         assert_eq!(
             m.columns,
             [
@@ -318,7 +339,7 @@ mod tests {
     async fn an_average_merges_through_the_count_of_its_argument() {
         let p = plan("SELECT avg(v) AS mean, k, count(v) AS n FROM t GROUP BY k").await;
         assert_eq!(
-            analyze(&p).unwrap().columns,
+            analyze(&p, &|_| true).unwrap().columns,
             [
                 ("mean".to_string(), Some(Merge::Avg { count: 2 })),
                 ("k".to_string(), None),
@@ -335,8 +356,26 @@ mod tests {
             "SELECT u.g, count(*) FROM t LEFT JOIN u ON t.k = u.k GROUP BY u.g",
             "SELECT k, count(*) FROM (SELECT k FROM t UNION ALL SELECT k FROM t) GROUP BY k",
         ] {
-            assert!(analyze(&plan(sql).await).is_some(), "{sql}");
+            assert!(analyze(&plan(sql).await, &|_| true).is_some(), "{sql}");
         }
+    }
+
+    /// A join of two pipeline datasets merges when only one of them grew.
+    #[tokio::test]
+    async fn a_join_with_an_unchanged_side_merges() {
+        let sql =
+            "SELECT s.k, count(*) AS n, sum(t.v) AS total FROM t JOIN s ON t.k = s.k GROUP BY s.k";
+        let p = plan(sql).await;
+        assert!(analyze(&p, &|name| name == "t").is_some());
+        assert!(analyze(&p, &|name| name == "s").is_some());
+        assert!(analyze(&p, &|_| true).is_none(), "both sides grew");
+        let left =
+            plan("SELECT s.k, count(*) AS n FROM t LEFT JOIN s ON t.k = s.k GROUP BY s.k").await;
+        assert!(analyze(&left, &|name| name == "t").is_some());
+        assert!(
+            analyze(&left, &|name| name == "s").is_none(),
+            "the outer side changed"
+        );
     }
 
     #[tokio::test]
@@ -362,7 +401,7 @@ mod tests {
             "SELECT k, count(*) FROM t WHERE v > (SELECT avg(v) FROM t) GROUP BY k",
             "SELECT k, count(*) FROM (SELECT k, row_number() OVER (ORDER BY v) AS r FROM t) WHERE r > 1 GROUP BY k",
         ] {
-            assert!(analyze(&plan(sql).await).is_none(), "{sql}");
+            assert!(analyze(&plan(sql).await, &|_| true).is_none(), "{sql}");
         }
     }
 }
