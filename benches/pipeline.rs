@@ -25,9 +25,8 @@
 //! table. One scenario alone (`--scenario full`, ...) is what to run under `perf`.
 //!
 //! `--cluster` (built with `--features ballista`): lakeflow's scenarios run their flows on a
-//! local Ballista cluster of one scheduler and two executors (two tasks each), each a process
-//! of this executable (`--serve scheduler|executor`), started before the runs; the floor is
-//! unchanged.
+//! local Ballista cluster of one scheduler and two executors (two tasks each), processes of
+//! the `lakeflow` binary started before the runs; the floor is unchanged.
 //!
 //! The gold views have `count(amount)` beside `avg(amount)`: lakeflow merges an average into
 //! a stored result only through the count of the same argument.
@@ -136,12 +135,6 @@ fn parse_args() -> Args {
             "--dir" => args.dir = it.next().map(PathBuf::from).unwrap_or(args.dir),
             "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--cluster" => args.cluster = true,
-            #[cfg(feature = "ballista")]
-            "--serve" => {
-                let role = it.next().unwrap_or_default();
-                let rest: Vec<String> = it.by_ref().collect();
-                serve(&role, &rest);
-            }
             _ => {} // `cargo bench` passes `--bench`; ignore what is not ours.
         }
     }
@@ -258,106 +251,25 @@ fn main() -> lakeflow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The local cluster of `--cluster`.
+// The local cluster of `--cluster`: processes of the `lakeflow` binary built for this bench.
 
-/// The cluster's processes, killed when dropped, and its scheduler's URL.
-struct LocalCluster(Vec<std::process::Child>, String);
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(50050)
-}
-
-fn wait_for(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Starts a scheduler and two executors as processes of this executable.
-fn start_cluster() -> LocalCluster {
-    let exe = std::env::current_exe().expect("the benchmark's executable");
-    let scheduler = free_port();
-    let quiet = || Stdio::null();
-    let mut children = vec![
-        Command::new(&exe)
-            .args(["--serve", "scheduler", &scheduler.to_string()])
-            .stdout(quiet())
-            .stderr(quiet())
-            .spawn()
-            .expect("the scheduler starts"),
-    ];
-    wait_for(scheduler);
-    for i in 0..2 {
-        let (port, grpc) = (free_port(), free_port());
-        let work = std::env::temp_dir().join(format!("lfbench-executor-{i}"));
-        children.push(
-            Command::new(&exe)
-                .args(["--serve", "executor", &scheduler.to_string()])
-                .args([
-                    port.to_string(),
-                    grpc.to_string(),
-                    work.display().to_string(),
-                ])
-                .stdout(quiet())
-                .stderr(quiet())
-                .spawn()
-                .expect("an executor starts"),
-        );
-        wait_for(port);
-    }
-    LocalCluster(children, format!("df://127.0.0.1:{scheduler}"))
-}
-
-/// `--serve scheduler PORT` or `--serve executor SCHEDULER_PORT PORT GRPC_PORT WORK_DIR`.
 #[cfg(feature = "ballista")]
-fn serve(role: &str, args: &[String]) -> ! {
-    use lakeflow::ballista::cluster::{Executor, Scheduler};
-    let port = |i: usize| args.get(i).and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let result = runtime.block_on(async {
-        match role {
-            "scheduler" => {
-                Scheduler::new(std::net::SocketAddr::from(([127, 0, 0, 1], port(0))))
-                    .run()
-                    .await
-            }
-            _ => {
-                Executor {
-                    scheduler_host: "127.0.0.1".into(),
-                    scheduler_port: port(0),
-                    bind_host: "127.0.0.1".into(),
-                    external_host: "127.0.0.1".into(),
-                    port: port(1),
-                    grpc_port: port(2),
-                    concurrent_tasks: 2,
-                    work_dir: args.get(3).cloned().unwrap_or_default(),
-                }
-                .run()
-                .await
-            }
-        }
-    });
-    if let Err(e) = result {
-        eprintln!("{role}: {e}");
-    }
-    std::process::exit(0)
+fn start_cluster() -> (lakeflow::ballista::cluster::LocalCluster, String) {
+    let dir = std::env::temp_dir().join("lfbench-cluster");
+    let cluster = lakeflow::ballista::cluster::LocalCluster::start(
+        Path::new(env!("CARGO_BIN_EXE_lakeflow")),
+        2,
+        &dir,
+    )
+    .expect("the local cluster starts");
+    let url = cluster.url();
+    (cluster, url)
+}
+
+#[cfg(not(feature = "ballista"))]
+fn start_cluster() -> ((), String) {
+    eprintln!("--cluster needs `cargo bench --features ballista`");
+    std::process::exit(2)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +277,7 @@ fn serve(role: &str, args: &[String]) -> ! {
 
 async fn drive(args: &Args, layout: &Layout) -> lakeflow::Result<()> {
     let cluster = args.cluster.then(start_cluster);
-    let engine = cluster.as_ref().map(|c| c.1.clone());
+    let engine = cluster.as_ref().map(|(_, url)| url.clone());
     let started = Instant::now();
     generate(layout, args.rows)?;
     eprintln!(

@@ -572,7 +572,10 @@ impl Pipeline {
                         Arc::new(local.clone().with_object_stores(storage.object_stores()))
                             as Arc<dyn Engine>
                     }
-                    None => self.engine.clone(),
+                    None => self
+                        .engine
+                        .reading_through(storage.object_stores())
+                        .unwrap_or_else(|| self.engine.clone()),
                 };
                 Ok((Arc::new(storage), engine))
             }

@@ -19,7 +19,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::SessionState;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 use lakeflow_core::engine::{Functions, SqlDialect, session_with};
 use lakeflow_core::{Error, Result};
@@ -43,10 +43,17 @@ pub(crate) fn config_producer() -> ConfigProducer {
     Arc::new(SessionConfig::new_with_ballista)
 }
 
-/// The runtime of each session on an executor: local files, and the object stores DataFusion
-/// makes from URLs.
+/// The runtime of the cluster's sessions: local files, and object stores made for `s3://`,
+/// `az://` and `gs://` URLs from the environment's credentials.
+pub(crate) fn runtime() -> datafusion::common::Result<Arc<RuntimeEnv>> {
+    RuntimeEnvBuilder::new()
+        .with_object_store_registry(lakeflow_delta::object_stores_from_environment())
+        .build_arc()
+}
+
+/// The runtime of each session on an executor.
 pub(crate) fn runtime_producer() -> RuntimeProducer {
-    Arc::new(|_| Ok(Arc::new(RuntimeEnv::default())))
+    Arc::new(|_| runtime())
 }
 
 fn logical_codec() -> Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> {
@@ -63,7 +70,7 @@ pub(crate) fn codec() -> BallistaCodec {
 }
 
 fn session_builder(functions: Functions) -> ballista_scheduler::scheduler_server::SessionBuilder {
-    Arc::new(move |config| cluster_state(config, Arc::new(RuntimeEnv::default()), &functions))
+    Arc::new(move |config| cluster_state(config, runtime()?, &functions))
 }
 
 fn cluster_error(what: &str, e: impl std::fmt::Display) -> Error {
@@ -228,4 +235,127 @@ pub fn init_logging() {
     if log::set_boxed_logger(Box::new(Stderr(level))).is_ok() {
         log::set_max_level(level);
     }
+}
+
+/// A cluster of local processes — a scheduler and executors, each `lakeflow cluster ..` of the
+/// given binary on a loopback port — for tests and benchmarks; stopped (killed) when dropped.
+/// Each process logs to a file under the cluster's directory.
+#[derive(Debug)]
+pub struct LocalCluster {
+    processes: Vec<std::process::Child>,
+    scheduler_port: u16,
+    executor_logs: Vec<std::path::PathBuf>,
+}
+
+impl LocalCluster {
+    /// Starts a scheduler and `executors` executors (two tasks each) of `binary` (a `lakeflow`
+    /// built with the `ballista` feature), logging and keeping shuffle files under `dir`;
+    /// returns once each listens.
+    pub fn start(
+        binary: &std::path::Path,
+        executors: usize,
+        dir: &std::path::Path,
+    ) -> std::io::Result<LocalCluster> {
+        std::fs::create_dir_all(dir)?;
+        let spawn = |args: Vec<String>, log: &std::path::Path| {
+            std::process::Command::new(binary)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log)?)
+                .spawn()
+        };
+        let scheduler_port = free_port()?;
+        let log = dir.join("scheduler.log");
+        let mut cluster = LocalCluster {
+            processes: vec![spawn(
+                vec![
+                    "cluster".into(),
+                    "scheduler".into(),
+                    "--bind".into(),
+                    "127.0.0.1".into(),
+                    "--port".into(),
+                    scheduler_port.to_string(),
+                ],
+                &log,
+            )?],
+            scheduler_port,
+            executor_logs: Vec::new(),
+        };
+        wait_for_port(scheduler_port, &log)?;
+        for i in 0..executors {
+            let (port, grpc_port) = (free_port()?, free_port()?);
+            let log = dir.join(format!("executor-{i}.log"));
+            let work_dir = dir.join(format!("executor-{i}"));
+            cluster.processes.push(spawn(
+                vec![
+                    "cluster".into(),
+                    "executor".into(),
+                    "--scheduler".into(),
+                    format!("127.0.0.1:{scheduler_port}"),
+                    "--bind".into(),
+                    "127.0.0.1".into(),
+                    "--port".into(),
+                    port.to_string(),
+                    "--grpc-port".into(),
+                    grpc_port.to_string(),
+                    "--concurrent-tasks".into(),
+                    "2".into(),
+                    "--work-dir".into(),
+                    work_dir.display().to_string(),
+                ],
+                &log,
+            )?);
+            wait_for_port(port, &log)?;
+            cluster.executor_logs.push(log);
+        }
+        Ok(cluster)
+    }
+
+    /// The scheduler's URL, for [`crate::BallistaEngine::remote`].
+    pub fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// How many tasks the executors say they finished, from their logs.
+    pub fn tasks_finished(&self) -> usize {
+        self.executor_logs
+            .iter()
+            .map(|log| {
+                std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .matches("Finished task")
+                    .count()
+            })
+            .sum()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for process in &mut self.processes {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits (up to a minute) until something listens on `port`; the error quotes `log`.
+fn wait_for_port(port: u16, log: &std::path::Path) -> std::io::Result<()> {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(std::io::Error::other(format!(
+                "nothing listens on port {port} after a minute; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
 }

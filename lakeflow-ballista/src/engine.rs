@@ -9,6 +9,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
+use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -159,5 +160,11 @@ impl Engine for BallistaEngine {
 
     fn portable_scans(&self) -> bool {
         true
+    }
+
+    fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {
+        let mut engine = self.clone();
+        engine.local = engine.local.with_object_stores(stores);
+        Some(Arc::new(engine))
     }
 }

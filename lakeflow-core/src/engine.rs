@@ -38,6 +38,13 @@ pub trait Engine: Debug + Send + Sync {
     fn portable_scans(&self) -> bool {
         false
     }
+
+    /// This engine reading files in this process through `stores` (the pipeline storage's
+    /// object stores, with its options), or `None` to keep it as it is (the default).
+    fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {
+        let _ = stores;
+        None
+    }
 }
 
 /// How SQL text in a pipeline is read.

@@ -298,6 +298,14 @@ fn check_scheme(url: &Url, location: &str) -> Result<()> {
     }
 }
 
+/// Object stores made on first use for the URLs a session reads (`s3://`, `az://`, `gs://`,
+/// local files), from the environment's credentials (the standard variables delta-rs reads):
+/// what a process that reads pipeline files without a pipeline of its own needs (a cluster's
+/// scheduler and executors).
+pub fn object_stores_from_environment() -> Arc<dyn ObjectStoreRegistry> {
+    Arc::new(StoreRegistry::new(StorageOptions::default()))
+}
+
 /// Object stores for an engine's sessions, made on first use from the URL and the storage
 /// options (through delta-rs's store factories, so the same environment variables apply).
 #[derive(Debug)]
@@ -813,18 +821,10 @@ async fn appended(mut table: DeltaTable, read: Appended<'_>) -> Result<Arc<dyn T
         // One list of every segment's files, each selected from its version; the scan reads
         // older files with the table's current schema (missing columns NULL, narrower types
         // cast), as `conform_to` does below.
+        let state = table.snapshot().map_err(|e| Error::storage(&location, e))?;
         let mut list = FileListTable::new(
-            table
-                .snapshot()
-                .map_err(|e| Error::storage(&location, e))?
-                .snapshot()
-                .arrow_schema(),
-            table
-                .snapshot()
-                .map_err(|e| Error::storage(&location, e))?
-                .metadata()
-                .partition_columns()
-                .to_vec(),
+            state.snapshot().arrow_schema(),
+            state.metadata().partition_columns().to_vec(),
             Vec::new(),
         );
         for (version, files) in segments {

@@ -225,6 +225,22 @@ fn rename(f: &mut Function, name: &str) {
     f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
 }
 
+/// `x` with a NULL or empty array made `[NULL]`: what `explode_outer` and `LATERAL VIEW OUTER`
+/// explode, so that such a row gives one row with NULL instead of none.
+pub(crate) fn outer_array(x: Expr) -> Expr {
+    let present = call("coalesce", vec![x, call("make_array", Vec::new())]);
+    let size = call("cardinality", vec![present.clone()]);
+    let one = Expr::value(Value::Number("1".into(), false));
+    let at_least_one = Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(call("greatest", vec![size, one])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    call("array_resize", vec![present, at_least_one])
+}
+
 pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     let mut f = Function {
         name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
@@ -387,6 +403,10 @@ fn function(f: &mut Function, ansi: bool) -> Result<Option<Expr>, DataFusionErro
                 }]));
         }
         ("explode", 1) => rename(f, "unnest"),
+        ("explode_outer", 1) => {
+            rename(f, "unnest");
+            set_args(f, vec![outer_array(args[0].clone())]);
+        }
         ("regexp_replace", 3) => {
             // Spark replaces every match, with Java's `$1` groups and `\$` for a dollar.
             let replacement = match &args[2] {

@@ -18,7 +18,7 @@ use datafusion::sql::sqlparser::ast::{
     TableAlias, TableFactor, TableWithJoins, VisitMut, VisitorMut, WildcardAdditionalOptions, With,
 };
 
-use super::exprs::{call, function_name, plain_args};
+use super::exprs::{call, function_name, outer_array, plain_args};
 use crate::dialect::parse_statement;
 
 /// The output column names of a query, as DataFusion plans it.
@@ -375,11 +375,6 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
     }
     let mut dropped = Vec::new();
     for view in std::mem::take(&mut select.lateral_views) {
-        if view.outer {
-            return plan_err!(
-                "LATERAL VIEW OUTER is not supported; use LATERAL VIEW, or a LEFT JOIN with the exploded rows"
-            );
-        }
         let Expr::Function(f) = &view.lateral_view else {
             return plan_err!(
                 "LATERAL VIEW takes explode(..), found {}",
@@ -423,7 +418,12 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
         if let SetExpr::Select(inner_select) = inner.body.as_mut() {
             if let Some(SelectItem::ExprWithAlias { expr, .. }) = inner_select.projection.get_mut(1)
             {
-                *expr = call("unnest", args);
+                // OUTER keeps a row whose array is NULL or empty, with NULL.
+                let array = args
+                    .into_iter()
+                    .next()
+                    .map(|a| if view.outer { outer_array(a) } else { a });
+                *expr = call("unnest", array.into_iter().collect());
             }
             let mut relation = relation;
             if factor_qualifier(&relation).is_none()

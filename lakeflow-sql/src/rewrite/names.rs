@@ -114,7 +114,14 @@ pub fn spark_name(expr: &Expr) -> String {
                 )
             }
         },
-        Expr::Function(f) if function_name(f).as_deref() == Some("explode") => "col".into(),
+        Expr::Function(f)
+            if matches!(
+                function_name(f).as_deref(),
+                Some("explode" | "explode_outer")
+            ) =>
+        {
+            "col".into()
+        }
         Expr::Function(f)
             if matches!(
                 function_name(f).as_deref(),

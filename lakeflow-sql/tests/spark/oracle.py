@@ -439,6 +439,8 @@ case(A, "lateral_view_explode", "SELECT id, x FROM t LATERAL VIEW explode(split(
 case(A, "lateral_view_explode_star", "SELECT * FROM t LATERAL VIEW explode(split(s, ',')) e AS x", T_ARR)
 case(A, "lateral_view_no_alias", "SELECT * FROM t LATERAL VIEW explode(split(s, ',')) e", T_ARR)
 case(A, "lateral_view_outer", "SELECT id, x FROM t LATERAL VIEW OUTER explode(CASE WHEN s = '' THEN array() ELSE split(s, ',') END) e AS x", T_ARR)
+case(A, "lateral_view_outer_null_arrays", "SELECT id, x FROM t LATERAL VIEW OUTER explode(CASE WHEN s = '' THEN CAST(NULL AS ARRAY<STRING>) ELSE split(s, ',') END) e AS x", T_ARR)
+case(A, "explode_outer_null_arrays", "SELECT id, explode_outer(CASE WHEN s = 'x' THEN CAST(NULL AS ARRAY<STRING>) ELSE split(s, ',') END) AS part FROM t", T_ARR)
 case(A, "lateral_view_posexplode", "SELECT id, p, x FROM t LATERAL VIEW posexplode(split(s, ',')) e AS p, x", T_ARR)
 case(A, "lateral_view_map", "SELECT id, k, v FROM t LATERAL VIEW explode(map('k1', id, 'k2', id * 10)) e AS k, v WHERE id < 3", T_ARR)
 case(A, "lateral_view_two", "SELECT x, y FROM (SELECT 1 AS id) LATERAL VIEW explode(array(1, 2)) a AS x LATERAL VIEW explode(array('p', 'q')) b AS y")
