@@ -193,9 +193,24 @@ impl SparkSql {
             produce_one_row: false,
             schema: Arc::new(schema.clone()),
         });
-        let projected = LogicalPlanBuilder::from(plan)
-            .project(vec![planned.alias("__lakeflow_expr")])?
-            .build()?;
+        // The projection is made without typing its expression: Spark's conversions come
+        // first (`flag = "true"` on a boolean is a comparison DataFusion cannot type until the
+        // string is cast), and the schema is computed again once they are applied.
+        let placeholder = DFSchema::from_unqualified_fields(
+            vec![datafusion::arrow::datatypes::Field::new(
+                "__lakeflow_expr",
+                DataType::Null,
+                true,
+            )]
+            .into(),
+            HashMap::new(),
+        )?;
+        let projected =
+            LogicalPlan::Projection(datafusion::logical_expr::Projection::try_new_with_schema(
+                vec![planned.alias("__lakeflow_expr")],
+                Arc::new(plan),
+                Arc::new(placeholder),
+            )?);
         let projected = coerce::spark_coercions(projected, self.ansi, self.time_zone)?;
         match projected {
             LogicalPlan::Projection(p) => Ok(p.expr[0].clone().unalias()),
@@ -337,7 +352,14 @@ fn lower_case_columns(plan: LogicalPlan, table: &str) -> Result<LogicalPlan> {
                 field.name()
             );
         }
-        exprs.push(Expr::Column(Column::from((qualifier, field))).alias(lower));
+        let column = Expr::Column(Column::from((qualifier, field)));
+        // Names already in lower case pass as they are: an alias to a column's own name
+        // (`in._metadata AS _metadata`) confuses DataFusion's projection push-down.
+        exprs.push(if lower == *field.name() {
+            column
+        } else {
+            column.alias(lower)
+        });
     }
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }

@@ -242,3 +242,75 @@ async fn a_databricks_notebook_export_runs_as_written() {
         ["| n | total |", "| 2 | 7     |"]
     );
 }
+
+/// Idioms of published Databricks pipelines: an "unknown member" row in a later `UNION ALL`
+/// branch (`SELECT -1, NULL, NULL`: names come from the first branch), keys declared on a
+/// column, `boolean_col = "true"` in expectations and AUTO CDC conditions (the string is cast,
+/// as in Spark), and `_metadata` over a file whose column names have capitals.
+#[tokio::test]
+async fn idioms_of_published_pipelines_run() {
+    let sql = r#"
+CREATE MATERIALIZED VIEW dim_customer (
+  customer_key BIGINT NOT NULL PRIMARY KEY,
+  name STRING,
+  city STRING
+) AS
+SELECT 1L AS customer_key, 'ann' AS name, 'Paris' AS city
+UNION ALL
+SELECT -1, NULL, NULL;
+
+CREATE MATERIALIZED VIEW fact_sale (
+  customer_key BIGINT CONSTRAINT fk_customer FOREIGN KEY REFERENCES dim_customer,
+  amount BIGINT,
+  CONSTRAINT active EXPECT (active = "true") ON VIOLATION DROP ROW,
+  active BOOLEAN
+) AS SELECT * FROM VALUES (1L, 10L, true), (-1L, 5L, false) AS v(customer_key, amount, active);
+
+CREATE MATERIALIZED VIEW changes AS
+SELECT * FROM VALUES (1, false, 1), (1, true, 2), (2, false, 1) AS v(id, is_deleted, seq);
+CREATE STREAMING TABLE current_ids;
+APPLY CHANGES INTO current_ids FROM STREAM(changes) KEYS (id)
+APPLY AS DELETE WHEN is_deleted = "true" SEQUENCE BY seq;
+
+CREATE STREAMING TABLE readings AS
+SELECT *, _metadata.file_name AS file FROM STREAM read_files('data/readings', format => 'json');
+"#;
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("sql/pipeline.sql", sql),
+        (
+            "data/readings/r1.json",
+            "{\"Sensor\": \"a\", \"Value\": 1}\n",
+        ),
+    ]);
+    let report = Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(ProgressMode::Off)
+        .run()
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(
+        table(&root, "dim_customer").await,
+        [
+            "| customer_key | name | city  |",
+            "| -1           |      |       |",
+            "| 1            | ann  | Paris |",
+        ]
+    );
+    assert_eq!(
+        table(&root, "fact_sale").await,
+        [
+            "| customer_key | amount | active |",
+            "| 1            | 10     | true   |"
+        ]
+    );
+    assert_eq!(
+        table(&root, "current_ids").await,
+        ["| id | is_deleted | seq |", "| 2  | false      | 1   |"]
+    );
+    let readings = table(&root, "readings").await;
+    assert_eq!(readings.len(), 2, "{readings:?}");
+    assert!(readings[1].contains("r1.json"), "{readings:?}");
+}

@@ -91,11 +91,12 @@ enum Raw {
 }
 
 impl Raw {
-    fn text(&self) -> Option<String> {
+    /// The value as text, borrowed when the file held text (no copy per value).
+    fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             Raw::Missing | Raw::Json(Value::Null) => None,
-            Raw::Text(s) | Raw::Json(Value::String(s)) => Some(s.clone()),
-            Raw::Json(v) => Some(v.to_string()),
+            Raw::Text(s) | Raw::Json(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s)),
+            Raw::Json(v) => Some(std::borrow::Cow::Owned(v.to_string())),
         }
     }
 
@@ -297,7 +298,10 @@ pub(crate) fn infer_file(
         } else if options.format == IngestFormat::Json {
             infer_json(values)
         } else {
-            infer_text(values.filter_map(|v| v.text()), options)
+            infer_text(
+                values.filter_map(|v| v.text().map(|t| t.into_owned())),
+                options,
+            )
         };
         (name.clone(), data_type)
     });
@@ -706,7 +710,7 @@ fn decode_chunk(
         } else {
             let text: StringArray = values
                 .iter()
-                .map(|v| v.text().filter(|s| *s != options.null_value))
+                .map(|v| v.text().filter(|s| *s != options.null_value.as_str()))
                 .collect();
             let text: ArrayRef = Arc::new(text);
             let cast = cast_text(&text, field.data_type(), options)

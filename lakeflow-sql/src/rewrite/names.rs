@@ -16,7 +16,8 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr,
     FunctionArguments, Ident, JoinConstraint, ObjectName, ObjectNamePart, Query, Select,
-    SelectItem, SelectItemQualifiedWildcardKind, TableFactor, UnaryOperator, Value, VisitorMut,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableFactor, UnaryOperator, Value,
+    VisitorMut,
 };
 
 use datafusion::logical_expr::{Distinct, Expr as DfExpr, LogicalPlan};
@@ -62,6 +63,11 @@ pub(crate) struct OutputNames;
 impl VisitorMut for OutputNames {
     type Break = ();
 
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        later_branches(&mut query.body, true);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         // Generators that make several columns: one select item for each.
         let mut expanded = Vec::with_capacity(select.projection.len());
@@ -84,6 +90,48 @@ impl VisitorMut for OutputNames {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A set operation takes its column names from its first branch, as Spark does: the items of
+/// the later branches get names of their own, by position, so that two equal unnamed values
+/// there (`SELECT -1, NULL, NULL` after `SELECT id, name, city`) are not a clash of names.
+fn later_branches(body: &mut SetExpr, first: bool) {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            later_branches(left, first);
+            later_branches(right, false);
+        }
+        SetExpr::Query(query) => later_branches(&mut query.body, first),
+        SetExpr::Select(select) if !first => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                let positional = Ident::new(format!("__lakeflow_union_{i}"));
+                match item {
+                    SelectItem::UnnamedExpr(expr) if !is_generator(expr) => {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias: positional,
+                        };
+                    }
+                    SelectItem::ExprWithAlias { alias, .. }
+                        if !seen.insert(alias.value.to_lowercase()) =>
+                    {
+                        *alias = positional;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `expr` is a generator (its select item may stand for several columns).
+fn is_generator(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f) if matches!(
+        function_name(f).as_deref(),
+        Some("explode" | "explode_outer" | "posexplode" | "inline" | "unnest")
+    ))
 }
 
 /// The name Spark gives an unaliased expression.

@@ -1002,6 +1002,8 @@ case(A, "unaliased_arith_literals", "SELECT 1 + 2, 3 * 4.0, 10 / 3, 7 % 3, 7 div
 case(A, "group_by_output_name_agg_unaliased", "SELECT upper(name), count(*) FROM t GROUP BY upper(name)", T_CUST)
 case(A, "subquery_without_alias", "SELECT * FROM (SELECT a FROM t) WHERE a > 1", T_CUST)
 case(A, "cte_shadows_table", "WITH t AS (SELECT 42 AS answer) SELECT * FROM t", T_CUST)
+case(A, "union_later_branch_unnamed_values", "SELECT 1 AS key, 'x' AS name, 2 AS n UNION ALL SELECT -1, NULL, NULL UNION ALL SELECT 0, 'y', 0")
+case(A, "union_later_branch_same_column_twice", "SELECT a AS x, b AS y FROM t UNION ALL SELECT a, a FROM t", T_CUST)
 A = "joins"
 case(A, "left_join_using_select_b_star", "SELECT a.*, b.* FROM a LEFT JOIN b USING (id)", T_J)
 case(A, "full_join_using_two_keys_different_case", "SELECT * FROM a FULL JOIN b USING (K1, k2)", T_K2)

@@ -596,7 +596,8 @@ impl StatementParser<'_, '_> {
         self.error("expected `)` closing the column list")
     }
 
-    /// `(col TYPE [NOT NULL] [COMMENT '..'], CONSTRAINT n EXPECT (e) [ON VIOLATION ..], ..)`.
+    /// `(col TYPE [NOT NULL] [COMMENT '..'] [PRIMARY KEY | FOREIGN KEY REFERENCES t],
+    /// CONSTRAINT n EXPECT (e) [ON VIOLATION ..], ..)`.
     pub(super) fn column_list(&mut self, definition: &mut SqlDefinition) -> Parsed<()> {
         self.expect_token(Token::LParen)?;
         loop {
@@ -662,6 +663,16 @@ impl StatementParser<'_, '_> {
                         nullable = false;
                     } else if self.eat("COMMENT") {
                         self.string("a column comment")?;
+                    } else if self.peek().is_some_and(|t| {
+                        ["PRIMARY", "FOREIGN", "REFERENCES", "CONSTRAINT"]
+                            .iter()
+                            .any(|k| t.is(k))
+                    }) {
+                        // A key on the column (`id BIGINT PRIMARY KEY`, `k BIGINT [CONSTRAINT
+                        // n] FOREIGN KEY REFERENCES d`): informational in Databricks too,
+                        // read and left out with the rest of the column's definition.
+                        self.skip_key_constraint()?;
+                        break;
                     } else {
                         break;
                     }
