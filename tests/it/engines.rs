@@ -9,11 +9,9 @@ use async_trait::async_trait;
 use lakeflow::datafusion::execution::SendableRecordBatchStream;
 use lakeflow::datafusion::logical_expr::LogicalPlan;
 use lakeflow::datafusion::prelude::SessionContext;
-use lakeflow::prelude::*;
-use lakeflow::project::Project;
 use lakeflow::{DataFusionEngine, Engine};
 
-use crate::sql_pipelines::fixture;
+use crate::sql_pipelines::{fixture, run, run_on};
 use crate::support::{delta_rows, sorted_lines};
 
 /// The in-process engine, reading tables as file lists as a cluster engine does: the plans
@@ -86,26 +84,13 @@ pub async fn same_tables_as_in_process(engine: Arc<dyn Engine>) -> usize {
     for (project, new_file, new_rows) in NEW_INPUT {
         let (_a, ours) = fixture(project);
         let (_b, reference) = fixture(project);
-        for run in 0..2 {
-            if run == 1 {
+        for round in 0..2 {
+            if round == 1 {
                 std::fs::write(ours.join(new_file), new_rows).unwrap();
                 std::fs::write(reference.join(new_file), new_rows).unwrap();
             }
-            let on_engine = Project::find(&ours)
-                .unwrap()
-                .pipeline()
-                .progress(ProgressMode::Off)
-                .engine(engine.clone())
-                .run()
-                .await
-                .unwrap();
-            let in_process = Project::find(&reference)
-                .unwrap()
-                .pipeline()
-                .progress(ProgressMode::Off)
-                .run()
-                .await
-                .unwrap();
+            let on_engine = run_on(&ours, Some(engine.clone())).await;
+            let in_process = run(&reference).await;
             assert_eq!(
                 on_engine.datasets.len(),
                 in_process.datasets.len(),
@@ -116,10 +101,15 @@ pub async fn same_tables_as_in_process(engine: Arc<dyn Engine>) -> usize {
             assert_eq!(
                 got.iter().map(|t| &t.0).collect::<Vec<_>>(),
                 want.iter().map(|t| &t.0).collect::<Vec<_>>(),
-                "{project}, run {run}: the tables"
+                "{project}, run {round}: the tables"
             );
             for ((name, got), (_, want)) in got.iter().zip(&want) {
-                assert_eq!(got, want, "{project}, run {run}: table {}", name.display());
+                assert_eq!(
+                    got,
+                    want,
+                    "{project}, run {round}: table {}",
+                    name.display()
+                );
             }
             compared += want.len();
         }

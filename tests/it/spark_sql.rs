@@ -283,13 +283,7 @@ SELECT *, _metadata.file_name AS file FROM STREAM read_files('data/readings', fo
             "{\"Sensor\": \"a\", \"Value\": 1}\n",
         ),
     ]);
-    let report = Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .progress(ProgressMode::Off)
-        .run()
-        .await
-        .unwrap();
+    let report = crate::sql_pipelines::run(&root).await;
     assert!(report.succeeded(), "{report}");
     assert_eq!(
         table(&root, "dim_customer").await,

@@ -4,6 +4,7 @@
 //! through `lakeflow::project` and compared with expected tables.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use lakeflow::prelude::*;
 use lakeflow::project::Project;
@@ -57,14 +58,24 @@ pub async fn dry_run_error(root: &Path) -> String {
         .to_string()
 }
 
-async fn run(root: &Path) -> lakeflow::RunReport {
-    Project::find(root)
+/// Runs the project at `root` without progress output, on the in-process engine or `engine`.
+pub async fn run_on(root: &Path, engine: Option<Arc<dyn lakeflow::Engine>>) -> lakeflow::RunReport {
+    let pipeline = Project::find(root)
         .unwrap()
         .pipeline()
-        .progress(ProgressMode::Off)
-        .run()
-        .await
-        .unwrap()
+        .progress(ProgressMode::Off);
+    match engine {
+        Some(engine) => pipeline.engine(engine),
+        None => pipeline,
+    }
+    .run()
+    .await
+    .unwrap()
+}
+
+/// Runs the project at `root` without progress output.
+pub async fn run(root: &Path) -> lakeflow::RunReport {
+    run_on(root, None).await
 }
 
 async fn table(storage: &Path, name: &str) -> Vec<String> {
