@@ -198,7 +198,12 @@ impl Project {
         }
         // The builder records the caller's location; a SQL definition's is in its file.
         let mut def = pipeline.definition().clone();
-        for (i, definition) in self.definitions.iter().enumerate() {
+        // Functions add no dataset.
+        let datasets = self
+            .definitions
+            .iter()
+            .filter(|d| !matches!(d.kind, SqlKind::Function(_)));
+        for (i, definition) in datasets.enumerate() {
             if let Some(dataset) = def.datasets.get_mut(base + i) {
                 dataset.location = source_location(&definition.location);
                 if matches!(definition.kind, SqlKind::AutoCdc(_)) {
@@ -519,6 +524,16 @@ fn add(pipeline: Pipeline, definition: &SqlDefinition) -> Pipeline {
         }
         // Its options are the flow's; `Project::add_to` sets its comment and location.
         (SqlKind::AutoCdc(cdc), _) => return pipeline.create_auto_cdc_flow(cdc.auto_cdc(&name)),
+        (SqlKind::Function(f), _) => {
+            return pipeline.udf(datafusion::logical_expr::ScalarUDF::from(
+                lakeflow_sql::functions::sql_function::SqlFunction::new(
+                    name,
+                    f.params.clone(),
+                    f.returns.clone(),
+                    f.body.clone(),
+                ),
+            ));
+        }
     };
     if let Some(comment) = &definition.comment {
         dataset = dataset.comment(comment.clone());

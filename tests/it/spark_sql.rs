@@ -308,3 +308,55 @@ SELECT *, _metadata.file_name AS file FROM STREAM read_files('data/readings', fo
     assert_eq!(readings.len(), 2, "{readings:?}");
     assert!(readings[1].contains("r1.json"), "{readings:?}");
 }
+
+/// SQL functions, as Unity Catalog defines them (the Kimball demo's `date_key` and
+/// `net_sales`): `CREATE FUNCTION .. RETURNS type RETURN expr` in a pipeline file, called by
+/// its datasets with the declared parameter and result types.
+#[tokio::test]
+async fn sql_functions_defined_in_a_file_are_called_by_its_datasets() {
+    let sql = r#"
+CREATE OR REPLACE FUNCTION dbdemos.tpch_kimball.date_key(input_date DATE)
+RETURNS BIGINT
+COMMENT 'Converts a DATE into a Surrogate Key for the `date_dim` table'
+RETURN CAST(DATE_FORMAT(input_date, 'yyyyMMdd') AS BIGINT);
+
+CREATE OR REPLACE FUNCTION net_sales(
+  price DECIMAL(18, 2),
+  discount DECIMAL(18, 2),
+  tax DECIMAL(18, 2),
+  is_returned INT
+)
+RETURNS DECIMAL(18, 2)
+RETURN price * (1 - discount) * (1 + tax) * (1 - is_returned);
+
+CREATE MATERIALIZED VIEW sales AS
+SELECT date_key(d) AS day_key, net_sales(p, 0.10, 0.05, r) AS net
+FROM VALUES (DATE'2024-03-05', 10.00, 0), (DATE'2024-12-31', 20.00, 1) AS v(d, p, r);
+"#;
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/pipeline.sql", sql)]);
+    let report = crate::sql_pipelines::run(&root).await;
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(
+        table(&root, "sales").await,
+        [
+            "| day_key  | net  |",
+            "| 20240305 | 9.45 |",
+            "| 20241231 | 0.00 |",
+        ]
+    );
+    let e = match Project::find(&root).map(|_| ()) {
+        Ok(()) => {
+            std::fs::write(
+                root.join("sql/pipeline.sql"),
+                "CREATE FUNCTION f(x INT) RETURNS TABLE (y INT) RETURN SELECT x;",
+            )
+            .unwrap();
+            match Project::find(&root) {
+                Ok(_) => panic!("a table function loads"),
+                Err(e) => e.to_string(),
+            }
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert!(e.contains("`f` is a table function"), "{e}");
+}

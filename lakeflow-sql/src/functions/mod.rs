@@ -24,6 +24,7 @@ pub mod ddl;
 pub mod double_text;
 mod json;
 pub mod pattern;
+pub mod sql_function;
 pub mod subscript;
 mod text;
 pub mod window;

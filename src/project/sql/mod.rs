@@ -51,6 +51,20 @@ pub enum SqlKind {
     /// (named `<target>_cdc`), or the flow of `CREATE STREAMING TABLE target FLOW AUTO CDC ..`:
     /// a change feed applied to a streaming table.
     AutoCdc(Box<SqlAutoCdc>),
+    /// `CREATE [TEMPORARY] FUNCTION name(p TYPE, ..) RETURNS TYPE RETURN expr`: a SQL function
+    /// the pipeline's queries can call (not a dataset).
+    Function(Box<SqlFunctionDef>),
+}
+
+/// A SQL function's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFunctionDef {
+    /// Its parameters, in order.
+    pub params: Vec<(String, datafusion::arrow::datatypes::DataType)>,
+    /// `RETURNS`: its result's type.
+    pub returns: datafusion::arrow::datatypes::DataType,
+    /// `RETURN expr`: its body, a Spark SQL expression over the parameters.
+    pub body: String,
 }
 
 /// The clauses of an AUTO CDC flow; [`SqlAutoCdc::auto_cdc`] makes the builder's flow.

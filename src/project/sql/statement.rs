@@ -286,6 +286,9 @@ impl StatementParser<'_, '_> {
         // Every view is inlined in lakeflow (never stored); one without TEMPORARY is one that
         // Spark would persist, which may not read a stream.
         let temporary = self.eat("TEMPORARY") || self.eat("TEMP");
+        if self.eat("FUNCTION") {
+            return self.function(start);
+        }
         let streaming = self.eat("STREAMING") || self.eat("INCREMENTAL");
         let live = self.eat("LIVE");
         let kind = if self.eat("MATERIALIZED") {
@@ -577,6 +580,85 @@ impl StatementParser<'_, '_> {
             }
             self.expect_token(Token::Comma)?;
         }
+    }
+
+    /// After `CREATE [OR REPLACE] [TEMPORARY] FUNCTION`: `[IF NOT EXISTS] name(p TYPE, ..)
+    /// RETURNS TYPE [characteristics] RETURN expr`, a SQL scalar function (its name's last
+    /// part: functions belong to no schema in a pipeline).
+    fn function(&mut self, start: usize) -> Parsed<SqlDefinition> {
+        if self.eat("IF") {
+            self.expect("NOT")?;
+            self.expect("EXISTS")?;
+        }
+        let parts = self.qualified_name()?;
+        let name = parts.last().cloned().unwrap_or_default().to_lowercase();
+        self.expect_token(Token::LParen)?;
+        let mut params = Vec::new();
+        if !self.eat_token(&Token::RParen) {
+            loop {
+                let Some(param) = self.next().and_then(Tok::ident).map(str::to_string) else {
+                    return self.error_at(self.pos - 1, "expected a parameter name");
+                };
+                params.push((param, self.data_type()?));
+                if self.eat("DEFAULT") || self.eat("COMMENT") {
+                    return self.error(
+                        "parameter defaults and comments of SQL functions are not supported; leave them out",
+                    );
+                }
+                if self.eat_token(&Token::RParen) {
+                    break;
+                }
+                self.expect_token(Token::Comma)?;
+            }
+        }
+        if !self.eat("RETURNS") {
+            return self.error(format!(
+                "expected RETURNS and the result's type after the parameters of SQL function `{name}`, found {}",
+                self.describe()
+            ));
+        }
+        if self.peek().is_some_and(|t| t.is("TABLE")) {
+            return self.error_at(
+                start,
+                format!("`{name}` is a table function; lakeflow supports SQL functions that return a value (RETURNS type RETURN expr)"),
+            );
+        }
+        let returns = self.data_type()?;
+        // Characteristics before RETURN: `COMMENT '..'`, `LANGUAGE SQL`, `[NOT] DETERMINISTIC`,
+        // `CONTAINS SQL`, `READS SQL DATA`.
+        while !self.peek().is_some_and(|t| t.is("RETURN")) {
+            if self.eat("COMMENT") {
+                self.string("a comment")?;
+            } else if self.peek().is_some() {
+                self.pos += 1;
+            } else {
+                return self.error(format!(
+                    "expected RETURN and the body of SQL function `{name}`"
+                ));
+            }
+        }
+        self.expect("RETURN")?;
+        let from = self
+            .peek()
+            .map(|t| t.range.start)
+            .unwrap_or(self.sub.text.len());
+        let body = self.sub.text[from..]
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .to_string();
+        if body.is_empty() || body.to_ascii_uppercase().starts_with("SELECT") {
+            return self.error(format!(
+                "the body of SQL function `{name}` must be an expression (`RETURN a + b`); a query is not supported"
+            ));
+        }
+        self.pos = self.tokens.len();
+        let kind = SqlKind::Function(Box::new(super::SqlFunctionDef {
+            params,
+            returns,
+            body,
+        }));
+        Ok(SqlDefinition::new(name, kind, self.location_of(start)))
     }
 
     /// `PRIMARY KEY (..) [RELY]` or `FOREIGN KEY (..) REFERENCES t [(..)]`, up to the next
