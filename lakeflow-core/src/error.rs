@@ -36,7 +36,7 @@ pub enum Error {
     /// A query reads a name that is neither a dataset of the pipeline nor a registered external table.
     #[error(
         "dataset `{referenced_by}` ({location}) reads `{name}`, which is not defined in this pipeline{}",
-        suggestion_text(suggestion)
+        suggestion_text(suggestion, location)
     )]
     UnknownDataset {
         /// The name that was read.
@@ -344,9 +344,11 @@ impl Error {
     }
 }
 
-fn suggestion_text(suggestion: &Option<String>) -> String {
+fn suggestion_text(suggestion: &Option<String>, location: &SourceLocation) -> String {
     match suggestion {
         Some(s) => format!("; did you mean `{s}`?"),
+        // Advice in the reader's own language: SQL files read existing tables by path.
+        None if location.file.ends_with(".sql") => "; define it in a pipeline file, or read an existing table by its path (``delta.`/path/to/table` ``, `read_files('/path', format => 'parquet')`)".to_string(),
         None => "; define it, or register it as an external table with `Pipeline::builder().external_table(..)`".to_string(),
     }
 }

@@ -311,7 +311,8 @@ SELECT *, _metadata.file_name AS file FROM STREAM read_files('data/readings', fo
 
 /// SQL functions, as Unity Catalog defines them (the Kimball demo's `date_key` and
 /// `net_sales`): `CREATE FUNCTION .. RETURNS type RETURN expr` in a pipeline file, called by
-/// its datasets with the declared parameter and result types.
+/// its datasets (by name, or qualified with a catalog and schema as Unity Catalog calls it)
+/// with the declared parameter and result types.
 #[tokio::test]
 async fn sql_functions_defined_in_a_file_are_called_by_its_datasets() {
     let sql = r#"
@@ -330,7 +331,7 @@ RETURNS DECIMAL(18, 2)
 RETURN price * (1 - discount) * (1 + tax) * (1 - is_returned);
 
 CREATE MATERIALIZED VIEW sales AS
-SELECT date_key(d) AS day_key, net_sales(p, 0.10, 0.05, r) AS net
+SELECT dbdemos.tpch_kimball.date_key(d) AS day_key, net_sales(p, 0.10, 0.05, r) AS net
 FROM VALUES (DATE'2024-03-05', 10.00, 0), (DATE'2024-12-31', 20.00, 1) AS v(d, p, r);
 "#;
     let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("sql/pipeline.sql", sql)]);
@@ -359,4 +360,23 @@ FROM VALUES (DATE'2024-03-05', 10.00, 0), (DATE'2024-12-31', 20.00, 1) AS v(d, p
         Err(e) => panic!("{e}"),
     };
     assert!(e.contains("`f` is a table function"), "{e}");
+}
+
+/// An unknown table read by a SQL file gets advice a SQL user can follow: no Rust API.
+#[tokio::test]
+async fn an_unknown_table_in_a_sql_file_is_explained_in_sql_terms() {
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "sql/a.sql",
+            "CREATE MATERIALIZED VIEW facts AS SELECT * FROM date_dimension_of_another_pipeline;",
+        ),
+    ]);
+    let e = dry_run_error(&root).await;
+    assert!(
+        e.contains("reads `date_dimension_of_another_pipeline`")
+            && e.contains("read an existing table by its path")
+            && !e.contains("Pipeline::"),
+        "{e}"
+    );
 }

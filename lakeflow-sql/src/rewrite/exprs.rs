@@ -23,6 +23,14 @@ impl VisitorMut for SparkExprs {
     type Break = DataFusionError;
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
+        // A function named with its catalog and schema (`main.sales.date_key(d)`, a Unity
+        // Catalog function) is the function of that name: functions belong to no schema here.
+        if let Expr::Function(f) = expr
+            && f.name.0.len() > 1
+            && let Some(last) = f.name.0.pop()
+        {
+            f.name.0 = vec![last];
+        }
         match rewrite(expr, self.ansi) {
             Ok(Some(new)) => *expr = new,
             Ok(None) => {}
