@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ballista::prelude::SessionContextExt;
 use ballista_core::extension::SessionConfigExt;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
@@ -142,6 +142,38 @@ fn ships(plan: &LogicalPlan) -> Option<String> {
     blocker
 }
 
+/// The first of `functions` that `plan` calls, if any.
+fn calls_one_of(plan: &LogicalPlan, functions: &Functions) -> Option<String> {
+    let names: std::collections::HashSet<&str> = functions.names().collect();
+    if names.is_empty() {
+        return None;
+    }
+    let mut found = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let name = match e {
+                    datafusion::logical_expr::Expr::ScalarFunction(f) => Some(f.name()),
+                    datafusion::logical_expr::Expr::AggregateFunction(f) => Some(f.func.name()),
+                    datafusion::logical_expr::Expr::WindowFunction(f) => Some(f.fun.name()),
+                    _ => None,
+                };
+                if let Some(name) = name.filter(|n| names.contains(n)) {
+                    found = Some(name.to_string());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
+        Ok(if found.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
 #[async_trait]
 impl Engine for BallistaEngine {
     fn session(&self) -> SessionContext {
@@ -151,6 +183,15 @@ impl Engine for BallistaEngine {
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {
         if let Some(blocker) = ships(&plan) {
             log::info!("a plan reading {blocker}, which cannot be shipped, runs in-process");
+            return self.local.execute(plan).await;
+        }
+        // A remote cluster knows lakeflow's functions, not the pipeline's own.
+        if let Cluster::Remote(_) = &self.cluster
+            && let Some(function) = calls_one_of(&plan, self.local.functions())
+        {
+            log::info!(
+                "a plan calling `{function}`, a function of the pipeline's own that the cluster does not know, runs in-process"
+            );
             return self.local.execute(plan).await;
         }
         let ctx = self.client().await?;

@@ -90,6 +90,15 @@ impl Functions {
         self.window.push(Arc::new(udwf));
     }
 
+    /// The names of the functions added.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.scalar
+            .iter()
+            .map(|f| f.name())
+            .chain(self.aggregate.iter().map(|f| f.name()))
+            .chain(self.window.iter().map(|f| f.name()))
+    }
+
     /// Whether none were added.
     pub fn is_empty(&self) -> bool {
         self.scalar.is_empty() && self.aggregate.is_empty() && self.window.is_empty()

@@ -56,3 +56,36 @@ async fn a_standalone_cluster_gives_the_tables_of_an_in_process_run() {
         crate::engines::same_tables_as_in_process(Arc::new(BallistaEngine::standalone())).await;
     assert!(compared >= 10, "{compared} tables compared");
 }
+
+/// A flow that calls a function of the pipeline's own (here a SQL file's `CREATE FUNCTION`),
+/// which a remote cluster does not know, runs in the coordinator instead of failing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_calling_the_pipelines_own_function_runs_beside_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let (_tmp, root) = crate::sql_pipelines::project(&[
+        (
+            "lakeflow.yml",
+            "name: f\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n",
+        ),
+        (
+            "sql/a.sql",
+            "CREATE FUNCTION twice(x INT) RETURNS INT RETURN x * 2;\n\
+             CREATE MATERIALIZED VIEW numbers AS SELECT id FROM range(3);\n\
+             CREATE MATERIALIZED VIEW doubled AS SELECT twice(CAST(id AS INT)) AS d FROM numbers;\n",
+        ),
+    ]);
+    let report = lakeflow::project::Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(lakeflow::ProgressMode::Off)
+        .cluster(cluster.url())
+        .run()
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report}");
+    let rows = crate::support::sorted_lines(
+        &crate::support::delta_rows(&root.join("out").join("doubled")).await,
+    );
+    assert_eq!(rows, ["| d |", "| 0 |", "| 2 |", "| 4 |"]);
+}
