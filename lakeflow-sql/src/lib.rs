@@ -324,6 +324,13 @@ impl SparkQuery {
                 .map(|f| f.name().clone())
                 .collect())
         };
+        let type_of = |query: &Query| -> Result<DataType> {
+            let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(
+                Statement::Query(Box::new(query.clone())),
+            )))?;
+            Ok(plan.schema().field(0).data_type().clone())
+        };
+        rewrite::structs::expand(&mut self.statement, &type_of);
         rewrite::joins::rewrite(&mut self.statement, &columns)?;
         let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(self.statement)))?;
         let plan = coerce::spark_coercions(plan, self.ansi, self.time_zone)?;

@@ -807,6 +807,8 @@ case(A, "regex_column_quoted", "SELECT `(id|c2)` FROM t", T_STAR)
 case(A, "star_from_subquery_dup_names", "SELECT * FROM (SELECT id, id FROM t)", T_STAR)
 case(A, "distinct_star", "SELECT DISTINCT * FROM (SELECT 1 AS a UNION ALL SELECT 1)")
 case(A, "star_except_then_order", "SELECT * EXCEPT (Name) FROM t ORDER BY id DESC", T_STAR, ordered=True)
+case(A, "struct_star_nested_path", "SELECT j.p.after.* FROM (SELECT named_struct('p', named_struct('after', named_struct('id', 1, 'name', 'n'))) AS j)")
+case(A, "struct_star_beside_columns", "SELECT t.id, s.* FROM (SELECT 7 AS id, named_struct('a', 1, 'b', 2) AS s) t")
 
 # ---------------------------------------------------------------------------
 # LITERALS
