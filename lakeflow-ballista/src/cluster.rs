@@ -13,7 +13,7 @@ use ballista_core::ConfigProducer;
 use ballista_core::RuntimeProducer;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
+use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -38,9 +38,17 @@ pub fn cluster_state(
         .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))
 }
 
-/// The configuration every query starts from on the cluster.
+/// The configuration every query starts from on the cluster: Ballista's, with its adaptive
+/// planner off (see [`ballista_config`]).
 pub(crate) fn config_producer() -> ConfigProducer {
-    Arc::new(SessionConfig::new_with_ballista)
+    Arc::new(ballista_config)
+}
+
+/// Ballista's session configuration with the adaptive (re-planning) query planner turned off:
+/// with it, a global aggregate over a union (a view merged with its new rows) gave a wrong
+/// count now and then; the static planner gives the in-process answers.
+pub fn ballista_config() -> SessionConfig {
+    SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false)
 }
 
 /// The runtime of the cluster's sessions: local files, and object stores made for `s3://`,
@@ -64,11 +72,6 @@ fn physical_codec() -> Arc<dyn datafusion_proto::physical_plan::PhysicalExtensio
     Arc::new(BallistaPhysicalExtensionCodec::default())
 }
 
-/// lakeflow's codecs.
-pub(crate) fn codec() -> BallistaCodec {
-    BallistaCodec::new(logical_codec(), physical_codec())
-}
-
 fn session_builder(functions: Functions) -> ballista_scheduler::scheduler_server::SessionBuilder {
     Arc::new(move |config| cluster_state(config, runtime()?, &functions))
 }
@@ -84,6 +87,9 @@ pub struct Scheduler {
     pub bind: SocketAddr,
     /// The host executors and clients are told to reach it at.
     pub external_host: String,
+    /// Functions of a pipeline's own it knows besides lakeflow's (a cluster inside the
+    /// pipeline's process).
+    pub functions: Functions,
 }
 
 impl Scheduler {
@@ -92,12 +98,13 @@ impl Scheduler {
         Scheduler {
             bind,
             external_host: bind.ip().to_string(),
+            functions: Functions::default(),
         }
     }
 
     /// Serves until the process ends.
     pub async fn run(self) -> Result<()> {
-        let functions = Functions::default();
+        let functions = self.functions.clone();
         let config = SchedulerConfig {
             bind_host: self.bind.ip().to_string(),
             bind_port: self.bind.port(),
@@ -136,6 +143,9 @@ pub struct Executor {
     pub concurrent_tasks: usize,
     /// Where it keeps shuffle files.
     pub work_dir: String,
+    /// Functions of a pipeline's own it knows besides lakeflow's (a cluster inside the
+    /// pipeline's process).
+    pub functions: Functions,
 }
 
 impl Executor {
@@ -144,7 +154,7 @@ impl Executor {
         let state = cluster_state(
             config_producer()(),
             Arc::new(RuntimeEnv::default()),
-            &Functions::default(),
+            &self.functions,
         )
         .map_err(|e| cluster_error("executor", e))?;
         std::fs::create_dir_all(&self.work_dir)?;
@@ -171,46 +181,59 @@ impl Executor {
     }
 }
 
-/// Starts a scheduler and one executor in this process (ports the system picks), for
+/// Starts a scheduler and one executor in this process, on loopback ports the system picks
+/// and with a work directory of their own (the same code as the cluster's processes), for
 /// [`crate::BallistaEngine::standalone`]; returns the scheduler's address.
 pub(crate) async fn start_standalone(functions: &Functions, tasks: usize) -> Result<SocketAddr> {
-    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-    let address = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
-        session_builder(functions.clone()),
-        config_producer(),
-        codec(),
-    )
-    .await
-    .map_err(|e| cluster_error("standalone scheduler", e))?;
-    let url = format!("http://localhost:{}", address.port());
-    let mut client = None;
-    for _ in 0..50 {
-        match SchedulerGrpcClient::connect(url.clone()).await {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+    let port = free_port()?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut scheduler = Scheduler::new(address);
+    scheduler.functions = functions.clone();
+    tokio::spawn(async move {
+        if let Err(e) = scheduler.run().await {
+            log::error!("the standalone scheduler stopped: {e}");
         }
-    }
-    let client = client.ok_or_else(|| cluster_error("standalone scheduler", "not reachable"))?;
-    let state = cluster_state(
-        config_producer()(),
-        Arc::new(RuntimeEnv::default()),
-        functions,
-    )
-    .map_err(|e| cluster_error("standalone executor", e))?;
-    ballista_executor::new_standalone_executor_from_builder(
-        client,
-        tasks,
-        config_producer(),
-        runtime_producer(),
-        codec(),
-        BallistaFunctionRegistry::from(&state),
-    )
-    .await
-    .map_err(|e| cluster_error("standalone executor", e))?;
+    });
+    listening(port).await?;
+    let (flight, grpc) = (free_port()?, free_port()?);
+    let work_dir =
+        std::env::temp_dir().join(format!("lakeflow-standalone-{}-{port}", std::process::id()));
+    let executor = Executor {
+        scheduler_host: "127.0.0.1".into(),
+        scheduler_port: port,
+        bind_host: "127.0.0.1".into(),
+        external_host: "127.0.0.1".into(),
+        port: flight,
+        grpc_port: grpc,
+        concurrent_tasks: tasks,
+        work_dir: work_dir.display().to_string(),
+        functions: functions.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = executor.run().await {
+            log::error!("the standalone executor stopped: {e}");
+        }
+    });
+    listening(flight).await?;
     Ok(address)
+}
+
+/// Waits (up to a minute) until something listens on `port` of this machine.
+async fn listening(port: u16) -> Result<()> {
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(cluster_error(
+                "standalone cluster",
+                format!("nothing listens on port {port}"),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 /// Writes the cluster processes' log records (Ballista logs through the `log` crate) to

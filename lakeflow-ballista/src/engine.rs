@@ -12,7 +12,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use lakeflow_core::engine::{DataFusionEngine, Engine, Functions};
 use lakeflow_core::{Error, Result};
 use lakeflow_delta::FileListTable;
@@ -95,7 +95,7 @@ impl BallistaEngine {
     /// A client session of the cluster, with lakeflow's codec and functions.
     async fn client(&self) -> Result<SessionContext> {
         let url = self.scheduler().await?;
-        let config = SessionConfig::new_with_ballista()
+        let config = crate::cluster::ballista_config()
             .with_ballista_logical_extension_codec(Arc::new(LakeflowLogicalCodec::default()))
             .with_ballista_job_name("lakeflow");
         let state = SessionStateBuilder::new()

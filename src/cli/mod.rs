@@ -475,6 +475,7 @@ async fn cluster(role: ClusterRole) -> Result<(), Failure> {
                 grpc_port,
                 concurrent_tasks,
                 work_dir: work_dir.display().to_string(),
+                functions: Default::default(),
             }
             .run()
             .await

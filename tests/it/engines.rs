@@ -103,14 +103,20 @@ pub async fn same_tables_as_in_process(engine: Arc<dyn Engine>) -> usize {
                 want.iter().map(|t| &t.0).collect::<Vec<_>>(),
                 "{project}, run {round}: the tables"
             );
-            for ((name, got), (_, want)) in got.iter().zip(&want) {
-                assert_eq!(
-                    got,
-                    want,
-                    "{project}, run {round}: table {}",
-                    name.display()
-                );
-            }
+            let differ: Vec<String> = got
+                .iter()
+                .zip(&want)
+                .filter(|((_, g), (_, w))| g != w)
+                .map(|((name, g), (_, w))| {
+                    format!("table {}:\n  got  {g:?}\n  want {w:?}", name.display())
+                })
+                .collect();
+            assert!(
+                differ.is_empty(),
+                "{project}, run {round}: {} tables differ\n{}",
+                differ.len(),
+                differ.join("\n")
+            );
             compared += want.len();
         }
     }
