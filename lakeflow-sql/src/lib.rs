@@ -313,11 +313,14 @@ impl SparkQuery {
             options,
         };
         let planner = SqlToRel::new_with_options(&context, parser_options);
+        // Parts of the statement are planned alone to learn their columns and types.
+        let plan_part = |query: &Query| {
+            planner.statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(
+                Box::new(query.clone()),
+            ))))
+        };
         let columns = |query: &Query| -> Result<Vec<String>> {
-            let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(
-                Statement::Query(Box::new(query.clone())),
-            )))?;
-            Ok(plan
+            Ok(plan_part(query)?
                 .schema()
                 .fields()
                 .iter()
@@ -325,10 +328,7 @@ impl SparkQuery {
                 .collect())
         };
         let type_of = |query: &Query| -> Result<DataType> {
-            let plan = planner.statement_to_plan(DFStatement::Statement(Box::new(
-                Statement::Query(Box::new(query.clone())),
-            )))?;
-            Ok(plan.schema().field(0).data_type().clone())
+            Ok(plan_part(query)?.schema().field(0).data_type().clone())
         };
         rewrite::structs::expand(&mut self.statement, &type_of);
         rewrite::joins::rewrite(&mut self.statement, &columns)?;

@@ -49,8 +49,14 @@ impl VisitorMut for Expand<'_, '_> {
                 && relations
                     .iter()
                     .any(|r| r.eq_ignore_ascii_case(&parts[0].value));
-            match (is_relation, self.fields(select, &parts)) {
-                (false, Some(fields)) => items.extend(fields.into_iter().map(|field| {
+            // Only a qualifier that is not a relation is planned, to learn its fields.
+            let fields = if is_relation {
+                None
+            } else {
+                self.fields(select, &parts)
+            };
+            match fields {
+                Some(fields) => items.extend(fields.into_iter().map(|field| {
                     let mut path = parts.clone();
                     path.push(Ident::with_quote('`', field.clone()));
                     SelectItem::ExprWithAlias {
@@ -58,7 +64,7 @@ impl VisitorMut for Expand<'_, '_> {
                         alias: Ident::with_quote('`', field),
                     }
                 })),
-                _ => items.push(item),
+                None => items.push(item),
             }
         }
         select.projection = items;
