@@ -382,6 +382,50 @@ GROUP BY window(eventTime, '5 seconds'), id;
     assert_eq!(table(&root, "counts").await.len(), 5);
 }
 
+/// A sliding window (`window(ts, '10 seconds', '5 seconds')`) holds a row in every window
+/// that covers it; each window is appended once its end passes the watermark.
+#[tokio::test]
+async fn a_watermark_appends_each_sliding_window_once_it_closes() {
+    let sql = "
+CREATE STREAMING TABLE events AS
+SELECT id, timestamp_seconds(t) AS eventTime FROM STREAM read_files('landing', format => 'csv', schema => 'id STRING, t BIGINT');
+CREATE STREAMING TABLE counts AS
+SELECT CAST(window.start AS LONG) AS wStart, CAST(window.end AS LONG) AS wEnd, id, count(*) AS cnt
+FROM STREAM events WATERMARK eventTime DELAY OF INTERVAL 10 seconds
+GROUP BY window(eventTime, '10 seconds', '5 seconds'), id;
+";
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+    let written = |report: lakeflow::RunReport| report.dataset("counts").unwrap().rows_written;
+    std::fs::create_dir_all(root.join("landing")).unwrap();
+    let mut appended = Vec::new();
+    // Each run's rows, and what it appends: watermarks -7, 10 ([-5, 5) and [0, 10) close),
+    // 17 (the late row at 4 belongs to windows already appended), 30.
+    for (n, rows) in ["a,1\nb,2\na,3\n", "a,20\n", "b,4\nc,27\n", "a,40\n"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(
+            root.join(format!("landing/{n}.csv")),
+            format!("id,t\n{rows}"),
+        )
+        .unwrap();
+        appended.push(written(pipeline(&root).run().await.unwrap()).unwrap_or(0));
+    }
+    assert_eq!(appended, [0, 4, 0, 3]);
+    assert_eq!(
+        table(&root, "counts").await[1..],
+        [
+            "| -5     | 5    | a  | 2   |",
+            "| -5     | 5    | b  | 1   |",
+            "| 0      | 10   | a  | 2   |",
+            "| 0      | 10   | b  | 1   |",
+            "| 15     | 25   | a  | 1   |",
+            "| 20     | 30   | a  | 1   |",
+            "| 20     | 30   | c  | 1   |",
+        ]
+    );
+}
+
 /// A schema is a directory of the storage, as a dataset of the home schema is: a dataset
 /// named like another dataset's schema would share its directory (and a vacuum of one would
 /// delete the other), so it is an error naming both.

@@ -1,10 +1,18 @@
-//! Spark's `window(time, duration)`: the tumbling window that holds `time`, a struct of its
-//! `start` and `end` timestamps. Windows are aligned to the epoch (Spark's `startTime` 0); a
-//! sliding window (a third argument other than the duration) is an error saying so.
+//! Spark's `window(time, duration[, slide])`: the time window that holds `time`, a struct of
+//! its `start` and `end` timestamps. Windows are aligned to the epoch (Spark's `startTime` 0).
+//!
+//! A tumbling window (no slide, or a slide equal to the duration) is one per row. A sliding
+//! window holds a row in several windows; `rewrite::windows` expands each row into the start
+//! times of the windows holding it ([`SparkWindowStarts`], as Spark's `TimeWindowing` rule
+//! expands them) and groups those by `window(start, duration, slide)`, which is the window
+//! beginning at the last slide boundary at or before its time.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StructArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListBuilder, StructArray, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
@@ -105,7 +113,7 @@ impl ScalarUDFImpl for SparkWindow {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=3).contains(&arg_types.len()) {
             return plan_err!(
-                "window(time, duration) takes 2 arguments (sliding windows, window(time, duration, slide), are not supported)"
+                "window() takes a time, a duration and optionally a slide: window(ts, '10 minutes'[, '5 minutes'])"
             );
         }
         match &arg_types[0] {
@@ -123,21 +131,12 @@ impl ScalarUDFImpl for SparkWindow {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let size = literal_duration(&args.args[1], "duration")?;
-        if let Some(slide) = args.args.get(2) {
-            let slide = literal_duration(slide, "slide")?;
-            if slide != size {
-                return exec_err!(
-                    "window(): sliding windows (a slide other than the duration) are not supported; use a tumbling window, window(time, duration)"
-                );
-            }
-        }
-        let times = args.args[0].to_array(args.number_rows)?;
-        let times = datafusion::arrow::compute::cast(&times, &timestamp_type())?;
+        let (size, slide) = size_and_slide(&args.args)?;
+        let times = times(&args.args[0], args.number_rows)?;
         let times = times.as_primitive::<TimestampMicrosecondType>();
         let start: TimestampMicrosecondArray = times
             .iter()
-            .map(|t| t.map(|t| t - t.rem_euclid(size)))
+            .map(|t| t.map(|t| t - t.rem_euclid(slide)))
             .collect();
         let end: TimestampMicrosecondArray = start
             .iter()
@@ -154,6 +153,98 @@ impl ScalarUDFImpl for SparkWindow {
             columns,
             nulls,
         )?)))
+    }
+}
+
+/// The window's duration and slide (the duration when there is no slide), in microseconds;
+/// a slide longer than the duration is Spark's error.
+fn size_and_slide(args: &[ColumnarValue]) -> Result<(i64, i64)> {
+    let size = literal_duration(&args[1], "duration")?;
+    let Some(slide) = args.get(2) else {
+        return Ok((size, size));
+    };
+    let slide = literal_duration(slide, "slide")?;
+    if slide > size {
+        return exec_err!(
+            "window(): the slide must not be longer than the window's duration (Spark: The slide duration must be less than or equal to the windowDuration)"
+        );
+    }
+    Ok((size, slide))
+}
+
+/// The time argument as microseconds in UTC.
+fn times(arg: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
+    let times = arg.to_array(rows)?;
+    Ok(datafusion::arrow::compute::cast(&times, &timestamp_type())?)
+}
+
+/// The name `rewrite::windows` calls [`SparkWindowStarts`] by.
+pub const WINDOW_STARTS: &str = "__lakeflow_window_starts";
+
+/// `__lakeflow_window_starts(time, duration, slide)`: the start times of the sliding windows
+/// holding `time`, latest first; none for a NULL time (Spark drops such rows from sliding
+/// windows).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SparkWindowStarts {
+    signature: Signature,
+}
+
+impl SparkWindowStarts {
+    /// The function.
+    pub fn new() -> Self {
+        SparkWindowStarts {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for SparkWindowStarts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn start_field() -> Arc<Field> {
+    Arc::new(Field::new("item", timestamp_type(), true))
+}
+
+impl ScalarUDFImpl for SparkWindowStarts {
+    fn name(&self) -> &str {
+        WINDOW_STARTS
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        SparkWindow::new().coerce_types(arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(start_field()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (size, slide) = size_and_slide(&args.args)?;
+        let times = times(&args.args[0], args.number_rows)?;
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        let starts = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut lists = ListBuilder::new(starts).with_field(start_field());
+        for t in times.iter() {
+            if let Some(t) = t {
+                let mut start = t - t.rem_euclid(slide);
+                while start.checked_add(size).is_some_and(|end| end > t) {
+                    lists.values().append_value(start);
+                    match start.checked_sub(slide) {
+                        Some(earlier) => start = earlier,
+                        None => break,
+                    }
+                }
+            }
+            lists.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(lists.finish())))
     }
 }
 

@@ -1027,6 +1027,13 @@ case(A, "bigint_literal_typename", "SELECT typeof(1BD) AS a, 1BD AS b, typeof(-1
 
 # ---------------------------------------------------------------------------
 # Runner
+A = "datetime"
+case(A, "time_window_tumbling_null_time", "SELECT window.start AS s, window.end AS e, count(*) AS n FROM sales GROUP BY window(ts, '1 day')", T_SALES)
+case(A, "time_window_sliding_counts", "SELECT window.start AS s, window.end AS e, count(*) AS n, sum(qty) AS q FROM sales GROUP BY window(ts, '2 days', '1 day')", T_SALES)
+case(A, "time_window_sliding_uneven", "SELECT window.start AS s, window.end AS e, count(*) AS n FROM sales GROUP BY window(ts, '1 day', '10 hours')", T_SALES)
+case(A, "time_window_sliding_keyed_having", "SELECT region, window, count(*) AS n FROM sales WHERE region IS NOT NULL GROUP BY region, window(ts, '3 days', '1 day') HAVING count(*) > 1", T_SALES)
+case(A, "time_window_sliding_struct_and_filter", "SELECT window(ts, '2 days', '1 day') AS w, max(product) AS p FROM sales WHERE qty > 1 GROUP BY window(ts, '2 days', '1 day')", T_SALES)
+
 # ---------------------------------------------------------------------------
 def spark_session():
     from pyspark.sql import SparkSession
