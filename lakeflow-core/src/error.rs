@@ -348,7 +348,7 @@ fn suggestion_text(suggestion: &Option<String>, location: &SourceLocation) -> St
     match suggestion {
         Some(s) => format!("; did you mean `{s}`?"),
         // Advice in the reader's own language: SQL files read existing tables by path.
-        None if location.file.ends_with(".sql") => "; define it in a pipeline file, or read an existing table by its path (``delta.`/path/to/table` ``, `read_files('/path', format => 'parquet')`)".to_string(),
+        None if location.file.ends_with(".sql") => "; define it in a pipeline file, map the name to an existing table in the spec (`tables:` with `name: path/to/delta/table` in lakeflow.yml), or read it by its path (``delta.`/path/to/table` ``, `read_files('/path', format => 'parquet')`)".to_string(),
         None => "; define it, or register it as an external table with `Pipeline::builder().external_table(..)`".to_string(),
     }
 }

@@ -633,7 +633,11 @@ impl Resolver {
                         .await
                         .map_err(Some)?;
                     self.session
-                        .register_table(name.as_str(), provider.clone())
+                        // Bare, as datasets are: `samples.tpch.orders` is one name.
+                        .register_table(
+                            datafusion::common::TableReference::bare(name.as_str()),
+                            provider.clone(),
+                        )
                         .map_err(|e| Some(e.into()))?;
                     self.state().externals.insert(name, provider);
                 }

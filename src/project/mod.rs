@@ -23,7 +23,7 @@ use datafusion::prelude::ident;
 use lakeflow_core::SourceLocation;
 
 use crate::{Dataset, Error, Pipeline, Plan};
-pub use spec::{LibraryGlob, SPEC_FILE_NAMES, Spec};
+pub use spec::{LibraryGlob, SPEC_FILE_NAMES, Spec, TableMapping};
 use sql::{SqlContext, SqlDefinition, SqlKind, SqlQuery, TableSource};
 
 /// A place in a project file: `file:line:column`, 1-based.
@@ -179,6 +179,22 @@ impl Project {
         }
     }
 
+    /// Where a `tables` entry of the spec reads from: its path made absolute from the spec's
+    /// directory (a URL as it is), in its format.
+    fn external_source(&self, table: &TableMapping) -> crate::SourceSpec {
+        let path = if table.path.contains("://") || Path::new(&table.path).is_absolute() {
+            table.path.clone()
+        } else {
+            self.spec.root().join(&table.path).display().to_string()
+        };
+        match table.format.as_str() {
+            "parquet" => crate::SourceSpec::parquet(path),
+            "csv" => crate::SourceSpec::csv(path),
+            "json" => crate::SourceSpec::json(path),
+            _ => crate::SourceSpec::delta(path),
+        }
+    }
+
     /// A pipeline of the project's definitions, named and stored as the spec says.
     pub fn pipeline(&self) -> Pipeline {
         self.add_to(Pipeline::builder())
@@ -193,6 +209,9 @@ impl Project {
             .name(self.spec.name.clone())
             .storage(self.storage())
             .storage_options(self.spec.storage_options.clone());
+        for (name, table) in &self.spec.tables {
+            pipeline = pipeline.external_table(name.clone(), self.external_source(table));
+        }
         for definition in &self.definitions {
             pipeline = add(pipeline, definition);
         }

@@ -47,7 +47,25 @@ pub struct Spec {
     /// `engine`: the Ballista cluster that runs the flows (`df://host:50050`); `None` runs
     /// them in the process (needs a binary built with the `ballista` feature).
     pub engine: Option<String>,
+    /// `tables`: tables outside the pipeline that its queries read by name, as a catalog
+    /// would give them (`samples.tpch.orders: /data/tpch/orders`), in name order.
+    pub tables: BTreeMap<String, TableMapping>,
 }
+
+/// One `tables` entry: a name the pipeline's queries read and where its data is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMapping {
+    /// A directory or file (relative to the spec's directory) or a URL.
+    pub path: String,
+    /// `delta` (the default), `parquet`, `csv` (with a header line) or `json` (one object a
+    /// line).
+    pub format: String,
+    /// Where the entry is written in the spec file.
+    pub location: Location,
+}
+
+/// The formats a `tables` entry may have.
+const TABLE_FORMATS: [&str; 4] = ["delta", "parquet", "csv", "json"];
 
 /// One `libraries` entry: `- glob: {include: PATTERN}` (or the pattern alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +151,7 @@ impl Spec {
             storage_options: BTreeMap::new(),
             libraries: Vec::new(),
             engine: None,
+            tables: BTreeMap::new(),
         };
         let mut seen: BTreeMap<String, Mark> = BTreeMap::new();
         let mut name = None;
@@ -187,11 +206,12 @@ impl Spec {
                     spec.storage_options = configuration("storage_options", &value, &at)?
                 }
                 "libraries" => spec.libraries = libraries(&value, &file, &at)?,
+                "tables" => spec.tables = tables(&value, &file, &at)?,
                 other => {
                     return Err(at(
                         key.mark,
                         format!(
-                            "unknown key `{other}`; a spec has `name`, `storage`, `storage_options`, `libraries`, `catalog`, `database` (or `schema`), `configuration` and `engine`{}",
+                            "unknown key `{other}`; a spec has `name`, `storage`, `storage_options`, `libraries`, `catalog`, `database` (or `schema`), `configuration`, `tables` and `engine`{}",
                             suggest(other)
                         ),
                     ));
@@ -218,8 +238,9 @@ impl Spec {
 }
 
 fn suggest(key: &str) -> String {
-    const KEYS: [&str; 9] = [
+    const KEYS: [&str; 10] = [
         "engine",
+        "tables",
         "name",
         "storage",
         "storage_options",
@@ -276,6 +297,98 @@ fn configuration(
                 format!("{what} `{key_text}` is given twice; keep one"),
             ));
         }
+    }
+    Ok(out)
+}
+
+/// `tables:`, a mapping of names to a path (a Delta table) or to `{path: .., format: ..}`.
+fn tables(
+    value: &Node,
+    file: &str,
+    at: &impl Fn(Mark, String) -> ProjectError,
+) -> Result<BTreeMap<String, TableMapping>, ProjectError> {
+    let shape = "each `tables` entry is `name: path` (a Delta table) or `name: {path: .., format: parquet}`";
+    let NodeValue::Map(entries) = &value.value else {
+        if value.scalar() == Some("") {
+            return Ok(BTreeMap::new());
+        }
+        return Err(at(
+            value.mark,
+            format!("`tables` must be a mapping; {shape}"),
+        ));
+    };
+    let mut out: BTreeMap<String, TableMapping> = BTreeMap::new();
+    for (key, entry) in entries {
+        let name = key
+            .scalar()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                at(
+                    key.mark,
+                    format!("a table's name must be a plain word; {shape}"),
+                )
+            })?;
+        let (mut path, mut format) = (None, None);
+        match &entry.value {
+            NodeValue::Scalar(p) => path = Some(p.clone()),
+            NodeValue::Map(fields) => {
+                for (field, v) in fields {
+                    let text = v.scalar().map(str::to_string).ok_or_else(|| {
+                        at(
+                            v.mark,
+                            format!("table `{name}`: values must be strings; {shape}"),
+                        )
+                    })?;
+                    match field.scalar() {
+                        Some("path") => path = Some(text),
+                        Some("format") => format = Some((text, v.mark)),
+                        other => {
+                            return Err(at(
+                                field.mark,
+                                format!(
+                                    "table `{name}`: unknown key `{}`; a table has `path` and `format`",
+                                    other.unwrap_or("?")
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            NodeValue::Seq(_) => return Err(at(entry.mark, shape.into())),
+        }
+        let path = path
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| at(entry.mark, format!("table `{name}` has no `path`; {shape}")))?;
+        let format = match format {
+            None => "delta".to_string(),
+            Some((f, mark)) => {
+                let lower = f.to_ascii_lowercase();
+                if !TABLE_FORMATS.contains(&lower.as_str()) {
+                    return Err(at(
+                        mark,
+                        format!(
+                            "table `{name}`: `{f}` is not a format lakeflow reads; use one of {}",
+                            TABLE_FORMATS.join(", ")
+                        ),
+                    ));
+                }
+                lower
+            }
+        };
+        if let Some(first) = out.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned() {
+            return Err(at(
+                key.mark,
+                format!("table `{name}` is given twice (also as `{first}`); keep one"),
+            ));
+        }
+        out.insert(
+            name.to_string(),
+            TableMapping {
+                path,
+                format,
+                location: Location::new(file, key.mark.line, key.mark.column),
+            },
+        );
     }
     Ok(out)
 }
@@ -500,6 +613,37 @@ mod tests {
         assert_eq!(spec.libraries[0].include, "transformations/**");
         assert_eq!(spec.libraries[0].location.to_string(), "lakeflow.yml:10:16");
         assert_eq!(spec.libraries[1].location.to_string(), "lakeflow.yml:11:5");
+    }
+
+    #[test]
+    fn tables_map_names_to_paths_and_formats() {
+        let spec = parse(
+            "name: x\nlibraries: [a]\ntables:\n  samples.tpch.orders: /data/orders\n  ref.c:\n    path: c.csv\n    format: CSV\n",
+        )
+        .unwrap();
+        let orders = &spec.tables["samples.tpch.orders"];
+        assert_eq!(
+            (orders.path.as_str(), orders.format.as_str()),
+            ("/data/orders", "delta")
+        );
+        assert_eq!(spec.tables["ref.c"].format, "csv");
+        assert_eq!(
+            spec.tables["ref.c"].location.to_string(),
+            "lakeflow.yml:5:3"
+        );
+        let err = parse("name: x\nlibraries: [a]\ntables:\n  t:\n    path: p\n    format: orc\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with("lakeflow.yml:6:13: table `t`: `orc` is not a format"),
+            "{err}"
+        );
+        let err = parse("name: x\nlibraries: [a]\ntables:\n  t:\n    format: csv\n").unwrap_err();
+        assert!(err.contains("table `t` has no `path`"), "{err}");
+        let err = parse("name: x\nlibraries: [a]\ntables:\n  T: a\n  t: b\n").unwrap_err();
+        assert!(
+            err.starts_with("lakeflow.yml:5:3: table `t` is given twice"),
+            "{err}"
+        );
     }
 
     #[test]

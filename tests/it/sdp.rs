@@ -382,6 +382,60 @@ GROUP BY window(eventTime, '5 seconds'), id;
     assert_eq!(table(&root, "counts").await.len(), 5);
 }
 
+/// Tables outside the pipeline, named as a catalog would name them (`samples.tpch.orders`,
+/// `db_ext.tbl`), are read where the spec's `tables:` maps them: a Delta table (read whole or
+/// as a stream of its appends) or files of a format. A name nobody maps says where to map it.
+#[tokio::test]
+async fn tables_outside_the_pipeline_are_read_where_the_spec_maps_them() {
+    let spec = "name: sdp\nstorage: out\nlibraries:\n  - glob:\n      include: transformations/**\ntables:\n  samples.tpch.orders: existing/orders\n  db_ext.tbl: existing/orders\n  ref.countries:\n    path: countries.csv\n    format: csv\n";
+    let files = "
+CREATE MATERIALIZED VIEW a AS SELECT o.id, c.name FROM samples.tpch.orders o JOIN ref.countries c ON o.id = c.id;
+CREATE STREAMING TABLE b AS SELECT * FROM STREAM(db_ext.tbl);
+";
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", spec),
+        ("transformations/a.sql", files),
+        ("countries.csv", "id,name\n1,Chad\n2,Peru\n"),
+    ]);
+    // The existing table: a plain Delta table another pipeline wrote.
+    let write_orders = |upto: i64| {
+        let storage = root.join("existing").display().to_string();
+        async move {
+            let report = Pipeline::builder()
+                .storage(storage)
+                .progress(ProgressMode::Off)
+                .materialized_view("orders", move || {
+                    sql(&format!("SELECT id FROM range(1, {upto})"))
+                })
+                .run()
+                .await
+                .unwrap();
+            assert!(report.succeeded(), "{report}");
+        }
+    };
+    write_orders(3).await;
+    let report = pipeline(&root).run().await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(
+        table(&root, "a").await[1..],
+        ["| 1  | Chad |", "| 2  | Peru |"]
+    );
+    assert_eq!(table(&root, "b").await[1..], ["| 1  |", "| 2  |"]);
+
+    let (_tmp2, other) = project(&[
+        ("lakeflow.yml", SPEC),
+        (
+            "transformations/a.sql",
+            "CREATE MATERIALIZED VIEW a AS SELECT * FROM samples.tpch.lineitem;",
+        ),
+    ]);
+    let e = pipeline(&other).dry_run().await.unwrap_err().to_string();
+    assert!(
+        e.contains("samples.tpch.lineitem") && e.contains("`tables:`"),
+        "{e}"
+    );
+}
+
 /// A sliding window (`window(ts, '10 seconds', '5 seconds')`) holds a row in every window
 /// that covers it; each window is appended once its end passes the watermark.
 #[tokio::test]
@@ -491,4 +545,37 @@ async fn changing_partition_columns_needs_a_full_refresh() {
     assert_eq!(partitions("m").await, ["y"]);
     assert_eq!(partitions("s").await, ["y"]);
     assert_eq!(table(&root, "s").await[1..], ["| 1 | 2 |"]);
+}
+
+/// A streaming table keeps its columns' types: a definition whose query now gives a column a
+/// type the stored one cannot hold without loss (`5` into a BOOLEAN column) fails its flow
+/// (`CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE`) and appends nothing, until a full refresh
+/// re-creates the table with the new type.
+#[tokio::test]
+async fn a_streaming_column_that_changes_type_needs_a_full_refresh() {
+    let sql = |ty: &str| {
+        format!(
+            "CREATE STREAMING TABLE t AS SELECT CAST(x AS {ty}) AS x FROM STREAM read_files('landing', format => 'csv', schema => 'x STRING');\n"
+        )
+    };
+    let (_tmp, root) = project(&[
+        ("lakeflow.yml", SPEC),
+        ("transformations/a.sql", &sql("BOOLEAN")),
+        ("landing/1.csv", "x\ntrue\n"),
+    ]);
+    let report = pipeline(&root).run().await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    std::fs::write(root.join("landing/2.csv"), "x\n5\n").unwrap();
+    std::fs::write(root.join("transformations/a.sql"), sql("INT")).unwrap();
+    let e = pipeline(&root).run().await.unwrap_err().to_string();
+    assert!(
+        e.contains("column `x` is stored as boolean but the query now gives integer")
+            && e.contains("CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE"),
+        "{e}"
+    );
+    assert_eq!(table(&root, "t").await[1..], ["| true |"]);
+    let report = pipeline(&root).full_refresh(["t"]).run().await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    // CAST('true' AS INT) is NULL (non-ANSI), as in Spark.
+    assert_eq!(table(&root, "t").await[1..], ["|   |", "| 5 |"]);
 }

@@ -37,19 +37,10 @@ async fn spark_sdp_cases_give_what_spark_gave() {
     let mut listing = String::new();
     for case in cases["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        // A case that starts from tables already in Spark's catalog (`setup`) has no
-        // counterpart here: lakeflow's tables are its own, in its storage. Creating a schema
+        // A case that starts from tables already in Spark's catalog (`setup`) starts here
+        // from the same tables in lakeflow's terms (see `setup_project`); creating a schema
         // is nothing to lakeflow (a schema is where its datasets are stored).
-        let creates_tables = case["setup"].as_array().is_some_and(|setup| {
-            setup.iter().any(|s| {
-                let s = s.as_str().unwrap_or_default().to_ascii_uppercase();
-                !(s.starts_with("CREATE DATABASE") || s.starts_with("CREATE SCHEMA"))
-            })
-        });
-        if case["expect"].is_null()
-            || creates_tables
-            || only.as_deref().is_some_and(|o| !name.contains(o))
-        {
+        if case["expect"].is_null() || only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
         total += 1;
@@ -92,6 +83,13 @@ async fn run_case(case: &Value) -> Result<(), String> {
             spec.push_str(&format!("  {k}: {}\n", serde_json::to_string(&v).unwrap()));
         }
     }
+    let setup: Vec<&str> = case["setup"]
+        .as_array()
+        .map(|s| s.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (name, path) in setup_project(root, &setup).await? {
+        spec.push_str(&format!("tables:\n  {name}: {path}\n"));
+    }
     std::fs::write(root.join("lakeflow.yml"), spec).unwrap();
     for (path, text) in case["files"].as_object().unwrap() {
         let path = root.join(path);
@@ -129,6 +127,80 @@ async fn run_case(case: &Value) -> Result<(), String> {
         compare(&table, want, &got)?;
     }
     Ok(())
+}
+
+/// The tables a case's `setup` makes in Spark's catalog, made in lakeflow's terms by a
+/// pipeline run before the case's: `CREATE TABLE t (cols) [PARTITIONED BY ..]` (with the rows
+/// of a later `INSERT INTO t (cols) VALUES ..`) is a materialized view `t` in the case's
+/// storage, which the case's pipeline then finds stored; `CREATE TABLE s.t AS SELECT ..` is a
+/// table outside the pipeline, returned as the name and path for the spec's `tables:`.
+async fn setup_project(root: &Path, setup: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let (mut stored, mut outside) = (Vec::new(), Vec::new());
+    for statement in setup {
+        let upper = statement.to_ascii_uppercase();
+        if upper.starts_with("CREATE DATABASE") || upper.starts_with("CREATE SCHEMA") {
+            continue;
+        }
+        if let Some(rest) = upper.strip_prefix("INSERT INTO ") {
+            let name = rest.split_whitespace().next().unwrap_or_default();
+            let values = &statement[upper.find("VALUES").ok_or("INSERT without VALUES")?..];
+            let columns =
+                &statement[statement.find('(').unwrap_or(0)..statement.find(')').unwrap_or(0) + 1];
+            let (_, query): &mut (String, String) = stored
+                .iter_mut()
+                .find(|(n, _): &&mut (String, String)| n.eq_ignore_ascii_case(name))
+                .ok_or("INSERT INTO a table setup did not create")?;
+            let partition = query
+                .find(" AS SELECT")
+                .map_or("", |i| &query[..i])
+                .to_string();
+            *query = format!("{partition} AS SELECT * FROM {values} AS v{columns}");
+            continue;
+        }
+        let rest = upper
+            .strip_prefix("CREATE TABLE ")
+            .ok_or(format!("setup `{statement}`"))?;
+        let name = &statement[13..13 + rest.find([' ', '(']).unwrap_or(rest.len())];
+        if let Some(at) = upper.find(" AS SELECT") {
+            outside.push((name.to_string(), statement[at + 4..].to_string()));
+            continue;
+        }
+        let open = statement.find('(').ok_or("CREATE TABLE without columns")?;
+        let close = statement.find(')').ok_or("CREATE TABLE without columns")?;
+        let columns: Vec<String> = statement[open + 1..close]
+            .split(',')
+            .map(|c| {
+                let (column, ty) = c.trim().split_once(' ').unwrap_or((c.trim(), "STRING"));
+                format!("CAST(NULL AS {ty}) AS {column}")
+            })
+            .collect();
+        let partition = statement[close + 1..].trim();
+        let query = format!("{partition} AS SELECT {} WHERE false", columns.join(", "));
+        stored.push((name.to_string(), query));
+    }
+    let mut sql = String::new();
+    for (name, query) in &stored {
+        sql.push_str(&format!("CREATE MATERIALIZED VIEW {name} {query};\n"));
+    }
+    let mut mapped = Vec::new();
+    for (i, (name, query)) in outside.iter().enumerate() {
+        sql.push_str(&format!(
+            "CREATE MATERIALIZED VIEW outside_{i} AS {query};\n"
+        ));
+        mapped.push((name.clone(), format!("out/outside_{i}")));
+    }
+    if sql.is_empty() {
+        return Ok(mapped);
+    }
+    let spec = "name: sdp_case\nstorage: out\nlibraries:\n  - glob:\n      include: setup/**\n";
+    std::fs::create_dir_all(root.join("setup")).unwrap();
+    std::fs::write(root.join("lakeflow.yml"), spec).unwrap();
+    std::fs::write(root.join("setup/setup.sql"), sql).unwrap();
+    run(root)
+        .await
+        .map_err(|e| format!("the setup failed: {e}"))?;
+    std::fs::remove_dir_all(root.join("setup")).unwrap();
+    Ok(mapped)
 }
 
 /// Loads and runs the project at `root`; an error (at load, planning or in a flow) as text.

@@ -370,7 +370,8 @@ async fn an_unknown_table_in_a_sql_file_is_explained_in_sql_terms() {
     let e = dry_run_error(&root).await;
     assert!(
         e.contains("reads `date_dimension_of_another_pipeline`")
-            && e.contains("read an existing table by its path")
+            && e.contains("map the name to an existing table in the spec (`tables:`")
+            && e.contains("or read it by its path")
             && !e.contains("Pipeline::"),
         "{e}"
     );
