@@ -236,6 +236,20 @@ impl IngestSpec {
             .map_err(self.wrap())?;
         let display = self.display(&file.location)?;
         let location = ObjectPath::from(file.location.as_str());
+        // Inference reads the first records of a file: a CSV or JSON-lines file larger than
+        // that is read only in its first bytes, up to its last whole line there.
+        let lines = matches!(self.options.format, IngestFormat::Csv)
+            || (self.options.format == IngestFormat::Json && !self.options.multi_line);
+        if lines && file.size > INFER_BYTES {
+            let head = store
+                .get_range(&location, 0..INFER_BYTES)
+                .await
+                .map_err(|e| self.wrap()(e.into()))?;
+            if let Some(end) = head.iter().rposition(|b| *b == b'\n') {
+                return reader::infer_file(&self.options, &head[..=end], true)
+                    .map_err(|e| decode_error(&display, e));
+            }
+        }
         let bytes = store
             .get(&location)
             .await
@@ -257,7 +271,7 @@ impl IngestSpec {
                 .map(|f| (f.name().clone(), f.data_type().clone()))
                 .collect());
         }
-        reader::infer_file(&self.options, &bytes).map_err(|e| decode_error(&display, e))
+        reader::infer_file(&self.options, &bytes, false).map_err(|e| decode_error(&display, e))
     }
 
     fn invalid(&self, message: String) -> Error {
@@ -296,6 +310,8 @@ impl IngestSpec {
         });
         let store = self.url()?.object_store();
         let partitions = session.state().config().target_partitions().max(1);
+        // Fewer files than partitions: the cores left over decode pieces of each file.
+        let threads = (partitions / files.len().max(1)).max(1);
         let mut groups: Vec<Vec<(Listed, String)>> =
             vec![Vec::new(); partitions.min(files.len()).max(1)];
         let count = groups.len();
@@ -310,6 +326,7 @@ impl IngestSpec {
                     store: store.clone(),
                     files,
                     malformed: malformed.clone(),
+                    threads,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -407,6 +424,10 @@ impl Malformed {
     }
 }
 
+/// The bytes of a large CSV or JSON-lines file that schema inference reads: far more than its
+/// first `reader::INFER_RECORDS` records in any file seen so far.
+const INFER_BYTES: u64 = 4 << 20;
+
 /// The files of one partition of a scan, read one after another.
 #[derive(Debug)]
 struct FilePartition {
@@ -414,6 +435,8 @@ struct FilePartition {
     store: ObjectStoreUrl,
     files: Vec<(Listed, String)>,
     malformed: Arc<Malformed>,
+    /// Threads one file may be decoded with (see `reader::decode_in`).
+    threads: usize,
 }
 
 impl PartitionStream for FilePartition {
@@ -429,6 +452,7 @@ impl PartitionStream for FilePartition {
             .map_err(|e| e.to_string());
         let files = self.files.clone();
         let malformed = self.malformed.clone();
+        let threads = self.threads;
         let stream = futures::stream::iter(files)
             .then(move |(file, display)| {
                 let target = target.clone();
@@ -464,7 +488,7 @@ impl PartitionStream for FilePartition {
                     let decoded = if target.options.format == IngestFormat::Parquet {
                         reader::decode_parquet(&target, &info, bytes)
                     } else {
-                        reader::decode(&target, &info, &bytes)
+                        reader::decode_in(&target, &info, &bytes, threads)
                     };
                     let (batches, dropped) =
                         decoded.map_err(|e| external(decode_error(&display, e)))?;

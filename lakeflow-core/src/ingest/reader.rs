@@ -75,27 +75,29 @@ pub(crate) enum DecodeError {
     NewColumns(Vec<String>),
 }
 
-/// Raw records of one file: column names, and per record its line and values.
-struct Records {
+/// Raw records of a file (or of a chunk of its records): column names, and per record its
+/// line and values.
+struct Records<'a> {
     names: Vec<String>,
     /// Per record: the line it starts at, and per column of `names` a value.
-    rows: Vec<(u64, Vec<Raw>)>,
+    rows: Vec<(u64, Vec<Raw<'a>>)>,
 }
 
-/// A value as the file holds it.
+/// A value as the file holds it; CSV text is borrowed from the records it was read into.
 #[derive(Debug, Clone)]
-enum Raw {
+enum Raw<'a> {
     Missing,
-    Text(String),
+    Text(std::borrow::Cow<'a, str>),
     Json(Value),
 }
 
-impl Raw {
+impl Raw<'_> {
     /// The value as text, borrowed when the file held text (no copy per value).
     fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             Raw::Missing | Raw::Json(Value::Null) => None,
-            Raw::Text(s) | Raw::Json(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s)),
+            Raw::Text(s) => Some(std::borrow::Cow::Borrowed(s.as_ref())),
+            Raw::Json(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s)),
             Raw::Json(v) => Some(std::borrow::Cow::Owned(v.to_string())),
         }
     }
@@ -103,7 +105,7 @@ impl Raw {
     fn json(&self) -> Value {
         match self {
             Raw::Missing => Value::Null,
-            Raw::Text(s) => Value::String(s.clone()),
+            Raw::Text(s) => Value::String(s.to_string()),
             Raw::Json(v) => v.clone(),
         }
     }
@@ -121,8 +123,8 @@ fn csv_reader<'a>(options: &FileOptions, bytes: &'a [u8]) -> csv::Reader<&'a [u8
         .from_reader(bytes)
 }
 
-/// Parses a whole file into raw records (at most `limit`).
-fn parse(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, DecodeError> {
+/// A file's bytes as UTF-8 text, without a byte-order mark.
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Malformed {
         line: Some(
             1 + bytes[..e.valid_up_to()]
@@ -132,7 +134,16 @@ fn parse(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, D
         ),
         message: "the file is not UTF-8; convert it (lakeflow reads UTF-8 only)".into(),
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// Parses a whole file into raw records (at most `limit`).
+fn parse(
+    options: &FileOptions,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<Records<'static>, DecodeError> {
+    let text = utf8(bytes)?;
     match options.format {
         IngestFormat::Csv => parse_csv(options, text.as_bytes(), limit),
         IngestFormat::Json => parse_json(options, text, limit),
@@ -142,7 +153,7 @@ fn parse(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, D
                 .lines()
                 .take(limit)
                 .enumerate()
-                .map(|(i, l)| (i as u64 + 1, vec![Raw::Text(l.to_string())]))
+                .map(|(i, l)| (i as u64 + 1, vec![Raw::Text(l.to_string().into())]))
                 .collect(),
         }),
         IngestFormat::Parquet => Err(DecodeError::Malformed {
@@ -152,7 +163,11 @@ fn parse(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, D
     }
 }
 
-fn parse_csv(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Records, DecodeError> {
+fn parse_csv(
+    options: &FileOptions,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<Records<'static>, DecodeError> {
     let mut reader = csv_reader(options, bytes);
     let mut names: Vec<String> = Vec::new();
     let mut rows = Vec::new();
@@ -173,14 +188,7 @@ fn parse_csv(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Record
         let line = record.position().map_or(line, |p| p.line());
         if first && options.header {
             first = false;
-            names = record
-                .iter()
-                .enumerate()
-                .map(|(i, n)| match n.trim() {
-                    "" => format!("_c{i}"),
-                    n => n.to_string(),
-                })
-                .collect();
+            names = header_names(&record);
             continue;
         }
         first = false;
@@ -192,7 +200,7 @@ fn parse_csv(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Record
         }
         let values = (0..names.len())
             .map(|i| match record.get(i) {
-                Some(v) => Raw::Text(v.to_string()),
+                Some(v) => Raw::Text(v.to_string().into()),
                 None => Raw::Missing,
             })
             .collect();
@@ -201,7 +209,11 @@ fn parse_csv(options: &FileOptions, bytes: &[u8], limit: usize) -> Result<Record
     Ok(Records { names, rows })
 }
 
-fn parse_json(options: &FileOptions, text: &str, limit: usize) -> Result<Records, DecodeError> {
+fn parse_json(
+    options: &FileOptions,
+    text: &str,
+    limit: usize,
+) -> Result<Records<'static>, DecodeError> {
     let mut objects: Vec<(u64, Map<String, Value>)> = Vec::new();
     let mut push = |line: u64, value: Value| -> Result<(), DecodeError> {
         match value {
@@ -286,11 +298,17 @@ fn parse_json(options: &FileOptions, text: &str, limit: usize) -> Result<Records
 }
 
 /// The columns of one file as inference sees them: name and type, in file order.
+/// `head`: the bytes are the first whole lines of a longer file (a quoted value may still
+/// run past them, so the last record read is left out unless the limit stopped before it).
 pub(crate) fn infer_file(
     options: &FileOptions,
     bytes: &[u8],
+    head: bool,
 ) -> Result<Vec<(String, DataType)>, DecodeError> {
-    let records = parse(options, bytes, INFER_RECORDS)?;
+    let mut records = parse(options, bytes, INFER_RECORDS)?;
+    if head && records.rows.len() < INFER_RECORDS {
+        records.rows.pop();
+    }
     let columns = records.names.iter().enumerate().map(|(i, name)| {
         let values = records.rows.iter().map(move |(_, row)| &row[i]);
         let data_type = if !options.infer_types {
@@ -344,7 +362,7 @@ fn without_empty_structs(t: DataType) -> Option<DataType> {
 
 /// Whether column `i` of a JSON file holds only nulls and empty objects: inference leaves
 /// such a column out, so it is not a new column either.
-fn only_empty_objects(records: &Records, i: usize) -> bool {
+fn only_empty_objects(records: &Records<'_>, i: usize) -> bool {
     let types: Vec<DataType> = records
         .rows
         .iter()
@@ -427,7 +445,7 @@ fn casts_every_value(array: &ArrayRef, to: &DataType, options: &FileOptions) -> 
 
 /// Spark's JSON inference: integers are BIGINT, other numbers DOUBLE, objects structs (fields
 /// by name), arrays lists; conflicting types become STRING.
-fn infer_json<'a>(values: impl Iterator<Item = &'a Raw>) -> DataType {
+fn infer_json<'a, 'r: 'a>(values: impl Iterator<Item = &'a Raw<'r>>) -> DataType {
     let mut result: Option<DataType> = None;
     for value in values {
         let Raw::Json(v) = value else { continue };
@@ -629,13 +647,216 @@ pub(crate) fn new_columns<'a>(
 
 /// Decodes one file into batches of `target.output`; returns them and how many records
 /// DROPMALFORMED left out.
-pub(crate) fn decode(
+/// Files at least this large may be decoded by several threads (see [`decode_in`]).
+pub(crate) const SPLIT_BYTES: usize = 4 << 20;
+
+/// Decodes one file's bytes into batches of the target's output schema, with the number of
+/// records DROPMALFORMED left out; up to `threads` threads for one file: a CSV file of at least
+/// [`SPLIT_BYTES`] without a quote character is cut at line ends into that many pieces,
+/// decoded at once (no record can span lines without quotes, so every record is whole in one
+/// piece). The batches come in file order; line numbers in errors are the file's.
+pub(crate) fn decode_in(
     target: &Target,
     file: &FileInfo,
     bytes: &[u8],
+    threads: usize,
+) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+    if target.options.format == IngestFormat::Csv {
+        let text = utf8(bytes)?.as_bytes();
+        let pieces = line_pieces(text, &target.options, threads);
+        if pieces.len() < 2 {
+            return decode_csv(target, file, text, None, 0);
+        }
+        // The header is the first piece's; the others are named by it.
+        let names = if target.options.header {
+            let mut reader = csv_reader(&target.options, text);
+            let mut record = csv::StringRecord::new();
+            match reader.read_record(&mut record) {
+                Ok(true) => Some(header_names(&record)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let decoded: Vec<Result<(Vec<RecordBatch>, u64), DecodeError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = pieces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(start, end, lines_before))| {
+                        let given = (i > 0).then(|| names.clone().unwrap_or_default());
+                        let given = given.filter(|_| target.options.header);
+                        scope.spawn(move || {
+                            decode_csv(target, file, &text[start..end], given, lines_before)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(DecodeError::Malformed {
+                                line: None,
+                                message: "internal: a decoding thread panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+        let (mut batches, mut dropped) = (Vec::new(), 0);
+        for piece in decoded {
+            let (more, n) = piece?;
+            batches.extend(more);
+            dropped += n;
+        }
+        return Ok((batches, dropped));
+    }
+    let records = parse(&target.options, bytes, usize::MAX)?;
+    decode_records(target, file, &records)
+}
+
+/// Where `text` may be cut into up to `pieces` pieces of whole lines: `(start, end, lines
+/// before start)`; one piece when it is small, has quotes (a quoted field may hold a line
+/// end), or `pieces` is 1.
+fn line_pieces(text: &[u8], options: &FileOptions, pieces: usize) -> Vec<(usize, usize, u64)> {
+    let whole = vec![(0, text.len(), 0)];
+    if pieces < 2 || text.len() < SPLIT_BYTES || text.contains(&options.quote) {
+        return whole;
+    }
+    let mut cuts = vec![(0, 0u64)];
+    let mut lines = 0u64;
+    let mut from = 0;
+    for k in 1..pieces {
+        let target = text.len() * k / pieces;
+        if target <= from {
+            continue;
+        }
+        let Some(newline) = text[target..].iter().position(|b| *b == b'\n') else {
+            break;
+        };
+        let cut = target + newline + 1;
+        if cut >= text.len() {
+            break;
+        }
+        lines += text[from..cut].iter().filter(|b| **b == b'\n').count() as u64;
+        cuts.push((cut, lines));
+        from = cut;
+    }
+    cuts.iter()
+        .enumerate()
+        .map(|(i, &(start, before))| {
+            let end = cuts.get(i + 1).map_or(text.len(), |c| c.0);
+            (start, end, before)
+        })
+        .collect()
+}
+
+/// Decodes CSV text a batch of records at a time, so that what a file holds in memory
+/// beside its bytes is its decoded batches and one batch of raw records. The records are
+/// read into buffers reused from batch to batch, and their values are borrowed, not copied.
+/// A record with more fields than the header names them `_cN` from where it is met; the
+/// records before it had no value there, so they decode as they would with the name known.
+/// `names`: the header's names, for a piece of a file after its first (which has no header
+/// line); `lines_before`: the file's lines before the text, for line numbers.
+fn decode_csv(
+    target: &Target,
+    file: &FileInfo,
+    text: &[u8],
+    names: Option<Vec<String>>,
+    lines_before: u64,
 ) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
     let options = &target.options;
-    let records = parse(options, bytes, usize::MAX)?;
+    let mut reader = csv_reader(options, text);
+    let mut header = options.header && names.is_none();
+    let mut names: Vec<String> = names.unwrap_or_default();
+    let mut buffers: Vec<csv::StringRecord> = Vec::new();
+    let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
+    let (mut batches, mut dropped, mut decoded_any) = (Vec::new(), 0, false);
+    loop {
+        lines.clear();
+        let mut done = false;
+        while lines.len() < BATCH_ROWS {
+            let n = lines.len();
+            if buffers.len() == n {
+                buffers.push(csv::StringRecord::new());
+            }
+            let line = reader.position().line();
+            match reader.read_record(&mut buffers[n]) {
+                Ok(false) => {
+                    done = true;
+                    break;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    return Err(DecodeError::Malformed {
+                        line: e
+                            .position()
+                            .map(|p| p.line())
+                            .or(Some(line))
+                            .map(|l| l + lines_before),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let record = &buffers[n];
+            if header {
+                header = false;
+                names = header_names(record);
+                continue;
+            }
+            while names.len() < record.len() {
+                names.push(format!("_c{}", names.len()));
+            }
+            lines.push(record.position().map_or(line, |p| p.line()) + lines_before);
+        }
+        if !lines.is_empty() || !decoded_any {
+            let rows = buffers
+                .iter()
+                .zip(&lines)
+                .map(|(record, line)| {
+                    let values = (0..names.len())
+                        .map(|i| match record.get(i) {
+                            Some(v) => Raw::Text(std::borrow::Cow::Borrowed(v)),
+                            None => Raw::Missing,
+                        })
+                        .collect();
+                    (*line, values)
+                })
+                .collect();
+            let records = Records {
+                names: names.clone(),
+                rows,
+            };
+            let (more, n) = decode_records(target, file, &records)?;
+            batches.extend(more);
+            dropped += n;
+            decoded_any = true;
+        }
+        if done {
+            return Ok((batches, dropped));
+        }
+    }
+}
+
+/// A header record's column names; an empty one is `_cN`, as in Spark.
+fn header_names(record: &csv::StringRecord) -> Vec<String> {
+    record
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match n.trim() {
+            "" => format!("_c{i}"),
+            n => n.to_string(),
+        })
+        .collect()
+}
+
+/// Decodes raw records into batches of the target's output, with the records left out.
+fn decode_records(
+    target: &Target,
+    file: &FileInfo,
+    records: &Records<'_>,
+) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+    let options = &target.options;
     let rescued = options.rescued_column();
     let mut new = new_columns(
         options,
@@ -645,7 +866,7 @@ pub(crate) fn decode(
     if options.format == IngestFormat::Json {
         new.retain(|name| {
             let i = records.names.iter().position(|n| n == name);
-            !i.is_some_and(|i| only_empty_objects(&records, i))
+            !i.is_some_and(|i| only_empty_objects(records, i))
         });
     }
     if !new.is_empty()
@@ -685,7 +906,7 @@ fn decode_chunk(
     file: &FileInfo,
     names: &[String],
     unknown: &[usize],
-    rows: &[(u64, Vec<Raw>)],
+    rows: &[(u64, Vec<Raw<'_>>)],
 ) -> Result<(RecordBatch, u64), DecodeError> {
     let options = &target.options;
     let rescued_name = options.rescued_column();
@@ -704,7 +925,7 @@ fn decode_chunk(
             columns.push(new_null_array(field.data_type(), rows.len()));
             continue;
         };
-        let values: Vec<&Raw> = rows.iter().map(|(_, r)| &r[position]).collect();
+        let values: Vec<&Raw<'_>> = rows.iter().map(|(_, r)| &r[position]).collect();
         let column = if is_nested(field.data_type()) {
             decode_nested(field, &values, options)
         } else {
@@ -822,7 +1043,11 @@ fn is_nested(t: &DataType) -> bool {
 
 /// A nested column decoded from JSON values with arrow-json: the whole chunk at once, or when
 /// that fails value by value, so only the values that do not fit are NULL (and reported).
-fn decode_nested(field: &Field, values: &[&Raw], options: &FileOptions) -> (ArrayRef, Vec<bool>) {
+fn decode_nested(
+    field: &Field,
+    values: &[&Raw<'_>],
+    options: &FileOptions,
+) -> (ArrayRef, Vec<bool>) {
     let _ = options;
     let schema = Arc::new(Schema::new(vec![Field::new(
         "v",
@@ -837,7 +1062,7 @@ fn decode_nested(field: &Field, values: &[&Raw], options: &FileOptions) -> (Arra
         decoder.serialize(rows).ok()?;
         decoder.flush().ok()?.map(|b| b.column(0).clone())
     };
-    let wrap = |v: &Raw| {
+    let wrap = |v: &Raw<'_>| {
         let mut m = Map::new();
         let value = match v {
             Raw::Json(v) => v.clone(),
@@ -997,6 +1222,148 @@ mod tests {
         assert!(b.column(0).is_null(1));
     }
 
+    fn decode(
+        t: &Target,
+        f: &FileInfo,
+        bytes: &[u8],
+    ) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+        decode_in(t, f, bytes, 1)
+    }
+
+    #[test]
+    fn the_head_of_a_file_infers_without_its_last_record() {
+        let o = FileOptions::csv().infer_column_types(true);
+        // The head ends inside a quoted value that runs on past it.
+        let bytes = b"a,b\n1,2\n3,\"long\n";
+        let types = |head| -> Vec<DataType> {
+            infer_file(&o, bytes, head)
+                .unwrap()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect()
+        };
+        assert_eq!(types(true), [DataType::Int32, DataType::Int32]);
+        assert_eq!(types(false), [DataType::Int32, DataType::Utf8]);
+    }
+
+    #[test]
+    fn a_large_csv_without_quotes_decodes_in_pieces_as_it_does_whole() {
+        let options = FileOptions::csv()
+            .option("schemaEvolutionMode", "rescue")
+            .option("mode", "DROPMALFORMED");
+        let t = target(
+            options,
+            Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+            ]),
+        );
+        let mut text = String::from("id,name\n");
+        let mut i = 0;
+        while text.len() < SPLIT_BYTES + (256 << 10) {
+            match i % 50_000 {
+                7 => text.push_str("not a number,x\n"),
+                8 => text.push_str(&format!("{i},n{i},extra\n")),
+                _ => text.push_str(&format!("{i},name number {i}\n")),
+            }
+            i += 1;
+        }
+        let pieces = line_pieces(text.as_bytes(), &t.options, 3);
+        assert_eq!(pieces.len(), 3);
+        assert!(
+            pieces
+                .iter()
+                .all(|(s, _, _)| *s == 0 || text.as_bytes()[s - 1] == b'\n')
+        );
+        let whole = decode_in(&t, &file(), text.as_bytes(), 1).unwrap();
+        let split = decode_in(&t, &file(), text.as_bytes(), 3).unwrap();
+        assert_eq!(whole.1, split.1);
+        assert!(whole.1 > 1, "malformed rows were dropped in every piece");
+        let rows = |batches: &[RecordBatch]| {
+            let all =
+                datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap();
+            datafusion::arrow::util::pretty::pretty_format_batches(&[all])
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(rows(&whole.0), rows(&split.0));
+        // A value FAILFAST refuses names the file's line, wherever the piece starts.
+        let strict = target(
+            FileOptions::csv()
+                .option("schemaEvolutionMode", "rescue")
+                .option("mode", "FAILFAST"),
+            t.data.as_ref().clone(),
+        );
+        let line = |threads| match decode_in(&strict, &file(), text.as_bytes(), threads) {
+            Err(DecodeError::Malformed { line, .. }) => line,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(line(1), Some(9));
+        // The first two refused values made valid: the first left is in the second piece.
+        let late = text.replacen("not a number", "1", 2);
+        let late_line = |threads| match decode_in(&strict, &file(), late.as_bytes(), threads) {
+            Err(DecodeError::Malformed { line, .. }) => line,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(late_line(3), late_line(1));
+        assert_eq!(late_line(1), Some(100_009));
+        let (second, _, _) = line_pieces(late.as_bytes(), &t.options, 3)[1];
+        assert!(late[..second].lines().count() < 100_009, "in a later piece");
+        // With a quote anywhere, a file is never cut (a quoted value may hold a line end).
+        let quoted = format!("{text}1,\"a\nb\"\n");
+        assert_eq!(line_pieces(quoted.as_bytes(), &t.options, 3).len(), 1);
+    }
+
+    #[test]
+    fn a_long_csv_decodes_in_batches_with_a_late_extra_field_rescued() {
+        let t = target(
+            FileOptions::csv().option("schemaEvolutionMode", "rescue"),
+            Schema::new(vec![
+                Field::new("id", DataType::Int32, true),
+                Field::new("name", DataType::Utf8, true),
+            ]),
+        );
+        let rows = BATCH_ROWS * 2 + 10;
+        let mut text = String::from("id,name\n");
+        for i in 0..rows {
+            if i == BATCH_ROWS + 5 {
+                text.push_str(&format!("{i},n{i},extra\n"));
+            } else {
+                text.push_str(&format!("{i},n{i}\n"));
+            }
+        }
+        let (batches, dropped) = decode(&t, &file(), text.as_bytes()).unwrap();
+        assert_eq!(dropped, 0);
+        assert_eq!(batches.len(), 3);
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
+        let rescued: Vec<(usize, String)> = batches
+            .iter()
+            .flat_map(|b| {
+                let r = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+                let ids = datafusion::arrow::array::AsArray::as_primitive::<
+                    datafusion::arrow::datatypes::Int32Type,
+                >(b.column(0));
+                (0..b.num_rows())
+                    .filter(|i| r.is_valid(*i))
+                    .map(|i| (ids.value(i) as usize, r.value(i).to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            rescued,
+            [(
+                BATCH_ROWS + 5,
+                r#"{"_c2":"extra","_file_path":"file:///in/a.csv"}"#.to_string()
+            )]
+        );
+        // A header alone is a file without records, checked for new columns all the same.
+        let added = target(FileOptions::csv(), t.data.as_ref().clone());
+        assert!(matches!(
+            decode(&added, &file(), b"id,name,more\n"),
+            Err(DecodeError::NewColumns(c)) if c == ["more"]
+        ));
+    }
+
     #[test]
     fn new_columns_leave_out_case_variants_the_rescued_column_and_headerless_csv() {
         let data = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
@@ -1036,6 +1403,7 @@ mod tests {
         let cols = infer_file(
             &o,
             b"a,b,c,d,e\n1,1.5,true,2024-01-02,x\n3000000000,2,false,2024-01-03,\n",
+            false,
         )
         .unwrap();
         let types: Vec<_> = cols.iter().map(|c| c.1.clone()).collect();
@@ -1049,7 +1417,12 @@ mod tests {
                 DataType::Utf8
             ]
         );
-        let strings = infer_file(&FileOptions::csv().infer_column_types(false), b"a\n1\n").unwrap();
+        let strings = infer_file(
+            &FileOptions::csv().infer_column_types(false),
+            b"a\n1\n",
+            false,
+        )
+        .unwrap();
         assert_eq!(strings[0].1, DataType::Utf8);
     }
 }
