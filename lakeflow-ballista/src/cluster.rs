@@ -13,7 +13,6 @@ use ballista_core::ConfigProducer;
 use ballista_core::RuntimeProducer;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -69,7 +68,7 @@ fn logical_codec() -> Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCo
 }
 
 fn physical_codec() -> Arc<dyn datafusion_proto::physical_plan::PhysicalExtensionCodec> {
-    Arc::new(BallistaPhysicalExtensionCodec::default())
+    Arc::new(crate::codec::LakeflowPhysicalCodec::default())
 }
 
 fn session_builder(functions: Functions) -> ballista_scheduler::scheduler_server::SessionBuilder {

@@ -1,21 +1,52 @@
-//! The logical codec of lakeflow's plans: Ballista's, plus pipeline tables read as lists of
-//! Parquet files.
+//! The codecs of lakeflow's plans: Ballista's, plus pipeline tables read as lists of Parquet
+//! files (logical plans) and SQL functions of a pipeline's own (`CREATE FUNCTION .. RETURN
+//! expr`), shipped by their definition (logical and physical plans), so that the cluster runs
+//! flows that call them.
 
 use std::sync::Arc;
 
-use ballista_core::serde::BallistaLogicalExtensionCodec;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use lakeflow_delta::FileListTable;
+use lakeflow_sql::functions::sql_function::SqlFunction;
 
 /// What starts an encoded [`FileListTable`], so that it is never mistaken for Ballista's own
 /// protobuf.
 const FILE_LIST: &[u8] = b"lakeflow.files.v1:";
+
+/// What starts an encoded [`SqlFunction`].
+const SQL_FUNCTION: &[u8] = b"lakeflow.sqlfn.v1:";
+
+/// A SQL function's definition, when `udf` is one.
+fn encode_sql_function(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
+    let Some(function) = udf.inner().downcast_ref::<SqlFunction>() else {
+        return Ok(false);
+    };
+    buf.extend_from_slice(SQL_FUNCTION);
+    serde_json::to_writer(&mut *buf, &function.to_json())
+        .map_err(|e| DataFusionError::Internal(format!("SQL function `{}`: {e}", udf.name())))?;
+    Ok(true)
+}
+
+/// The SQL function `buf` defines, when it is one.
+fn decode_sql_function(name: &str, buf: &[u8]) -> Result<Option<Arc<ScalarUDF>>> {
+    let Some(json) = buf.strip_prefix(SQL_FUNCTION) else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| DataFusionError::Internal(format!("SQL function `{name}`: {e}")))?;
+    Ok(Some(Arc::new(ScalarUDF::from(SqlFunction::from_json(
+        &value,
+    )?))))
+}
 
 /// Encodes [`FileListTable`]s (as JSON: the files, their sizes and partition values; the
 /// schema travels with the plan) and hands everything else to Ballista's codec.
@@ -83,11 +114,66 @@ impl LogicalExtensionCodec for LakeflowLogicalCodec {
         self.inner.try_decode_file_format(buf, ctx)
     }
 
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match decode_sql_function(name, buf)? {
+            Some(udf) => Ok(udf),
+            None => self.inner.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_sql_function(node, buf)? {
+            return Ok(());
+        }
+        self.inner.try_encode_udf(node, buf)
+    }
+
     fn try_encode_file_format(
         &self,
         buf: &mut Vec<u8>,
         node: Arc<dyn FileFormatFactory>,
     ) -> Result<()> {
         self.inner.try_encode_file_format(buf, node)
+    }
+}
+
+/// Ballista's physical codec, plus SQL functions shipped by their definition.
+#[derive(Debug, Default)]
+pub struct LakeflowPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.inner.try_encode(node, buf, proto_converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match decode_sql_function(name, buf)? {
+            Some(udf) => Ok(udf),
+            None => self.inner.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_sql_function(node, buf)? {
+            return Ok(());
+        }
+        self.inner.try_encode_udf(node, buf)
     }
 }

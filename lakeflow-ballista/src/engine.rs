@@ -17,6 +17,7 @@ use lakeflow_core::engine::{DataFusionEngine, Engine, Functions};
 use lakeflow_core::{Error, Result};
 use lakeflow_delta::FileListTable;
 use lakeflow_sql::SparkSql;
+use lakeflow_sql::functions::sql_function::SqlFunction;
 use tokio::sync::OnceCell;
 
 use crate::codec::LakeflowLogicalCodec;
@@ -142,7 +143,8 @@ fn ships(plan: &LogicalPlan) -> Option<String> {
     blocker
 }
 
-/// The first of `functions` that `plan` calls, if any.
+/// The first of `functions` that `plan` calls, if any; SQL functions (`CREATE FUNCTION ..
+/// RETURN expr`) do not count, as the codec ships them by their definition.
 fn calls_one_of(plan: &LogicalPlan, functions: &Functions) -> Option<String> {
     let names: std::collections::HashSet<&str> = functions.names().collect();
     if names.is_empty() {
@@ -153,6 +155,11 @@ fn calls_one_of(plan: &LogicalPlan, functions: &Functions) -> Option<String> {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 let name = match e {
+                    datafusion::logical_expr::Expr::ScalarFunction(f)
+                        if f.func.inner().is::<SqlFunction>() =>
+                    {
+                        None
+                    }
                     datafusion::logical_expr::Expr::ScalarFunction(f) => Some(f.name()),
                     datafusion::logical_expr::Expr::AggregateFunction(f) => Some(f.func.name()),
                     datafusion::logical_expr::Expr::WindowFunction(f) => Some(f.fun.name()),

@@ -57,35 +57,89 @@ async fn a_standalone_cluster_gives_the_tables_of_an_in_process_run() {
     assert!(compared >= 10, "{compared} tables compared");
 }
 
-/// A flow that calls a function of the pipeline's own (here a SQL file's `CREATE FUNCTION`),
-/// which a remote cluster does not know, runs in the coordinator instead of failing there.
+/// A flow calling a SQL function of the pipeline's own (`CREATE FUNCTION .. RETURN expr`) runs
+/// on the cluster, which gets the function by its definition with the plan; one calling a
+/// function written in Rust, which a remote cluster cannot have, runs in the coordinator
+/// instead of failing there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flow_calling_the_pipelines_own_function_runs_beside_the_cluster() {
+async fn functions_of_the_pipelines_own_run_on_the_cluster_or_beside_it() {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use lakeflow::datafusion;
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(dir.path());
+    let spec = "name: f\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
     let (_tmp, root) = crate::sql_pipelines::project(&[
-        (
-            "lakeflow.yml",
-            "name: f\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n",
-        ),
+        ("lakeflow.yml", spec),
         (
             "sql/a.sql",
-            "CREATE FUNCTION twice(x INT) RETURNS INT RETURN x * 2;\n\
-             CREATE MATERIALIZED VIEW numbers AS SELECT id FROM range(3);\n\
-             CREATE MATERIALIZED VIEW doubled AS SELECT twice(CAST(id AS INT)) AS d FROM numbers;\n",
+            "CREATE MATERIALIZED VIEW numbers AS SELECT id FROM range(3);\n",
         ),
     ]);
-    let report = lakeflow::project::Project::find(&root)
-        .unwrap()
-        .pipeline()
-        .progress(lakeflow::ProgressMode::Off)
-        .cluster(cluster.url())
-        .run()
-        .await
-        .unwrap();
-    assert!(report.succeeded(), "{report}");
-    let rows = crate::support::sorted_lines(
-        &crate::support::delta_rows(&root.join("out").join("doubled")).await,
+    // A function of Rust's: the coordinator's alone.
+    let nine = create_udf(
+        "nine",
+        vec![],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Int64(Some(9)),
+            ))
+        }),
     );
-    assert_eq!(rows, ["| d |", "| 0 |", "| 2 |", "| 4 |"]);
+    let run = || async {
+        let report = lakeflow::project::Project::find(&root)
+            .unwrap()
+            .pipeline()
+            .udf(nine.clone())
+            .progress(lakeflow::ProgressMode::Off)
+            .cluster(cluster.url())
+            .run()
+            .await
+            .unwrap();
+        assert!(report.succeeded(), "{report}");
+    };
+    let rows = |name: &'static str| {
+        let root = root.clone();
+        async move {
+            crate::support::sorted_lines(
+                &crate::support::delta_rows(&root.join("out").join(name)).await,
+            )
+        }
+    };
+    run().await;
+    let before = cluster.tasks_finished();
+    std::fs::write(
+        root.join("sql/b.sql"),
+        "CREATE FUNCTION twice(x INT) RETURNS INT RETURN x * 2;\n\
+         CREATE MATERIALIZED VIEW doubled AS SELECT twice(CAST(id AS INT)) AS d FROM numbers;\n",
+    )
+    .unwrap();
+    run().await;
+    assert_eq!(rows("doubled").await, ["| d |", "| 0 |", "| 2 |", "| 4 |"]);
+    // The executors log a task as it finishes; give the log a moment to reach the file.
+    let mut shipped = cluster.tasks_finished();
+    for _ in 0..50 {
+        if shipped > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        shipped = cluster.tasks_finished();
+    }
+    assert!(
+        shipped > before,
+        "`doubled` ran on the executors ({before} -> {shipped} tasks)"
+    );
+
+    std::fs::write(
+        root.join("sql/c.sql"),
+        "CREATE MATERIALIZED VIEW nines AS SELECT id + nine() AS n FROM numbers;\n",
+    )
+    .unwrap();
+    run().await;
+    assert_eq!(
+        rows("nines").await,
+        ["| n  |", "| 10 |", "| 11 |", "| 9  |"]
+    );
 }

@@ -46,6 +46,48 @@ impl SqlFunction {
         }
     }
 
+    /// The definition as JSON (name, parameters, return type, body), for shipping the
+    /// function to other processes, where [`SqlFunction::from_json`] makes it again.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "params": self
+                .params
+                .iter()
+                .map(|(n, t)| serde_json::json!([n, t.to_string()]))
+                .collect::<Vec<_>>(),
+            "returns": self.returns.to_string(),
+            "body": self.body,
+        })
+    }
+
+    /// The function [`SqlFunction::to_json`] described.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        let text = |v: &serde_json::Value, what: &str| {
+            v.as_str().map(str::to_string).ok_or_else(|| {
+                datafusion::common::DataFusionError::Internal(format!(
+                    "a shipped SQL function without its {what}"
+                ))
+            })
+        };
+        let data_type = |v: &serde_json::Value| -> Result<DataType> {
+            Ok(text(v, "types")?.parse::<DataType>()?)
+        };
+        let params = value["params"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| Ok((text(&p[0], "parameter names")?, data_type(&p[1])?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SqlFunction::new(
+            text(&value["name"], "name")?,
+            params,
+            data_type(&value["returns"])?,
+            text(&value["body"], "body")?,
+        ))
+    }
+
     fn schema(&self) -> Schema {
         Schema::new(
             self.params
@@ -142,5 +184,32 @@ impl ScalarUDFImpl for SqlFunction {
             RecordBatch::try_new(Arc::new(self.schema()), columns)?
         };
         planned.evaluate(&batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_survives_its_json() {
+        let f = SqlFunction::new(
+            "net",
+            vec![
+                ("price".into(), DataType::Decimal128(10, 2)),
+                (
+                    "at".into(),
+                    DataType::Timestamp(
+                        datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                        Some("UTC".into()),
+                    ),
+                ),
+            ],
+            DataType::Utf8,
+            "concat(price * 0.8, ' at ', at)",
+        );
+        let again = SqlFunction::from_json(&f.to_json()).unwrap();
+        assert_eq!(again, f);
+        assert!(SqlFunction::from_json(&serde_json::json!({"name": "x"})).is_err());
     }
 }
