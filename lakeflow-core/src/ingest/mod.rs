@@ -334,6 +334,116 @@ impl IngestSpec {
     }
 }
 
+/// The file a listed location of the local file system is, when it is plainly one (a
+/// location with escapes goes through the object store).
+fn local_path(file: &Listed) -> Option<std::path::PathBuf> {
+    (!file.location.contains('%')).then(|| std::path::Path::new("/").join(&file.location))
+}
+
+/// A local CSV file decoded as it is read, a batch at a time, on a blocking thread: memory
+/// holds a read buffer and the batches not yet consumed, whatever the file's size. The file
+/// must still be as listed (size and modification time) when it is opened and when it ends.
+fn stream_local_csv(
+    target: Arc<Target>,
+    file: Listed,
+    display: String,
+    path: std::path::PathBuf,
+    malformed: Arc<Malformed>,
+) -> futures::stream::BoxStream<
+    'static,
+    std::result::Result<datafusion::arrow::array::RecordBatch, DataFusionError>,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let external = |e: Error| DataFusionError::External(Box::new(e));
+        let changed = |now: String| {
+            external(Error::SourceFile {
+                file: display.clone(),
+                message: format!(
+                    "it changed while the batch read it ({} bytes when listed, {now}): it is still being written; land files by writing them elsewhere (or under a name starting with `.`) and renaming them into place",
+                    file.size
+                ),
+            })
+        };
+        let unreadable = |e: std::io::Error| {
+            external(Error::SourceFile {
+                file: display.clone(),
+                message: format!("it cannot be read: {e}"),
+            })
+        };
+        let decoded = (|| {
+            let opened = std::fs::File::open(&path).map_err(unreadable)?;
+            let meta = opened.metadata().map_err(unreadable)?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_micros() as i64);
+            if meta.len() != file.size || modified != file.modified {
+                return Err(changed(format!("{} now", meta.len())));
+            }
+            let info = FileInfo {
+                path: display.clone(),
+                size: file.size,
+                modified,
+            };
+            let mut input = CountingReader {
+                inner: std::io::BufReader::with_capacity(1 << 20, opened),
+                read: 0,
+            };
+            let mut open = true;
+            let dropped = reader::decode_csv_stream(&target, &info, &mut input, &mut |batch| {
+                open = tx.blocking_send(Ok(batch)).is_ok();
+                open
+            })
+            .map_err(|e| external(decode_error(&display, e)))?;
+            if open && input.read != file.size {
+                return Err(changed(format!("{} read", input.read)));
+            }
+            if dropped > 0 {
+                let message = format!(
+                    "mode DROPMALFORMED left out {dropped} malformed records of `{display}`"
+                );
+                tracing::warn!("{message}");
+                malformed.add(&display, dropped);
+            }
+            Ok(())
+        })();
+        if let Err(e) = decoded {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+/// A buffered reader that counts the bytes it hands out.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::BufRead> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for CountingReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.read += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
 /// The data columns of a source's full schema: without the rescued and `_metadata` columns.
 pub(crate) fn data_schema(options: &FileOptions, schema: &Schema) -> SchemaRef {
     let rescued = options.rescued_column();
@@ -453,12 +563,21 @@ impl PartitionStream for FilePartition {
         let files = self.files.clone();
         let malformed = self.malformed.clone();
         let threads = self.threads;
+        let local = self.store.as_str() == "file:///";
         let stream = futures::stream::iter(files)
             .then(move |(file, display)| {
                 let target = target.clone();
                 let store = store.clone();
                 let malformed = malformed.clone();
                 async move {
+                    // A local CSV file read by one thread streams through the decoder.
+                    if local
+                        && threads == 1
+                        && target.options.format == IngestFormat::Csv
+                        && let Some(path) = local_path(&file)
+                    {
+                        return Ok(stream_local_csv(target, file, display, path, malformed));
+                    }
                     let store = store.map_err(|e| DataFusionError::Execution(e.to_string()))?;
                     let external = |e: Error| DataFusionError::External(Box::new(e));
                     let got = store
@@ -499,7 +618,7 @@ impl PartitionStream for FilePartition {
                         tracing::warn!("{message}");
                         malformed.add(&display, dropped);
                     }
-                    Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().map(Ok)))
+                    Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().map(Ok)).boxed())
                 }
             })
             .try_flatten();
@@ -507,5 +626,53 @@ impl PartitionStream for FilePartition {
             self.target.output.clone(),
             stream,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_csv_streams_in_batches_and_must_stay_as_listed() {
+        let dir = std::env::temp_dir().join(format!("lakeflow-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.csv");
+        let rows = 20_000;
+        let text: String = std::iter::once("id\n".to_string())
+            .chain((0..rows).map(|i| format!("{i}\n")))
+            .collect();
+        std::fs::write(&file, &text).unwrap();
+        let spec = IngestSpec {
+            path: format!("{}/", dir.display()),
+            options: FileOptions::csv(),
+        };
+        let session = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_target_partitions(1),
+        );
+        let files = spec.list(&session).await.unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let scan = |files: Vec<Listed>| {
+            let table = spec
+                .counted_table(&session, &files, schema.clone(), Arc::default())
+                .unwrap();
+            let session = session.clone();
+            async move { session.read_table(table).unwrap().collect().await }
+        };
+        let batches = scan(files.clone()).await.unwrap();
+        assert!(
+            batches.len() >= 3,
+            "decoded as it was read: {} batches",
+            batches.len()
+        );
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
+
+        std::fs::write(&file, format!("{text}{rows}\n")).unwrap();
+        let e = scan(files).await.unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("a.csv") && e.contains("changed while the batch read it"),
+            "{e}"
+        );
     }
 }

@@ -111,7 +111,7 @@ impl Raw<'_> {
     }
 }
 
-fn csv_reader<'a>(options: &FileOptions, bytes: &'a [u8]) -> csv::Reader<&'a [u8]> {
+fn csv_reader<R: std::io::Read>(options: &FileOptions, input: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -120,7 +120,7 @@ fn csv_reader<'a>(options: &FileOptions, bytes: &'a [u8]) -> csv::Reader<&'a [u8
         .escape((options.escape != options.quote).then_some(options.escape))
         .double_quote(true)
         .comment(options.comment)
-        .from_reader(bytes)
+        .from_reader(input)
 }
 
 /// A file's bytes as UTF-8 text, without a byte-order mark.
@@ -765,13 +765,53 @@ fn decode_csv(
     names: Option<Vec<String>>,
     lines_before: u64,
 ) -> Result<(Vec<RecordBatch>, u64), DecodeError> {
+    let mut batches = Vec::new();
+    let dropped = decode_csv_from(target, file, text, names, lines_before, &mut |batch| {
+        batches.push(batch);
+        true
+    })?;
+    Ok((batches, dropped))
+}
+
+/// Decodes a whole CSV file read from `input` (a byte-order mark at its start is skipped),
+/// handing each batch to `emit` as soon as it is decoded (`false` from it stops the decode):
+/// the file is never all in memory. The records left out are returned.
+pub(crate) fn decode_csv_stream(
+    target: &Target,
+    file: &FileInfo,
+    mut input: impl std::io::BufRead,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<u64, DecodeError> {
+    let io = |e: std::io::Error| DecodeError::Malformed {
+        line: None,
+        message: e.to_string(),
+    };
+    if input
+        .fill_buf()
+        .map_err(io)?
+        .starts_with("\u{feff}".as_bytes())
+    {
+        input.consume(3);
+    }
+    decode_csv_from(target, file, input, None, 0, emit)
+}
+
+/// [`decode_csv`] from any reader, each batch to `emit`.
+fn decode_csv_from(
+    target: &Target,
+    file: &FileInfo,
+    input: impl std::io::Read,
+    names: Option<Vec<String>>,
+    lines_before: u64,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<u64, DecodeError> {
     let options = &target.options;
-    let mut reader = csv_reader(options, text);
+    let mut reader = csv_reader(options, input);
     let mut header = options.header && names.is_none();
     let mut names: Vec<String> = names.unwrap_or_default();
     let mut buffers: Vec<csv::StringRecord> = Vec::new();
     let mut lines: Vec<u64> = Vec::with_capacity(BATCH_ROWS);
-    let (mut batches, mut dropped, mut decoded_any) = (Vec::new(), 0, false);
+    let (mut dropped, mut decoded_any) = (0, false);
     loop {
         lines.clear();
         let mut done = false;
@@ -788,13 +828,19 @@ fn decode_csv(
                 }
                 Ok(true) => {}
                 Err(e) => {
+                    let message = match e.kind() {
+                        csv::ErrorKind::Utf8 { .. } => {
+                            "the file is not UTF-8; convert it (lakeflow reads UTF-8 only)".into()
+                        }
+                        _ => e.to_string(),
+                    };
                     return Err(DecodeError::Malformed {
                         line: e
                             .position()
                             .map(|p| p.line())
                             .or(Some(line))
                             .map(|l| l + lines_before),
-                        message: e.to_string(),
+                        message,
                     });
                 }
             }
@@ -828,12 +874,16 @@ fn decode_csv(
                 rows,
             };
             let (more, n) = decode_records(target, file, &records)?;
-            batches.extend(more);
             dropped += n;
             decoded_any = true;
+            for batch in more {
+                if !emit(batch) {
+                    return Ok(dropped);
+                }
+            }
         }
         if done {
-            return Ok((batches, dropped));
+            return Ok(dropped);
         }
     }
 }
