@@ -1218,7 +1218,7 @@ fn groups_by_window(plan: &LogicalPlan) -> bool {
             && aggregate
                 .group_expr
                 .iter()
-                .any(|e| matches!(e, datafusion::logical_expr::Expr::ScalarFunction(f) if f.name() == "window"))
+                .any(|e| matches!(e, datafusion::logical_expr::Expr::ScalarFunction(f) if lakeflow_sql::functions::window::is_time_window(f.name())))
         {
             found = true;
         }

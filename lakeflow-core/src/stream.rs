@@ -474,11 +474,10 @@ fn close_windows(
             let LogicalPlan::Aggregate(aggregate) = &node else {
                 return Ok(Transformed::no(node));
             };
-            let Some(i) = aggregate
-                .group_expr
-                .iter()
-                .position(|e| matches!(e, Expr::ScalarFunction(f) if f.name() == "window"))
-            else {
+            let Some(i) = aggregate.group_expr.iter().position(|e| {
+                matches!(e, Expr::ScalarFunction(f)
+                        if lakeflow_sql::functions::window::is_time_window(f.name()))
+            }) else {
                 return Ok(Transformed::no(node));
             };
             found = true;

@@ -480,6 +480,32 @@ GROUP BY window(eventTime, '10 seconds', '5 seconds'), id;
     );
 }
 
+/// A sliding window is a grouping: over a join it asks for a subquery, and outside GROUP BY it
+/// is an error rather than one of a row's windows.
+#[tokio::test]
+async fn a_sliding_window_outside_a_grouping_of_one_relation_is_explained() {
+    let cases = [
+        (
+            "CREATE MATERIALIZED VIEW a AS SELECT 1 AS k, TIMESTAMP '2024-01-01 10:00:00' AS ts;
+CREATE MATERIALIZED VIEW b AS SELECT 1 AS k;
+CREATE MATERIALIZED VIEW w AS SELECT window.start AS s, count(*) AS n FROM a JOIN b ON a.k = b.k GROUP BY window(a.ts, '2 hours', '1 hour');",
+            "group a subquery of the join",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW w AS SELECT window(TIMESTAMP '2024-01-01 10:00:00', '2 hours', '1 hour') AS w;",
+            "in GROUP BY window(..) only",
+        ),
+    ];
+    for (sql, says) in cases {
+        let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+        let e = match pipeline(&root).run().await {
+            Ok(report) => report.to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(says), "{e}");
+    }
+}
+
 /// A schema is a directory of the storage, as a dataset of the home schema is: a dataset
 /// named like another dataset's schema would share its directory (and a vacuum of one would
 /// delete the other), so it is an error naming both.

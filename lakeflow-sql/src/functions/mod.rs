@@ -141,6 +141,7 @@ pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
         })))?;
     }
     registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::new())))?;
+    registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindow::sliding())))?;
     registry.register_udf(Arc::new(ScalarUDF::from(window::SparkWindowStarts::new())))?;
     registry.register_udf(Arc::new(ScalarUDF::from(subscript::SparkSubscript::new())))?;
     for op in [

@@ -4,8 +4,9 @@
 //! A tumbling window (no slide, or a slide equal to the duration) is one per row. A sliding
 //! window holds a row in several windows; `rewrite::windows` expands each row into the start
 //! times of the windows holding it ([`SparkWindowStarts`], as Spark's `TimeWindowing` rule
-//! expands them) and groups those by `window(start, duration, slide)`, which is the window
-//! beginning at the last slide boundary at or before its time.
+//! expands them) and groups those by [`SLIDING_WINDOW`]`(start, duration, slide)`, the window
+//! beginning at the last slide boundary at or before its time. `window(..)` with a slide
+//! anywhere else (a select without GROUP BY) is an error rather than one window of several.
 
 use std::sync::Arc;
 
@@ -21,10 +22,20 @@ use datafusion::logical_expr::{
 
 use super::timestamp_type;
 
-/// `window(time, duration[, slide])`.
+/// The name of the grouping key a sliding window becomes (see the module docs).
+pub const SLIDING_WINDOW: &str = "__lakeflow_sliding_window";
+
+/// Whether a function of this name groups rows into time windows (`window`, or the key a
+/// sliding window becomes).
+pub fn is_time_window(name: &str) -> bool {
+    name == "window" || name == SLIDING_WINDOW
+}
+
+/// `window(time, duration[, slide])`, or the grouping key of a sliding window.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct SparkWindow {
     signature: Signature,
+    sliding: bool,
 }
 
 impl SparkWindow {
@@ -32,6 +43,16 @@ impl SparkWindow {
     pub fn new() -> Self {
         SparkWindow {
             signature: Signature::user_defined(Volatility::Immutable),
+            sliding: false,
+        }
+    }
+
+    /// [`SLIDING_WINDOW`]: the window of duration and slide that starts at the last slide
+    /// boundary at or before a time.
+    pub fn sliding() -> Self {
+        SparkWindow {
+            sliding: true,
+            ..SparkWindow::new()
         }
     }
 }
@@ -103,7 +124,11 @@ fn literal_duration(arg: &ColumnarValue, what: &str) -> Result<i64> {
 
 impl ScalarUDFImpl for SparkWindow {
     fn name(&self) -> &str {
-        "window"
+        if self.sliding {
+            SLIDING_WINDOW
+        } else {
+            "window"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -132,6 +157,11 @@ impl ScalarUDFImpl for SparkWindow {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (size, slide) = size_and_slide(&args.args)?;
+        if slide != size && !self.sliding {
+            return exec_err!(
+                "window(time, duration, slide): a sliding window puts a row in several windows, which lakeflow does in GROUP BY window(..) only; group by it, or use a tumbling window, window(time, duration)"
+            );
+        }
         let times = times(&args.args[0], args.number_rows)?;
         let times = times.as_primitive::<TimestampMicrosecondType>();
         let start: TimestampMicrosecondArray = times

@@ -369,6 +369,16 @@ fn lateral_views(select: &mut Select) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        let sliding = select.lateral_views.iter().any(|v| {
+            v.lateral_col_alias
+                .iter()
+                .any(|a| a.value == super::windows::WINDOW_TIME)
+        });
+        if sliding {
+            return plan_err!(
+                "a sliding window (window(time, duration, slide)) groups one relation; group a subquery of the join: SELECT .. FROM (SELECT .. FROM a JOIN b ON ..) GROUP BY window(..)"
+            );
+        }
         return plan_err!(
             "LATERAL VIEW is supported over one relation without joins; move the join into a subquery"
         );

@@ -8,7 +8,8 @@
 //! A sliding window (`window(ts, '10 minutes', '5 minutes')`) holds each row in several
 //! windows. As Spark's `TimeWindowing` rule expands each row into one row a window, the select
 //! gains `LATERAL VIEW explode(__lakeflow_window_starts(ts, ..)) AS __lakeflow_window_time`
-//! and groups by `window(__lakeflow_window_time, ..)`: every window holding the row, once.
+//! and groups by `__lakeflow_sliding_window(__lakeflow_window_time, ..)`: every window holding
+//! the row, once.
 
 use std::ops::ControlFlow;
 
@@ -18,10 +19,10 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::exprs::{call, function_name, plain_args, string};
-use crate::functions::window::{WINDOW_STARTS, duration_micros};
+use crate::functions::window::{SLIDING_WINDOW, WINDOW_STARTS, duration_micros};
 
 /// The column of a row's window start when sliding windows expand it.
-const WINDOW_TIME: &str = "__lakeflow_window_time";
+pub(crate) const WINDOW_TIME: &str = "__lakeflow_window_time";
 
 /// Rewrites the names `window` and `window.<field>` of every select grouped by a `window(..)`.
 pub(crate) struct TimeWindows;
@@ -86,7 +87,7 @@ fn expand_sliding(select: &mut Select, window: &Expr) -> Option<Expr> {
         outer: false,
     });
     let expanded = call(
-        "window",
+        SLIDING_WINDOW,
         vec![
             Expr::Identifier(Ident::new(WINDOW_TIME)),
             size.clone(),
@@ -218,7 +219,7 @@ mod tests {
         .unwrap();
         let _ = statement.visit(&mut TimeWindows);
         let text = statement.to_string();
-        let window = "window(__lakeflow_window_time, '10 seconds', '5 seconds')";
+        let window = "__lakeflow_sliding_window(__lakeflow_window_time, '10 seconds', '5 seconds')";
         assert!(
             text.contains("LATERAL VIEW explode(__lakeflow_window_starts(ts, '10 seconds', '5 seconds')) __lakeflow_windows AS __lakeflow_window_time"),
             "{text}"
