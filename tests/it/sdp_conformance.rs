@@ -87,8 +87,12 @@ async fn run_case(case: &Value) -> Result<(), String> {
         .as_array()
         .map(|s| s.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    for (name, path) in setup_project(root, &setup).await? {
-        spec.push_str(&format!("tables:\n  {name}: {path}\n"));
+    let outside = setup_project(root, &setup).await?;
+    if !outside.is_empty() {
+        spec.push_str("tables:\n");
+    }
+    for (name, path) in outside {
+        spec.push_str(&format!("  {name}: {path}\n"));
     }
     std::fs::write(root.join("lakeflow.yml"), spec).unwrap();
     for (path, text) in case["files"].as_object().unwrap() {
