@@ -325,21 +325,29 @@ CREATE MATERIALIZED VIEW back AS SELECT x FROM spark_catalog.db3.mv4 UNION ALL S
     );
 }
 
+/// Events landed as CSV (`id,t` with `t` in seconds), and per `window` and id their count,
+/// appended as the watermark (the latest event time minus 10 seconds) closes each window.
+fn windowed_counts(window: &str) -> String {
+    format!(
+        "
+CREATE STREAMING TABLE events AS
+SELECT id, timestamp_seconds(t) AS eventTime FROM STREAM read_files('landing', format => 'csv', schema => 'id STRING, t BIGINT');
+CREATE STREAMING TABLE counts AS
+SELECT CAST(window.start AS LONG) AS wStart, CAST(window.end AS LONG) AS wEnd, id, count(*) AS cnt
+FROM STREAM events WATERMARK eventTime DELAY OF INTERVAL 10 seconds
+GROUP BY {window}, id;
+"
+    )
+}
+
 /// `STREAM t WATERMARK ts DELAY OF INTERVAL ..` with `GROUP BY window(ts, ..)`: each window is
 /// appended once, in the run whose watermark (the latest `ts` minus the delay) passes its end,
 /// and a row that arrives for a window already appended is dropped, as in Spark's append
 /// output mode.
 #[tokio::test]
 async fn a_watermark_appends_each_window_once_it_closes() {
-    let sql = "
-CREATE STREAMING TABLE events AS
-SELECT id, timestamp_seconds(t) AS eventTime FROM STREAM read_files('landing', format => 'csv', schema => 'id STRING, t BIGINT');
-CREATE STREAMING TABLE counts AS
-SELECT CAST(window.start AS LONG) AS wStart, CAST(window.end AS LONG) AS wEnd, id, count(*) AS cnt
-FROM STREAM events WATERMARK eventTime DELAY OF INTERVAL 10 seconds
-GROUP BY window(eventTime, '5 seconds'), id;
-";
-    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+    let sql = windowed_counts("window(eventTime, '5 seconds')");
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", &sql)]);
     let land = |n: usize, rows: &str| {
         std::fs::create_dir_all(root.join("landing")).unwrap();
         std::fs::write(
@@ -440,15 +448,8 @@ CREATE STREAMING TABLE b AS SELECT * FROM STREAM(db_ext.tbl);
 /// that covers it; each window is appended once its end passes the watermark.
 #[tokio::test]
 async fn a_watermark_appends_each_sliding_window_once_it_closes() {
-    let sql = "
-CREATE STREAMING TABLE events AS
-SELECT id, timestamp_seconds(t) AS eventTime FROM STREAM read_files('landing', format => 'csv', schema => 'id STRING, t BIGINT');
-CREATE STREAMING TABLE counts AS
-SELECT CAST(window.start AS LONG) AS wStart, CAST(window.end AS LONG) AS wEnd, id, count(*) AS cnt
-FROM STREAM events WATERMARK eventTime DELAY OF INTERVAL 10 seconds
-GROUP BY window(eventTime, '10 seconds', '5 seconds'), id;
-";
-    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", sql)]);
+    let sql = windowed_counts("window(eventTime, '10 seconds', '5 seconds')");
+    let (_tmp, root) = project(&[("lakeflow.yml", SPEC), ("transformations/a.sql", &sql)]);
     let written = |report: lakeflow::RunReport| report.dataset("counts").unwrap().rows_written;
     std::fs::create_dir_all(root.join("landing")).unwrap();
     let mut appended = Vec::new();
