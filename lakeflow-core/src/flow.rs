@@ -160,7 +160,6 @@ pub(crate) async fn run_flow(
     let dataset = graph
         .get(name)
         .ok_or_else(|| Error::Internal(format!("running unknown dataset `{name}`")))?;
-    check_partitioning(graph, dataset.table(), storage, mode).await?;
     let (batch_reads, stream_reads) = reads(graph, name);
     let mut inputs = FlowInputs::default();
     for input in batch_reads {
@@ -169,7 +168,9 @@ pub(crate) async fn run_flow(
     }
     let streaming = dataset.kind == DatasetKind::AppendFlow
         || (dataset.kind == DatasetKind::StreamingTable && !stream_reads.is_empty());
-    if !streaming {
+    if streaming {
+        check_partitioning(graph, dataset.table(), storage, mode).await?;
+    } else {
         let signature = signature(graph, name, storage, &engine.session()).await?;
         let state_key = format!("_lakeflow/state/{name}.json");
         if let Some(signature) = &signature
@@ -186,6 +187,9 @@ pub(crate) async fn run_flow(
                 batch: None,
             });
         }
+        // Only a flow that writes checks: a skipped one's definition is as at its last
+        // refresh, partitioning included.
+        check_partitioning(graph, dataset.table(), storage, mode).await?;
         let incremental = match &signature {
             Some(signature) if !mode.full_refresh => {
                 incremental(
