@@ -570,9 +570,11 @@ impl PartitionStream for FilePartition {
                 let store = store.clone();
                 let malformed = malformed.clone();
                 async move {
-                    // A local CSV file read by one thread streams through the decoder.
+                    // A local CSV file streams through the decoder, unless it is large
+                    // enough to be cut into pieces for idle cores.
+                    let pieces = threads > 1 && file.size >= reader::SPLIT_BYTES as u64;
                     if local
-                        && threads == 1
+                        && !pieces
                         && target.options.format == IngestFormat::Csv
                         && let Some(path) = local_path(&file)
                     {
