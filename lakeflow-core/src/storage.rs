@@ -148,6 +148,51 @@ pub fn is_widening(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// The first column of `written` that an append would retype in a table of `stored`: its
+/// name, stored type and written type, when a stored value cannot hold the written one as it
+/// is (a BOOLEAN column given `5`). Not a retype: the same logical type (`Utf8` and
+/// `Utf8View`, timestamps of another unit), a NULL column, a narrower value
+/// ([`is_widening`] into the stored type), a wider one (the table widens to it), and nested
+/// types (they evolve by schema merge). Both storages refuse a retype with
+/// [`retyped_column_error`]: casting would change the rows silently.
+pub fn retyped_column(stored: &Schema, written: &Schema) -> Option<(String, DataType, DataType)> {
+    use DataType::*;
+    let string = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    let binary = |t: &DataType| matches!(t, Binary | LargeBinary | BinaryView);
+    let holds = |to: &DataType, from: &DataType| {
+        to == from
+            || matches!(from, Null)
+            || is_widening(from, to)
+            || is_widening(to, from)
+            || (string(to) && string(from))
+            || (binary(to) && binary(from))
+            || to.is_nested()
+            || from.is_nested()
+            || matches!((to, from), (Timestamp(_, a), Timestamp(_, b)) if a.is_some() == b.is_some())
+    };
+    written.fields().iter().find_map(|field| {
+        let have = stored.field_with_name(field.name()).ok()?;
+        (!holds(have.data_type(), field.data_type())).then(|| {
+            (
+                field.name().clone(),
+                have.data_type().clone(),
+                field.data_type().clone(),
+            )
+        })
+    })
+}
+
+/// The error of an append to `table` that [`retyped_column`] found retyping `column` (the
+/// types named as the storage names them).
+pub fn retyped_column_error(table: &str, column: &str, stored: &str, written: &str) -> Error {
+    Error::InvalidDefinition {
+        dataset: table.to_string(),
+        message: format!(
+            "column `{column}` is stored as {stored} but the query now gives {written}, which does not convert to it without loss; cast it in the query, or run a full refresh of `{table}` to re-create the table with the new type [CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE]"
+        ),
+    }
+}
+
 /// Where pipeline tables live.
 #[async_trait]
 pub trait Storage: Debug + Send + Sync {
@@ -345,6 +390,24 @@ impl MemoryStorage {
     }
 
     async fn commit(&self, write: TableWrite, replaced: bool) -> Result<Committed> {
+        // Before any row is computed: an append may not retype a stored column.
+        let stored = (!replaced)
+            .then(|| {
+                let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+                tables.get(&write.name).map(|t| t.schema.clone())
+            })
+            .flatten();
+        if let Some((column, stored, written)) =
+            stored.and_then(|stored| retyped_column(&stored, &write.schema))
+        {
+            let name = |t: &DataType| crate::ingest::spark_type_name(t).to_lowercase();
+            return Err(retyped_column_error(
+                &write.name,
+                &column,
+                &name(&stored),
+                &name(&written),
+            ));
+        }
         let mut batches = Vec::new();
         for stream in write.streams {
             let part: Vec<RecordBatch> = stream.try_collect().await?;
@@ -756,5 +819,44 @@ mod tests {
         // A stream over both appends reads the table's current schema.
         let appended = storage.appended("t", Some(0), 1, false).await.unwrap();
         assert_eq!(appended.schema(), two);
+    }
+
+    #[tokio::test]
+    async fn an_append_that_retypes_a_column_is_refused_and_one_that_widens_it_is_kept() {
+        let storage = MemoryStorage::new();
+        let int = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, true)]));
+        let text = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
+        let long = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let batch = |schema: &SchemaRef, array: datafusion::arrow::array::ArrayRef| {
+            RecordBatch::try_new(schema.clone(), vec![array]).unwrap()
+        };
+        let ints = batch(&int, Arc::new(Int32Array::from(vec![1])));
+        storage.append(write(int.clone(), ints)).await.unwrap();
+        let words = batch(&text, Arc::new(StringArray::from(vec!["x"])));
+        let e = storage
+            .append(write(text, words))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column `id` is stored as int but the query now gives string")
+                && e.contains("CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE"),
+            "{e}"
+        );
+        assert_eq!(storage.batches("t").unwrap().len(), 1, "nothing appended");
+        let longs = batch(
+            &long,
+            Arc::new(datafusion::arrow::array::Int64Array::from(vec![2])),
+        );
+        storage.append(write(long.clone(), longs)).await.unwrap();
+        assert!(
+            storage
+                .batches("t")
+                .unwrap()
+                .iter()
+                .all(|b| b.schema() == long)
+        );
+        // Narrower values into the wider column are no retype either.
+        assert!(retyped_column(&long, &int).is_none());
     }
 }

@@ -1094,35 +1094,6 @@ fn writer_properties(schema: &Schema) -> datafusion::parquet::file::properties::
     builder.build()
 }
 
-/// A column an append would retype: stored as one type, written as another that does not
-/// convert to it without loss (delta-rs would cast `5` into a BOOLEAN column as `true`). The
-/// column's name and both types in Delta's words. Equal Delta types (`Utf8` and `Utf8View`)
-/// and values that widen into the stored type (an INT into a BIGINT column) are not retyped;
-/// a stored type narrower than the written one was widened before (`widened_schema`).
-fn retyped_column(table: &DeltaTable, incoming: &Schema) -> Option<(String, String, String)> {
-    use deltalake::kernel::DataType as DeltaType;
-    let state = table.snapshot().ok()?;
-    let stored = state.snapshot().arrow_schema();
-    incoming.fields().iter().find_map(|field| {
-        let have = stored.field_with_name(field.name()).ok()?;
-        let (from, to) = (field.data_type(), have.data_type());
-        if from == to
-            || matches!(from, datafusion::arrow::datatypes::DataType::Null)
-            || lakeflow_core::storage::is_widening(from, to)
-        {
-            return None;
-        }
-        let delta = |t: &datafusion::arrow::datatypes::DataType| -> Option<DeltaType> {
-            t.try_into_kernel().ok()
-        };
-        let (from, to) = (delta(from)?, delta(to)?);
-        // Nested types evolve by their own rules (fields added by schema merge).
-        let primitive = |t: &DeltaType| matches!(t, DeltaType::Primitive(_));
-        (from != to && primitive(&from) && primitive(&to))
-            .then(|| (field.name().clone(), to.to_string(), from.to_string()))
-    })
-}
-
 /// The number of data files of `table`, and how many of them are smaller than `target` bytes.
 fn data_files(table: &DeltaTable, target: u64, location: &str) -> Result<(u64, u64)> {
     let state = table.snapshot().map_err(|e| Error::storage(location, e))?;
@@ -1392,19 +1363,30 @@ impl DeltaStorage {
             Some(target) => self.widen(table, target, &location).await?,
             None => table,
         };
+        let stored = table
+            .snapshot()
+            .ok()
+            .map(|state| state.snapshot().arrow_schema());
+        // delta-rs would cast a retyped column's values into the stored type (`5` as `true`).
         if mode == SaveMode::Append
-            && let Some((column, stored, incoming)) = retyped_column(&table, &write.schema)
+            && let Some((column, had, written)) = stored
+                .as_ref()
+                .and_then(|stored| lakeflow_core::storage::retyped_column(stored, &write.schema))
         {
-            return Err(Error::InvalidDefinition {
-                dataset: write.name.clone(),
-                message: format!(
-                    "column `{column}` is stored as {stored} but the query now gives {incoming}, which does not convert to it without loss; cast it in the query, or run a full refresh of `{}` to re-create the table with the new type [CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE]",
-                    write.name
-                ),
-            });
+            let name = |t: &datafusion::arrow::datatypes::DataType| {
+                t.try_into_kernel().map_or_else(
+                    |_| t.to_string(),
+                    |t: deltalake::kernel::DataType| t.to_string(),
+                )
+            };
+            return Err(lakeflow_core::storage::retyped_column_error(
+                &write.name,
+                &column,
+                &name(&had),
+                &name(&written),
+            ));
         }
-        let adds_columns = table.snapshot().is_ok_and(|state| {
-            let stored = state.snapshot().arrow_schema();
+        let adds_columns = stored.is_some_and(|stored| {
             write
                 .schema
                 .fields()
