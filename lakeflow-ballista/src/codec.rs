@@ -25,31 +25,37 @@ const FILE_LIST: &[u8] = b"lakeflow.files.v1:";
 /// What starts an encoded [`SqlFunction`].
 const SQL_FUNCTION: &[u8] = b"lakeflow.sqlfn.v1:";
 
-/// A SQL function's definition, when `udf` is one.
-fn encode_sql_function(udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
-    let Some(function) = udf.inner().downcast_ref::<SqlFunction>() else {
-        return Ok(false);
-    };
-    buf.extend_from_slice(SQL_FUNCTION);
-    serde_json::to_writer(&mut *buf, &function.to_json())
-        .map_err(|e| DataFusionError::Internal(format!("SQL function `{}`: {e}", udf.name())))?;
-    Ok(true)
-}
-
-/// The SQL function `buf` defines, when it is one.
-fn decode_sql_function(name: &str, buf: &[u8]) -> Result<Option<Arc<ScalarUDF>>> {
+/// The function `buf` encodes: a SQL function, or what `inner` decodes.
+fn decode_udf(
+    name: &str,
+    buf: &[u8],
+    inner: impl FnOnce() -> Result<Arc<ScalarUDF>>,
+) -> Result<Arc<ScalarUDF>> {
     let Some(json) = buf.strip_prefix(SQL_FUNCTION) else {
-        return Ok(None);
+        return inner();
     };
     let value: serde_json::Value = serde_json::from_slice(json)
         .map_err(|e| DataFusionError::Internal(format!("SQL function `{name}`: {e}")))?;
-    Ok(Some(Arc::new(ScalarUDF::from(SqlFunction::from_json(
-        &value,
-    )?))))
+    Ok(Arc::new(ScalarUDF::from(SqlFunction::from_json(&value)?)))
+}
+
+/// Encodes `udf` into `buf`: a SQL function by its definition, anything else by `inner`.
+fn encode_udf(
+    udf: &ScalarUDF,
+    buf: &mut Vec<u8>,
+    inner: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let Some(function) = udf.inner().downcast_ref::<SqlFunction>() else {
+        return inner(buf);
+    };
+    buf.extend_from_slice(SQL_FUNCTION);
+    serde_json::to_writer(&mut *buf, &function.to_json())
+        .map_err(|e| DataFusionError::Internal(format!("SQL function `{}`: {e}", udf.name())))
 }
 
 /// Encodes [`FileListTable`]s (as JSON: the files, their sizes and partition values; the
-/// schema travels with the plan) and hands everything else to Ballista's codec.
+/// schema travels with the plan) and [`SqlFunction`]s (by their definition), and hands
+/// everything else to Ballista's codec.
 #[derive(Debug, Default)]
 pub struct LakeflowLogicalCodec {
     inner: BallistaLogicalExtensionCodec,
@@ -115,17 +121,11 @@ impl LogicalExtensionCodec for LakeflowLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_sql_function(name, buf)? {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
+        decode_udf(name, buf, || self.inner.try_decode_udf(name, buf))
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_sql_function(node, buf)? {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
+        encode_udf(node, buf, |buf| self.inner.try_encode_udf(node, buf))
     }
 
     fn try_encode_file_format(
@@ -164,16 +164,10 @@ impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_sql_function(name, buf)? {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
+        decode_udf(name, buf, || self.inner.try_decode_udf(name, buf))
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_sql_function(node, buf)? {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
+        encode_udf(node, buf, |buf| self.inner.try_encode_udf(node, buf))
     }
 }

@@ -23,7 +23,7 @@ use datafusion::prelude::ident;
 use lakeflow_core::SourceLocation;
 
 use crate::{Dataset, Error, Pipeline, Plan};
-pub use spec::{LibraryGlob, SPEC_FILE_NAMES, Spec, TableMapping};
+pub use spec::{LibraryGlob, SPEC_FILE_NAMES, Spec, TableFormat, TableMapping};
 use sql::{SqlContext, SqlDefinition, SqlKind, SqlQuery, TableSource};
 
 /// A place in a project file: `file:line:column`, 1-based.
@@ -167,31 +167,19 @@ impl Project {
     /// Where tables are stored: the spec's `storage` against the spec's directory, or
     /// `lakeflow-data` next to the spec.
     pub fn storage(&self) -> String {
-        match &self.spec.storage {
-            Some(url) if url.contains("://") => url.clone(),
-            Some(path) => self.spec.root().join(path).display().to_string(),
-            None => self
-                .spec
-                .root()
-                .join(crate::DEFAULT_STORAGE)
-                .display()
-                .to_string(),
-        }
+        let storage = self.spec.storage.as_deref();
+        in_project(self.spec.root(), storage.unwrap_or(crate::DEFAULT_STORAGE))
     }
 
     /// Where a `tables` entry of the spec reads from: its path made absolute from the spec's
     /// directory (a URL as it is), in its format.
     fn external_source(&self, table: &TableMapping) -> crate::SourceSpec {
-        let path = if table.path.contains("://") || Path::new(&table.path).is_absolute() {
-            table.path.clone()
-        } else {
-            self.spec.root().join(&table.path).display().to_string()
-        };
-        match table.format.as_str() {
-            "parquet" => crate::SourceSpec::parquet(path),
-            "csv" => crate::SourceSpec::csv(path),
-            "json" => crate::SourceSpec::json(path),
-            _ => crate::SourceSpec::delta(path),
+        let path = in_project(self.spec.root(), &table.path);
+        match table.format {
+            TableFormat::Parquet => crate::SourceSpec::parquet(path),
+            TableFormat::Csv => crate::SourceSpec::csv(path),
+            TableFormat::Json => crate::SourceSpec::json(path),
+            TableFormat::Delta => crate::SourceSpec::delta(path),
         }
     }
 
@@ -236,6 +224,16 @@ impl Project {
             return pipeline.cluster(url.clone());
         }
         pipeline
+    }
+}
+
+/// A path of the project (relative to `root`, the spec's directory) as the pipeline opens it:
+/// absolute; a URL or an absolute path as it is.
+pub(crate) fn in_project(root: &Path, path: &str) -> String {
+    if path.contains("://") || Path::new(path).is_absolute() {
+        path.to_string()
+    } else {
+        root.join(path).display().to_string()
     }
 }
 

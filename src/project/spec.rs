@@ -57,15 +57,34 @@ pub struct Spec {
 pub struct TableMapping {
     /// A directory or file (relative to the spec's directory) or a URL.
     pub path: String,
-    /// `delta` (the default), `parquet`, `csv` (with a header line) or `json` (one object a
-    /// line).
-    pub format: String,
+    /// What the data is: `format:` in the spec, Delta when it is not given.
+    pub format: TableFormat,
     /// Where the entry is written in the spec file.
     pub location: Location,
 }
 
 /// The formats a `tables` entry may have.
-const TABLE_FORMATS: [&str; 4] = ["delta", "parquet", "csv", "json"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// A Delta table (the default).
+    Delta,
+    /// Parquet files.
+    Parquet,
+    /// CSV files with a header line.
+    Csv,
+    /// JSON files, one object a line.
+    Json,
+}
+
+impl TableFormat {
+    /// Each format with its name in the spec.
+    const NAMES: [(&'static str, TableFormat); 4] = [
+        ("delta", TableFormat::Delta),
+        ("parquet", TableFormat::Parquet),
+        ("csv", TableFormat::Csv),
+        ("json", TableFormat::Json),
+    ];
+}
 
 /// One `libraries` entry: `- glob: {include: PATTERN}` (or the pattern alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,20 +379,21 @@ fn tables(
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| at(entry.mark, format!("table `{name}` has no `path`; {shape}")))?;
         let format = match format {
-            None => "delta".to_string(),
-            Some((f, mark)) => {
-                let lower = f.to_ascii_lowercase();
-                if !TABLE_FORMATS.contains(&lower.as_str()) {
-                    return Err(at(
+            None => TableFormat::Delta,
+            Some((f, mark)) => TableFormat::NAMES
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&f))
+                .map(|(_, format)| *format)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = TableFormat::NAMES.iter().map(|(n, _)| *n).collect();
+                    at(
                         mark,
                         format!(
                             "table `{name}`: `{f}` is not a format lakeflow reads; use one of {}",
-                            TABLE_FORMATS.join(", ")
+                            names.join(", ")
                         ),
-                    ));
-                }
-                lower
-            }
+                    )
+                })?,
         };
         if let Some(first) = out.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned() {
             return Err(at(
@@ -623,10 +643,10 @@ mod tests {
         .unwrap();
         let orders = &spec.tables["samples.tpch.orders"];
         assert_eq!(
-            (orders.path.as_str(), orders.format.as_str()),
-            ("/data/orders", "delta")
+            (orders.path.as_str(), orders.format),
+            ("/data/orders", TableFormat::Delta)
         );
-        assert_eq!(spec.tables["ref.c"].format, "csv");
+        assert_eq!(spec.tables["ref.c"].format, TableFormat::Csv);
         assert_eq!(
             spec.tables["ref.c"].location.to_string(),
             "lakeflow.yml:5:3"

@@ -645,8 +645,6 @@ pub(crate) fn new_columns<'a>(
         .collect()
 }
 
-/// Decodes one file into batches of `target.output`; returns them and how many records
-/// DROPMALFORMED left out.
 /// Files at least this large may be decoded by several threads (see [`decode_in`]).
 pub(crate) const SPLIT_BYTES: usize = 4 << 20;
 
@@ -667,27 +665,21 @@ pub(crate) fn decode_in(
         if pieces.len() < 2 {
             return decode_csv(target, file, text, None, 0);
         }
-        // The header is the first piece's; the others are named by it.
-        let names = if target.options.header {
-            let mut reader = csv_reader(&target.options, text);
+        // The header line is the first piece's; the pieces after it are named by it.
+        let header = target.options.header.then(|| {
             let mut record = csv::StringRecord::new();
-            match reader.read_record(&mut record) {
-                Ok(true) => Some(header_names(&record)),
-                _ => None,
-            }
-        } else {
-            None
-        };
+            let _ = csv_reader(&target.options, text).read_record(&mut record);
+            header_names(&record)
+        });
         let decoded: Vec<Result<(Vec<RecordBatch>, u64), DecodeError>> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = pieces
                     .iter()
                     .enumerate()
                     .map(|(i, &(start, end, lines_before))| {
-                        let given = (i > 0).then(|| names.clone().unwrap_or_default());
-                        let given = given.filter(|_| target.options.header);
+                        let names = header.clone().filter(|_| i > 0);
                         scope.spawn(move || {
-                            decode_csv(target, file, &text[start..end], given, lines_before)
+                            decode_csv(target, file, &text[start..end], names, lines_before)
                         })
                     })
                     .collect();

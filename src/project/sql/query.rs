@@ -500,11 +500,7 @@ impl StatementParser<'_, '_> {
 
     /// A path relative to the project root made absolute; URLs are left as they are.
     pub(super) fn absolute(&self, path: &str) -> String {
-        if path.contains("://") || Path::new(path).is_absolute() {
-            path.to_string()
-        } else {
-            self.state.root.join(path).display().to_string()
-        }
+        crate::project::in_project(self.state.root, path)
     }
 }
 
