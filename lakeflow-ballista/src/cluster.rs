@@ -33,7 +33,7 @@ pub fn cluster_state(
     functions: &Functions,
 ) -> datafusion::common::Result<SessionState> {
     session_with(config, runtime, SqlDialect::default(), functions)
-        .map(|ctx| ctx.state())
+        .map(|ctx| crate::write::with_write_planner(ctx.state()))
         .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))
 }
 
@@ -340,12 +340,18 @@ impl LocalCluster {
 
     /// How many tasks the executors say they finished, from their logs.
     pub fn tasks_finished(&self) -> usize {
+        self.logged("Finished task")
+    }
+
+    /// How many times the executors' logs say `text`: a table's files they wrote are logged
+    /// as ``wrote N rows of `table` ``.
+    pub fn logged(&self, text: &str) -> usize {
         self.executor_logs
             .iter()
             .map(|log| {
                 std::fs::read_to_string(log)
                     .unwrap_or_default()
-                    .matches("Finished task")
+                    .matches(text)
                     .count()
             })
             .sum()

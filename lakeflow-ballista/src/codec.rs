@@ -1,7 +1,7 @@
 //! The codecs of lakeflow's plans: Ballista's, plus pipeline tables read as lists of Parquet
-//! files (logical plans) and SQL functions of a pipeline's own (`CREATE FUNCTION .. RETURN
+//! files (logical plans), SQL functions of a pipeline's own (`CREATE FUNCTION .. RETURN
 //! expr`), shipped by their definition (logical and physical plans), so that the cluster runs
-//! flows that call them.
+//! flows that call them, and the writes of flows' rows on the executors (both).
 
 use std::sync::Arc;
 
@@ -18,12 +18,44 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use lakeflow_delta::FileListTable;
 use lakeflow_sql::functions::sql_function::SqlFunction;
 
+use crate::write::{WriteExec, WriteNode, WriteSpec};
+
 /// What starts an encoded [`FileListTable`], so that it is never mistaken for Ballista's own
 /// protobuf.
 const FILE_LIST: &[u8] = b"lakeflow.files.v1:";
 
 /// What starts an encoded [`SqlFunction`].
 const SQL_FUNCTION: &[u8] = b"lakeflow.sqlfn.v1:";
+
+/// What starts an encoded write ([`WriteNode`] and [`WriteExec`]).
+const WRITE: &[u8] = b"lakeflow.write.v1:";
+
+/// The write `buf` encodes, if it is one.
+fn decode_write(buf: &[u8]) -> Result<Option<WriteSpec>> {
+    let Some(json) = buf.strip_prefix(WRITE) else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| DataFusionError::Internal(format!("a lakeflow write: {e}")))?;
+    WriteSpec::from_json(&value).map(Some)
+}
+
+fn encode_write(spec: &WriteSpec, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(WRITE);
+    serde_json::to_writer(&mut *buf, &spec.to_json())
+        .map_err(|e| DataFusionError::Internal(format!("a lakeflow write: {e}")))
+}
+
+/// The one input of a decoded write.
+fn only_input<T: Clone>(inputs: &[T]) -> Result<T> {
+    match inputs {
+        [input] => Ok(input.clone()),
+        _ => Err(DataFusionError::Internal(format!(
+            "a lakeflow write with {} inputs",
+            inputs.len()
+        ))),
+    }
+}
 
 /// The function `buf` encodes: a SQL function, or what `inner` decodes.
 fn decode_udf(
@@ -68,11 +100,19 @@ impl LogicalExtensionCodec for LakeflowLogicalCodec {
         inputs: &[LogicalPlan],
         ctx: &TaskContext,
     ) -> Result<Extension> {
-        self.inner.try_decode(buf, inputs, ctx)
+        match decode_write(buf)? {
+            Some(spec) => Ok(Extension {
+                node: Arc::new(WriteNode::new(only_input(inputs)?, spec)?),
+            }),
+            None => self.inner.try_decode(buf, inputs, ctx),
+        }
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode(node, buf)
+        match crate::write::as_write(node.node.as_any()) {
+            Some(write) => encode_write(&write.spec, buf),
+            None => self.inner.try_encode(node, buf),
+        }
     }
 
     fn try_decode_table_provider(
@@ -151,7 +191,10 @@ impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+        match decode_write(buf)? {
+            Some(spec) => Ok(Arc::new(WriteExec::new(only_input(inputs)?, spec))),
+            None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
+        }
     }
 
     fn try_encode(
@@ -160,7 +203,10 @@ impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        self.inner.try_encode(node, buf, proto_converter)
+        match node.downcast_ref::<WriteExec>() {
+            Some(write) => encode_write(&write.spec, buf),
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {

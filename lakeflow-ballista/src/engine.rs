@@ -13,7 +13,9 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use lakeflow_core::engine::{DataFusionEngine, Engine, Functions};
+use lakeflow_core::Checker;
+use lakeflow_core::engine::{DataFusionEngine, Engine, Functions, WrittenFiles};
+use lakeflow_core::storage::FileTarget;
 use lakeflow_core::{Error, Result};
 use lakeflow_delta::FileListTable;
 use lakeflow_sql::SparkSql;
@@ -21,6 +23,7 @@ use lakeflow_sql::functions::sql_function::SqlFunction;
 use tokio::sync::OnceCell;
 
 use crate::codec::LakeflowLogicalCodec;
+use crate::write::{WriteNode, WriteSpec};
 
 /// Where the cluster is.
 #[derive(Debug, Clone)]
@@ -188,22 +191,46 @@ impl Engine for BallistaEngine {
     }
 
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {
-        if let Some(blocker) = ships(&plan) {
-            log::info!("a plan reading {blocker}, which cannot be shipped, runs in-process");
-            return self.local.execute(plan).await;
-        }
-        // A remote cluster knows lakeflow's functions, not the pipeline's own.
-        if let Cluster::Remote(_) = &self.cluster
-            && let Some(function) = calls_one_of(&plan, self.local.functions())
-        {
-            log::info!(
-                "a plan calling `{function}`, a function of the pipeline's own that the cluster does not know, runs in-process"
-            );
+        if !self.runs_on_cluster(&plan) {
             return self.local.execute(plan).await;
         }
         let ctx = self.client().await?;
         let stream = DataFrame::new(ctx.state(), plan).execute_stream().await?;
         Ok(vec![stream])
+    }
+
+    fn writes_files(&self, plan: &LogicalPlan) -> bool {
+        ships(plan).is_none()
+            && !matches!(&self.cluster, Cluster::Remote(_) if calls_one_of(plan, self.local.functions()).is_some())
+    }
+
+    async fn execute_into_files(
+        &self,
+        plan: LogicalPlan,
+        checker: &Checker,
+        target: &FileTarget,
+    ) -> Result<WrittenFiles> {
+        let checks = checker.spec().ok_or_else(|| {
+            Error::Internal(format!(
+                "the checks of `{}` cannot be made on the cluster",
+                target.table
+            ))
+        })?;
+        let spec = WriteSpec {
+            checker: checks.to_string(),
+            table: target.table.clone(),
+            target: target.spec.to_string(),
+        };
+        let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
+            node: Arc::new(WriteNode::new(plan, spec)?),
+        });
+        let ctx = self.client().await?;
+        let batches = DataFrame::new(ctx.state(), plan).collect().await;
+        // A task stopped by a `Fail` rule ends the job: the rule's own error, not the job's.
+        match batches {
+            Ok(batches) => crate::write::gather(&batches, checker),
+            Err(e) => Err(checker.take_failure().unwrap_or(e.into())),
+        }
     }
 
     fn portable_scans(&self) -> bool {
@@ -214,5 +241,25 @@ impl Engine for BallistaEngine {
         let mut engine = self.clone();
         engine.local = engine.local.with_object_stores(stores);
         Some(Arc::new(engine))
+    }
+}
+
+impl BallistaEngine {
+    /// Whether `plan` runs on the cluster; when it does not, the engine logs why.
+    fn runs_on_cluster(&self, plan: &LogicalPlan) -> bool {
+        if let Some(blocker) = ships(plan) {
+            log::info!("a plan reading {blocker}, which cannot be shipped, runs in-process");
+            return false;
+        }
+        // A remote cluster knows lakeflow's functions, not the pipeline's own.
+        if let Cluster::Remote(_) = &self.cluster
+            && let Some(function) = calls_one_of(plan, self.local.functions())
+        {
+            log::info!(
+                "a plan calling `{function}`, a function of the pipeline's own that the cluster does not know, runs in-process"
+            );
+            return false;
+        }
+        true
     }
 }

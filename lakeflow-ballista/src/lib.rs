@@ -19,6 +19,7 @@
 pub mod cluster;
 mod codec;
 mod engine;
+mod write;
 
 pub use codec::LakeflowLogicalCodec;
 pub use engine::BallistaEngine;

@@ -22,6 +22,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use lakeflow_sql::SparkSql;
 
 use crate::error::Result;
+use crate::expectations::Checker;
+use crate::storage::FileTarget;
 
 /// Executes plans. Keep it small: sessions for planning, and execution to streams.
 #[async_trait]
@@ -39,12 +41,48 @@ pub trait Engine: Debug + Send + Sync {
         false
     }
 
+    /// Whether this engine writes `plan`'s rows where it computes them (into files a storage
+    /// commits, [`Engine::execute_into_files`]), so that the rows never come back to this
+    /// process. `false` by default: the flow writes the streams [`Engine::execute`] returns.
+    fn writes_files(&self, plan: &LogicalPlan) -> bool {
+        let _ = plan;
+        false
+    }
+
+    /// Executes `plan` (the query's columns, then one boolean column per rule, as `checker`
+    /// made it): every task checks its rows with a checker rebuilt from [`Checker::spec`] and
+    /// writes what is kept at `target`. The tasks' counts are added to `checker`; returns the
+    /// files written, as the storage's file writer described them, and the rows they hold.
+    /// Only called when [`Engine::writes_files`] said so.
+    async fn execute_into_files(
+        &self,
+        plan: LogicalPlan,
+        checker: &Checker,
+        target: &FileTarget,
+    ) -> Result<WrittenFiles> {
+        let _ = (plan, checker);
+        Err(crate::Error::Internal(format!(
+            "this engine does not write files (`{}`)",
+            target.table
+        )))
+    }
+
     /// This engine reading files in this process through `stores` (the pipeline storage's
     /// object stores, with its options), or `None` to keep it as it is (the default).
     fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {
         let _ = stores;
         None
     }
+}
+
+/// What [`Engine::execute_into_files`] wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WrittenFiles {
+    /// The files, as the storage's file writer described them (for
+    /// [`crate::Storage::commit_files`]).
+    pub files: Vec<serde_json::Value>,
+    /// The rows the files hold.
+    pub rows: u64,
 }
 
 /// How SQL text in a pipeline is read.

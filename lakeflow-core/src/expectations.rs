@@ -207,9 +207,11 @@ pub(crate) fn validate(
     Ok(())
 }
 
-/// The checks of one flow's write, shared by all of its partition streams.
+/// The checks of one flow's write, shared by all of its partition streams (and, for an engine
+/// that writes where it computes, rebuilt in each of its tasks from [`Checker::spec`], their
+/// counts added back with [`Checker::add`]).
 #[derive(Debug)]
-pub(crate) struct Checker {
+pub struct Checker {
     dataset: String,
     /// The query's own columns; the SQL rule columns follow them in each batch.
     data_schema: SchemaRef,
@@ -256,7 +258,7 @@ impl fmt::Debug for CheckKind {
 pub const FAILED_EXPECTATIONS_COLUMN: &str = "failed_expectations";
 
 /// What [`Checker::check`] made of one batch.
-pub(crate) struct Checked {
+pub struct Checked {
     /// The rows to write, with the query's columns only.
     pub kept: RecordBatch,
     /// The rows drop rules removed, with a list of the rules each failed (when quarantining).
@@ -347,6 +349,12 @@ impl Checker {
     /// Whether dropped rows go to a quarantine table.
     pub fn quarantines(&self) -> bool {
         self.quarantine
+    }
+
+    /// The rows of `batch` to write, with the query's columns only: [`Checker::check`]
+    /// without quarantine.
+    pub fn keep(&self, batch: &RecordBatch) -> Result<RecordBatch, DataFusionError> {
+        self.check(batch).map(|checked| checked.kept)
     }
 
     /// Checks one batch: counts, drops, or fails with one violating row.
@@ -526,6 +534,148 @@ impl Checker {
     /// Rows removed by drop rules so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The counts of one part of a write checked elsewhere (an engine's task), added to the
+/// flow's [`Checker`] with [`Checker::add`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckCounts {
+    /// Rows that passed each rule, in definition order.
+    pub passed: Vec<u64>,
+    /// Rows that violated each rule, in definition order.
+    pub failed: Vec<u64>,
+    /// Rows drop rules removed.
+    pub dropped: u64,
+    /// The `Fail` violation that stopped this part: the expectation's name and the row.
+    pub failure: Option<(String, String)>,
+}
+
+impl Checker {
+    /// What rebuilds this checker in another process ([`Checker::from_spec`]), or `None`
+    /// when it keeps state that the whole write shares: uniqueness rules (every key seen so
+    /// far) and quarantine (dropped rows go to a second table).
+    pub fn spec(&self) -> Option<serde_json::Value> {
+        if self.quarantine {
+            return None;
+        }
+        let mut checks = Vec::with_capacity(self.checks.len());
+        for check in &self.checks {
+            let (CheckKind::Column(column), Rule::Sql(sql)) = (&check.kind, &check.rule) else {
+                return None;
+            };
+            checks.push(serde_json::json!({
+                "name": check.name,
+                "rule": sql,
+                "action": check.action.to_string(),
+                "column": column,
+            }));
+        }
+        Some(serde_json::json!({
+            "dataset": self.dataset,
+            "data_columns": self.data_schema.fields().len(),
+            "checks": checks,
+        }))
+    }
+
+    /// The checker [`Checker::spec`] describes, for batches of `input` (the query's columns,
+    /// then one boolean column per rule).
+    pub fn from_spec(spec: &serde_json::Value, input: &Schema) -> Result<Checker> {
+        let bad = |what: &str| Error::Internal(format!("a checker's description lacks {what}"));
+        let data_columns = spec["data_columns"]
+            .as_u64()
+            .ok_or_else(|| bad("data_columns"))? as usize;
+        let data_schema = Arc::new(
+            input
+                .project(&(0..data_columns).collect::<Vec<_>>())
+                .map_err(|e| Error::DataFusion(e.into()))?,
+        );
+        let checks = spec["checks"]
+            .as_array()
+            .ok_or_else(|| bad("checks"))?
+            .iter()
+            .map(|check| {
+                let action = match check["action"].as_str() {
+                    Some("warn") => ExpectAction::Warn,
+                    Some("drop") => ExpectAction::Drop,
+                    Some("fail") => ExpectAction::Fail,
+                    _ => return Err(bad("an action")),
+                };
+                Ok(Check {
+                    name: check["name"].as_str().ok_or_else(|| bad("a name"))?.into(),
+                    rule: Rule::Sql(check["rule"].as_str().ok_or_else(|| bad("a rule"))?.into()),
+                    action,
+                    kind: CheckKind::Column(
+                        check["column"].as_u64().ok_or_else(|| bad("a column"))? as usize,
+                    ),
+                    passed: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Checker {
+            dataset: spec["dataset"].as_str().unwrap_or_default().to_string(),
+            data_schema,
+            checks,
+            quarantine: false,
+            dropped: AtomicU64::new(0),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// This checker's counts so far, and its failure (taken), for [`Checker::add`].
+    pub fn counts(&self) -> CheckCounts {
+        let failure = self.take_failure().map(|e| match e {
+            Error::ExpectationFailed {
+                expectation, row, ..
+            } => (expectation, row),
+            other => (String::new(), other.to_string()),
+        });
+        CheckCounts {
+            passed: self
+                .checks
+                .iter()
+                .map(|c| c.passed.load(Ordering::Relaxed))
+                .collect(),
+            failed: self
+                .checks
+                .iter()
+                .map(|c| c.failed.load(Ordering::Relaxed))
+                .collect(),
+            dropped: self.dropped(),
+            failure,
+        }
+    }
+
+    /// Adds the counts of a part of the write checked elsewhere; its failure becomes this
+    /// checker's ([`Checker::take_failure`]).
+    pub fn add(&self, counts: &CheckCounts) {
+        for (check, (passed, failed)) in self
+            .checks
+            .iter()
+            .zip(counts.passed.iter().zip(&counts.failed))
+        {
+            check.passed.fetch_add(*passed, Ordering::Relaxed);
+            check.failed.fetch_add(*failed, Ordering::Relaxed);
+        }
+        self.dropped.fetch_add(counts.dropped, Ordering::Relaxed);
+        if let Some((expectation, row)) = &counts.failure {
+            let rule = self
+                .checks
+                .iter()
+                .find(|c| &c.name == expectation)
+                .map(|c| c.rule.to_string())
+                .unwrap_or_default();
+            self.failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(Error::ExpectationFailed {
+                    dataset: self.dataset.clone(),
+                    expectation: expectation.clone(),
+                    rule,
+                    row: row.clone(),
+                });
+        }
     }
 }
 

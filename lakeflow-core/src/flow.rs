@@ -28,7 +28,7 @@ use crate::expectations::{Checker, ExpectationResult};
 use crate::failpoint;
 use crate::graph::DatasetGraph;
 use crate::planner::{FlowInputs, executable_plan, reads};
-use crate::storage::{Storage, TableWrite, Txn};
+use crate::storage::{FilesPrepared, Storage, TableWrite, Txn};
 
 /// What a completed flow did.
 #[derive(Debug, Clone)]
@@ -437,6 +437,51 @@ pub(crate) async fn execute(
     if matches!(commit, Commit::Append) {
         seed_unique_keys(&checker, table, target, storage, engine).await?;
     }
+    let technique = if txn_present {
+        Technique::Append
+    } else {
+        Technique::FullRecompute
+    };
+    // An engine that writes where it computes: the rows stay there, only the files' list
+    // comes back (not for sinks, quarantine or uniqueness rules, which see the whole write).
+    if def.sink.is_none() && checker.spec().is_some() && engine.writes_files(&plan) {
+        let write = || table_write(def, target.read_schema.clone(), Vec::new(), txn.clone());
+        let replace = matches!(commit, Commit::Replace);
+        if let Some(prepared) = storage.prepare_files(write(), replace).await? {
+            let target = match prepared {
+                FilesPrepared::Done(committed) => {
+                    return Ok(FlowOutcome {
+                        rows_written: 0,
+                        version: Some(committed.version),
+                        expectations: checker.results(),
+                        dropped_rows: 0,
+                        technique,
+                        batch: None,
+                    });
+                }
+                FilesPrepared::Write(target) => target,
+            };
+            log.flow(name, FlowState::Starting, serde_json::Value::Null);
+            log.flow(name, FlowState::Running, serde_json::Value::Null);
+            let written = engine.execute_into_files(plan, &checker, &target).await;
+            if let Some(failure) = checker.take_failure() {
+                return Err(failure);
+            }
+            let written = written?;
+            failpoint::hit("mid_write");
+            let committed = storage
+                .commit_files(write(), replace, written.files)
+                .await?;
+            return Ok(FlowOutcome {
+                rows_written: written.rows,
+                version: Some(committed.version),
+                expectations: checker.results(),
+                dropped_rows: checker.dropped(),
+                technique,
+                batch: None,
+            });
+        }
+    }
     let checker = Arc::new(checker);
     log.flow(name, FlowState::Starting, serde_json::Value::Null);
     let streams = engine.execute(plan).await?;
@@ -522,11 +567,7 @@ pub(crate) async fn execute(
         version: Some(committed.version),
         expectations: checker.results(),
         dropped_rows: checker.dropped(),
-        technique: if txn_present {
-            Technique::Append
-        } else {
-            Technique::FullRecompute
-        },
+        technique,
         batch: None,
     })
 }

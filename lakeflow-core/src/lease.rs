@@ -435,6 +435,25 @@ impl Storage for Leased {
         self.inner.append(write).await
     }
 
+    async fn prepare_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+    ) -> Result<Option<crate::storage::FilesPrepared>> {
+        self.lease.check().await?;
+        self.inner.prepare_files(write, replace).await
+    }
+
+    async fn commit_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        self.lease.check().await?;
+        self.inner.commit_files(write, replace, files).await
+    }
+
     async fn version(&self, name: &str) -> Result<Option<u64>> {
         self.inner.version(name).await
     }

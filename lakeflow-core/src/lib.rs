@@ -39,9 +39,9 @@ pub use cdc::AutoCdc;
 pub use dataset::{
     DatasetDef, DatasetKind, DatasetRecord, Plan, PlanFuture, QueryFn, SourceLocation,
 };
-pub use engine::{DataFusionEngine, Engine, Functions, SqlDialect, session_with};
+pub use engine::{DataFusionEngine, Engine, Functions, SqlDialect, WrittenFiles, session_with};
 pub use error::{Error, Result};
-pub use expectations::{ExpectAction, Expectation, ExpectationResult, Rule};
+pub use expectations::{CheckCounts, Checker, ExpectAction, Expectation, ExpectationResult, Rule};
 pub use graph::DatasetGraph;
 pub use ingest::FileOptions;
 pub use pipeline::PipelineDef;
@@ -54,4 +54,4 @@ pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;
 pub use sink::{FileSink, Sink};
 pub use source::{CsvFormat, ExternalTable, FileFormat, SourceSpec, csv, json, parquet};
-pub use storage::{Committed, MemoryStorage, Storage, TableWrite};
+pub use storage::{Committed, FileTarget, FilesPrepared, MemoryStorage, Storage, TableWrite};

@@ -86,6 +86,27 @@ pub struct Txn {
     pub version: i64,
 }
 
+/// Where the processes that compute a flow's rows write its table's files themselves (an
+/// engine that writes where it computes, [`crate::Engine::writes_files`]); what the files are
+/// is the storage's to say, and only it reads `spec`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileTarget {
+    /// The dataset, for messages.
+    pub table: String,
+    /// What the storage's file writer needs (the table's location, options, schema and
+    /// partition columns), as the storage described it.
+    pub spec: serde_json::Value,
+}
+
+/// What [`Storage::prepare_files`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilesPrepared {
+    /// Write the files here, then commit them with [`Storage::commit_files`].
+    Write(FileTarget),
+    /// The table already holds the write's batch (its transaction): nothing to write.
+    Done(Committed),
+}
+
 /// The result of a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
@@ -285,6 +306,37 @@ pub trait Storage: Debug + Send + Sync {
     async fn maintain(&self, request: &MaintainRequest) -> Result<Option<Maintained>> {
         let _ = request;
         Ok(None)
+    }
+
+    /// Prepares `write`'s table (its `streams` are not read) for files written by other
+    /// processes: creates it if needed, widens what the write widens, checks what an append
+    /// checks, and says where the files go; or `None` when this storage takes rows only (the
+    /// default) or not for this write: the flow then writes its rows through
+    /// [`Storage::replace`] or [`Storage::append`].
+    async fn prepare_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+    ) -> Result<Option<FilesPrepared>> {
+        let _ = (write, replace);
+        Ok(None)
+    }
+
+    /// Commits files written at the target [`Storage::prepare_files`] gave, as `write`
+    /// (replacing the table's contents, or appending), in one commit with its transaction;
+    /// `files` are as the storage's file writer described them. Nothing is visible on error.
+    async fn commit_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        let _ = (replace, files);
+        Err(Error::Internal(format!(
+            "the storage at {} takes rows, not files, for `{}`",
+            self.location(),
+            write.name
+        )))
     }
 }
 

@@ -36,8 +36,10 @@ use url::Url;
 mod files;
 mod log;
 mod one_shot;
+mod written;
 
 pub use files::{DataFile, FileListTable};
+pub use written::FileWriter;
 
 use one_shot::OneShotTable;
 
@@ -441,6 +443,23 @@ impl Storage for DeltaStorage {
 
     async fn append(&self, write: TableWrite) -> Result<Committed> {
         self.commit(write, SaveMode::Append).await
+    }
+
+    async fn prepare_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+    ) -> Result<Option<lakeflow_core::storage::FilesPrepared>> {
+        self.prepare_written(Head::of(&write), replace).await
+    }
+
+    async fn commit_files(
+        &self,
+        write: TableWrite,
+        replace: bool,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        self.commit_written(Head::of(&write), replace, files).await
     }
 
     async fn version(&self, name: &str) -> Result<Option<u64>> {
@@ -1151,6 +1170,40 @@ fn commit_properties(txn: Option<Txn>) -> deltalake::kernel::transaction::Commit
     }
 }
 
+/// What a write says of its table, without its rows.
+struct Head {
+    name: String,
+    schema: SchemaRef,
+    partition_cols: Vec<String>,
+    properties: std::collections::BTreeMap<String, String>,
+    comment: Option<String>,
+    txn: Option<Txn>,
+}
+
+impl Head {
+    fn of(write: &TableWrite) -> Head {
+        Head {
+            name: write.name.clone(),
+            schema: write.schema.clone(),
+            partition_cols: write.partition_cols.clone(),
+            properties: write.properties.clone(),
+            comment: write.comment.clone(),
+            txn: write.txn.clone(),
+        }
+    }
+}
+
+/// What [`DeltaStorage::prepare`] found.
+enum Prepared {
+    /// The table already holds the write's batch.
+    Done(Committed),
+    /// Write into `table`; the write adds columns to it (schema evolution).
+    Ready {
+        table: DeltaTable,
+        adds_columns: bool,
+    },
+}
+
 impl DeltaStorage {
     /// The rows of `upsert` that are not deletes, written as the whole table (a new table, or
     /// a replacement).
@@ -1292,8 +1345,11 @@ impl DeltaStorage {
         Ok(table)
     }
 
-    /// One commit of `write` in `mode`: the streams go through delta-rs's writer unbuffered.
-    async fn commit(&self, write: TableWrite, mode: SaveMode) -> Result<Committed> {
+    /// Readies `write`'s table for a write in `mode`: loads it (creating it empty first when
+    /// `create_empty`, or when the write carries a transaction or properties of the user's
+    /// own), widens what the write widens and refuses what an append would retype; or says
+    /// that the table already holds the write's batch.
+    async fn prepare(&self, write: &Head, mode: SaveMode, create_empty: bool) -> Result<Prepared> {
         let location = self.table_location(&write.name);
         let table = self.load(&write.name, true).await?.ok_or_else(|| {
             Error::Internal(format!(
@@ -1303,9 +1359,8 @@ impl DeltaStorage {
         // A batch another writer already committed is not written again (exactly once
         // whoever else runs; the lease should make this rare).
         if let Some(version) = already_committed(&table, write.txn.as_ref()).await? {
-            return Ok(Committed { version });
+            return Ok(Prepared::Done(Committed { version }));
         }
-        let txn = write.txn.clone();
         // delta-rs refuses unknown keys when a write creates a table; a table with properties
         // of the user's own (`'quality' = 'gold'`, common in DLT pipelines) is created first,
         // with them allowed, and then written.
@@ -1314,7 +1369,8 @@ impl DeltaStorage {
         // first commit that lost the race for version 0 on top of the winner without checking
         // it for conflicts, so two writers of the same batch would both land. On an existing
         // table the batch's transaction id makes the second one conflict.
-        let table = if table.version().is_none() && (custom || write.txn.is_some()) {
+        let create_empty = create_empty || custom || write.txn.is_some();
+        let table = if table.version().is_none() && create_empty {
             let columns: StructType = write
                 .schema
                 .as_ref()
@@ -1349,7 +1405,7 @@ impl DeltaStorage {
                         return Err(delta_error(&location, e));
                     }
                     if let Some(version) = already_committed(&existing, write.txn.as_ref()).await? {
-                        return Ok(Committed { version });
+                        return Ok(Prepared::Done(Committed { version }));
                     }
                     existing
                 }
@@ -1393,6 +1449,24 @@ impl DeltaStorage {
                 .iter()
                 .any(|f| stored.field_with_name(f.name()).is_err())
         });
+        Ok(Prepared::Ready {
+            table,
+            adds_columns,
+        })
+    }
+
+    /// One commit of `write` in `mode`: the streams go through delta-rs's writer unbuffered.
+    async fn commit(&self, write: TableWrite, mode: SaveMode) -> Result<Committed> {
+        let location = self.table_location(&write.name);
+        let head = Head::of(&write);
+        let txn = write.txn.clone();
+        let (table, adds_columns) = match self.prepare(&head, mode, false).await? {
+            Prepared::Done(committed) => return Ok(committed),
+            Prepared::Ready {
+                table,
+                adds_columns,
+            } => (table, adds_columns),
+        };
         let input = OneShotTable::new(write.schema.clone(), write.streams);
         let plan = LogicalPlanBuilder::scan(
             write.name.as_str(),

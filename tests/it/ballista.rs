@@ -21,6 +21,16 @@ async fn pipelines_on_a_cluster_give_the_tables_of_an_in_process_run() {
     let compared = crate::engines::same_tables_as_in_process(engine).await;
     assert!(compared >= 10, "{compared} tables compared");
     assert!(cluster.tasks_finished() > 0, "the executors ran no task");
+    // The flows reading pipeline tables wrote them there too (logged as each task ends).
+    let mut written = 0;
+    for _ in 0..50 {
+        written = cluster.logged("for the coordinator to commit");
+        if written >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written >= 10, "the executors wrote tables {written} times");
 }
 
 /// The crash test on the cluster: the coordinator is killed with SIGKILL at its failpoints
@@ -142,4 +152,93 @@ async fn functions_of_the_pipelines_own_run_on_the_cluster_or_beside_it() {
         rows("nines").await,
         ["| n  |", "| 10 |", "| 11 |", "| 9  |"]
     );
+}
+
+/// Flows that read pipeline tables write them on the executors: each task checks its rows
+/// with the flow's rules and writes Parquet files into the table's directory, and the
+/// coordinator commits the files. The counts of every rule are the in-process run's, a drop
+/// rule's rows are not written, and a `Fail` rule stops the flow with nothing committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executors_write_the_tables_and_check_their_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let spec = "name: w\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
+    let sql = "CREATE MATERIALIZED VIEW numbers AS SELECT id FROM range(10);\n\
+        CREATE MATERIALIZED VIEW checked (\n\
+          CONSTRAINT positive EXPECT (n > 0) ON VIOLATION DROP ROW,\n\
+          CONSTRAINT small EXPECT (n < 8)\n\
+        ) AS SELECT id - 1 AS n, id % 2 = 0 AS even FROM numbers;\n";
+    let projects: Vec<_> = (0..2)
+        .map(|_| crate::sql_pipelines::project(&[("lakeflow.yml", spec), ("sql/a.sql", sql)]))
+        .collect();
+    let run = |root: std::path::PathBuf, on_cluster: bool| {
+        let url = cluster.url();
+        async move {
+            let pipeline = lakeflow::project::Project::find(&root)
+                .unwrap()
+                .pipeline()
+                .progress(lakeflow::ProgressMode::Off);
+            let pipeline = if on_cluster {
+                pipeline.cluster(url)
+            } else {
+                pipeline
+            };
+            pipeline.run().await
+        }
+    };
+    let rows = |root: std::path::PathBuf, name: &'static str| async move {
+        crate::support::sorted_lines(
+            &crate::support::delta_rows(&root.join("out").join(name)).await,
+        )
+    };
+    let (cluster_root, local_root) = (projects[0].1.clone(), projects[1].1.clone());
+    let on_cluster = run(cluster_root.clone(), true).await.unwrap();
+    let in_process = run(local_root.clone(), false).await.unwrap();
+    assert!(on_cluster.succeeded(), "{on_cluster}");
+    let (got, want) = (
+        on_cluster.dataset("checked").unwrap(),
+        in_process.dataset("checked").unwrap(),
+    );
+    assert_eq!(got.expectations, want.expectations);
+    assert_eq!(
+        (got.rows_written, got.dropped_rows),
+        (Some(8), Some(2)),
+        "{on_cluster}"
+    );
+    assert_eq!(
+        rows(cluster_root.clone(), "checked").await,
+        rows(local_root.clone(), "checked").await
+    );
+    // The executors wrote `checked`'s files (the log reaches its file a moment later).
+    let mut written = 0;
+    for _ in 0..50 {
+        written = cluster.logged("rows of `checked`");
+        if written > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written > 0, "no executor wrote `checked`");
+
+    // A `Fail` rule a row violates: the flow fails naming it, and the table keeps its rows.
+    std::fs::write(
+        cluster_root.join("sql/a.sql"),
+        sql.replace(
+            "CONSTRAINT small EXPECT (n < 8)",
+            "CONSTRAINT small EXPECT (n < 8) ON VIOLATION FAIL UPDATE",
+        ),
+    )
+    .unwrap();
+    let before = rows(cluster_root.clone(), "checked").await;
+    let failed = run(cluster_root.clone(), true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failed.contains("checked  materialized view  FAILED")
+            && failed.contains("expectation `small` of dataset `checked` failed")
+            && failed.contains("n=8"),
+        "{failed}"
+    );
+    assert_eq!(rows(cluster_root, "checked").await, before);
 }

@@ -1,0 +1,373 @@
+//! Writes on the executors: a flow's plan under a [`WriteNode`] is planned by the scheduler
+//! ([`WritePlanner`]) into a [`WriteExec`] over it, which the physical codec ships to the
+//! executors with the plan. Each task checks its rows with the flow's rules (a
+//! [`Checker`] rebuilt from its description), writes what is kept as Parquet files into the
+//! table's directory ([`FileWriter`]) and returns one row: the files it wrote (their Delta
+//! `add` actions) and its counts. The coordinator adds the counts up and commits the files,
+//! all in one commit with the batch's transaction, so no table row passes through it and
+//! exactly-once holds as it does in-process.
+
+use std::any::Any;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result};
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use futures::StreamExt;
+use lakeflow_core::expectations::CheckCounts;
+use lakeflow_core::storage::FileTarget;
+use lakeflow_core::{Checker, WrittenFiles};
+use lakeflow_delta::FileWriter;
+
+/// The one column of what a write returns: a JSON document per task.
+const WRITTEN: &str = "lakeflow_written";
+
+fn written_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        WRITTEN,
+        DataType::Utf8,
+        false,
+    )]))
+}
+
+/// What a write is told: the flow's checks and where its files go, as JSON (it travels as
+/// such in both codecs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub(crate) struct WriteSpec {
+    /// [`Checker::spec`].
+    pub checker: String,
+    /// The dataset.
+    pub table: String,
+    /// [`FileTarget::spec`].
+    pub target: String,
+}
+
+impl WriteSpec {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"checker": self.checker, "table": self.table, "target": self.target})
+    }
+
+    pub(crate) fn from_json(value: &serde_json::Value) -> Result<WriteSpec> {
+        let field = |name: &str| {
+            value[name].as_str().map(str::to_string).ok_or_else(|| {
+                DataFusionError::Internal(format!("a lakeflow write without its `{name}`"))
+            })
+        };
+        Ok(WriteSpec {
+            checker: field("checker")?,
+            table: field("table")?,
+            target: field("target")?,
+        })
+    }
+}
+
+/// A flow's plan and the write of its rows where they are computed.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteNode {
+    pub input: LogicalPlan,
+    pub spec: WriteSpec,
+    schema: DFSchemaRef,
+}
+
+impl WriteNode {
+    pub(crate) fn new(input: LogicalPlan, spec: WriteSpec) -> Result<WriteNode> {
+        Ok(WriteNode {
+            input,
+            spec,
+            schema: Arc::new(DFSchema::try_from(written_schema().as_ref().clone())?),
+        })
+    }
+}
+
+impl PartialEq for WriteNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec && self.input == other.input
+    }
+}
+
+impl Eq for WriteNode {}
+
+impl Hash for WriteNode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.spec.hash(state);
+        self.input.hash(state);
+    }
+}
+
+impl PartialOrd for WriteNode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        match self.spec.partial_cmp(&other.spec) {
+            Some(std::cmp::Ordering::Equal) => self.input.partial_cmp(&other.input),
+            ordering => ordering,
+        }
+    }
+}
+
+impl UserDefinedLogicalNodeCore for WriteNode {
+    fn name(&self) -> &str {
+        "LakeflowWrite"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        Vec::new()
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "LakeflowWrite: table={}", self.spec.table)
+    }
+
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
+        let input = inputs.pop().ok_or_else(|| {
+            DataFusionError::Internal("a lakeflow write without its input".into())
+        })?;
+        WriteNode::new(input, self.spec.clone())
+    }
+}
+
+/// Checks and writes each partition of its input; one row per partition comes out.
+#[derive(Debug)]
+pub(crate) struct WriteExec {
+    pub input: Arc<dyn ExecutionPlan>,
+    pub spec: WriteSpec,
+    properties: Arc<PlanProperties>,
+}
+
+impl WriteExec {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, spec: WriteSpec) -> WriteExec {
+        let partitions = input.output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(written_schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        WriteExec {
+            input,
+            spec,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for WriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "LakeflowWriteExec: table={}", self.spec.table)
+    }
+}
+
+impl ExecutionPlan for WriteExec {
+    fn name(&self) -> &str {
+        "LakeflowWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    // Each task writes the partition it computed: no repartition before it.
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children.pop().ok_or_else(|| {
+            DataFusionError::Internal("a lakeflow write without its input".into())
+        })?;
+        Ok(Arc::new(WriteExec::new(input, self.spec.clone())))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let spec = self.spec.clone();
+        let written = futures::stream::once(async move {
+            let document = write_partition(input, &spec)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let column = StringArray::from(vec![document.to_string()]);
+            Ok(RecordBatch::try_new(
+                written_schema(),
+                vec![Arc::new(column)],
+            )?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            written_schema(),
+            written,
+        )))
+    }
+}
+
+/// Checks and writes one partition's rows; its files and counts as one JSON document. A
+/// `Fail` rule's violation stops the partition: its counts carry the failure, and its files
+/// are never committed.
+async fn write_partition(
+    mut input: SendableRecordBatchStream,
+    spec: &WriteSpec,
+) -> lakeflow_core::Result<serde_json::Value> {
+    let parse = |what: &str, text: &str| {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
+            lakeflow_core::Error::Internal(format!(
+                "the {what} of a write of `{}`: {e}",
+                spec.table
+            ))
+        })
+    };
+    let checker = Checker::from_spec(&parse("checks", &spec.checker)?, &input.schema())?;
+    let target = FileTarget {
+        table: spec.table.clone(),
+        spec: parse("target", &spec.target)?,
+    };
+    let mut writer = FileWriter::open(&target)?;
+    while let Some(batch) = input.next().await {
+        let kept = match checker.keep(&batch?) {
+            Ok(kept) => kept,
+            Err(e) => {
+                let counts = checker.counts();
+                if counts.failure.is_some() {
+                    return Ok(serde_json::json!({"files": [], "rows": 0, "counts": counts}));
+                }
+                return Err(e.into());
+            }
+        };
+        writer.write(&kept).await?;
+    }
+    let rows = writer.rows();
+    let files = writer.finish().await?;
+    log::info!(
+        "wrote {rows} rows of `{}` in {} files for the coordinator to commit",
+        spec.table,
+        files.len()
+    );
+    Ok(serde_json::json!({"files": files, "rows": rows, "counts": checker.counts()}))
+}
+
+/// The files and counts of every task of a write, from the rows its plan returned; the
+/// counts are added to `checker`.
+pub(crate) fn gather(
+    batches: &[RecordBatch],
+    checker: &Checker,
+) -> lakeflow_core::Result<WrittenFiles> {
+    let mut written = WrittenFiles::default();
+    for batch in batches {
+        let Some(column) = batch.column_by_name(WRITTEN) else {
+            continue;
+        };
+        let column = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| lakeflow_core::Error::Internal("a write's result is not text".into()))?;
+        for i in 0..column.len() {
+            let document: serde_json::Value = serde_json::from_str(column.value(i))
+                .map_err(|e| lakeflow_core::Error::Internal(format!("a write's result: {e}")))?;
+            let counts: CheckCounts = serde_json::from_value(document["counts"].clone())
+                .map_err(|e| lakeflow_core::Error::Internal(format!("a write's counts: {e}")))?;
+            checker.add(&counts);
+            written.rows += document["rows"].as_u64().unwrap_or(0);
+            if let Some(files) = document["files"].as_array() {
+                written.files.extend(files.iter().cloned());
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Plans [`WriteNode`]s into [`WriteExec`]s.
+#[derive(Debug)]
+struct WritePlanner;
+
+#[async_trait]
+impl ExtensionPlanner for WritePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session_state: &dyn datafusion::catalog::Session,
+        _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(write) = node.as_any().downcast_ref::<WriteNode>() else {
+            return Ok(None);
+        };
+        let input = physical_inputs.first().cloned().ok_or_else(|| {
+            DataFusionError::Internal("a lakeflow write without its input".into())
+        })?;
+        Ok(Some(Arc::new(WriteExec::new(input, write.spec.clone()))))
+    }
+}
+
+/// DataFusion's planner, plus lakeflow's writes: the scheduler's.
+#[derive(Debug)]
+pub(crate) struct LakeflowQueryPlanner;
+
+#[async_trait]
+impl QueryPlanner for LakeflowQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(WritePlanner)])
+            .create_physical_plan(logical_plan, session)
+            .await
+    }
+}
+
+/// `state` planning lakeflow's writes too.
+pub(crate) fn with_write_planner(state: SessionState) -> SessionState {
+    datafusion::execution::SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(LakeflowQueryPlanner))
+        .build()
+}
+
+/// Whether `node` is a lakeflow write (for the codec).
+pub(crate) fn as_write(node: &dyn Any) -> Option<&WriteNode> {
+    node.downcast_ref::<WriteNode>()
+}
