@@ -1,10 +1,12 @@
 //! lakeflow's flows on an Apache DataFusion Ballista cluster.
 //!
 //! [`BallistaEngine`] is an [`lakeflow_core::Engine`]: each flow's plan goes to a Ballista
-//! scheduler, which cuts it into stages that executors run; the flow's rows come back to the
-//! process that runs the pipeline (the coordinator), which counts expectations and commits them
-//! to Delta as the in-process engine does, with the same transaction ids — so exactly-once
-//! holds as it does in-process.
+//! scheduler, which cuts it into stages that executors run. The executors also write the
+//! flow's table: each task checks its rows with the flow's expectations and writes Parquet
+//! files into the table's directory, and the process that runs the pipeline (the
+//! coordinator) commits the files to Delta with the batch's transaction id — so exactly-once
+//! holds as it does in-process. Flows whose checks see the whole write (uniqueness rules,
+//! quarantine) or that feed sinks bring their rows to the coordinator instead.
 //!
 //! What crosses the wire is what DataFusion's and Ballista's codecs serialize, plus lakeflow's
 //! own piece: a pipeline table is read as the list of its Parquet files with their partition
