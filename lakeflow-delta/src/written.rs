@@ -278,3 +278,154 @@ impl FileWriter {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::prelude::SessionContext;
+    use lakeflow_core::storage::{FilesPrepared, Storage, TableWrite, Txn};
+
+    use super::FileWriter;
+    use crate::DeltaStorage;
+
+    fn write(schema: &SchemaRef, txn: Option<i64>) -> TableWrite {
+        TableWrite {
+            name: "t".into(),
+            schema: schema.clone(),
+            streams: Vec::new(),
+            partition_cols: Vec::new(),
+            properties: BTreeMap::new(),
+            comment: None,
+            txn: txn.map(|version| Txn {
+                app_id: "flow".into(),
+                version,
+            }),
+        }
+    }
+
+    /// Writes `batch` as another process would and commits it; `None` when the table already
+    /// held the batch.
+    async fn write_elsewhere(
+        storage: &DeltaStorage,
+        batch: RecordBatch,
+        replace: bool,
+        txn: Option<i64>,
+    ) -> Option<u64> {
+        let schema = batch.schema();
+        match storage
+            .prepare_files(write(&schema, txn), replace)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            FilesPrepared::Done(_) => None,
+            FilesPrepared::Write(target) => {
+                let mut writer = FileWriter::open(&target).unwrap();
+                writer.write(&batch).await.unwrap();
+                assert_eq!(writer.rows(), batch.num_rows() as u64);
+                let files = writer.finish().await.unwrap();
+                let committed = storage
+                    .commit_files(write(&schema, txn), replace, files)
+                    .await
+                    .unwrap();
+                Some(committed.version)
+            }
+        }
+    }
+
+    /// The table's rows as `id:name` lines, sorted, and its column names.
+    async fn rows(storage: &DeltaStorage) -> (Vec<String>, Vec<String>) {
+        let table = storage.table("t").await.unwrap().unwrap();
+        let columns = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let batches = SessionContext::new()
+            .read_table(table)
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        for batch in batches {
+            let ids = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            let names = batch
+                .column_by_name("name")
+                .map(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).unwrap())
+                .map(|c| c.as_any().downcast_ref::<StringArray>().unwrap().clone());
+            for i in 0..batch.num_rows() {
+                let name = match &names {
+                    Some(n) if n.is_valid(i) => n.value(i).to_string(),
+                    Some(_) => "NULL".into(),
+                    None => "-".into(),
+                };
+                lines.push(format!("{}:{name}", ids.value(i)));
+            }
+        }
+        lines.sort();
+        (lines, columns)
+    }
+
+    fn ids(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn files_written_elsewhere_commit_as_one_append_or_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = DeltaStorage::open(dir.path().to_str().unwrap()).unwrap();
+        assert!(
+            write_elsewhere(&storage, ids(&[1, 2]), false, Some(0))
+                .await
+                .is_some()
+        );
+        // The same batch again (a replay after a crash): already committed, nothing written.
+        assert_eq!(
+            write_elsewhere(&storage, ids(&[1, 2]), false, Some(0)).await,
+            None
+        );
+        // An append with a column the table lacks adds it; the rows there read NULL in it.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let named = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![3])),
+                Arc::new(StringArray::from(vec!["c"])),
+            ],
+        )
+        .unwrap();
+        write_elsewhere(&storage, named, false, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&storage).await,
+            (
+                vec!["1:NULL".into(), "2:NULL".into(), "3:c".into()],
+                vec!["id".into(), "name".into()]
+            )
+        );
+        // A replacement removes every file and takes its own schema.
+        write_elsewhere(&storage, ids(&[7]), true, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&storage).await,
+            (vec!["7:-".into()], vec!["id".into()])
+        );
+    }
+}
