@@ -15,6 +15,7 @@ use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use lakeflow_core::ingest::{FileBatchExec, FileBatchTable};
 use lakeflow_delta::FileListTable;
 use lakeflow_sql::functions::sql_function::SqlFunction;
 
@@ -26,6 +27,44 @@ const FILE_LIST: &[u8] = b"lakeflow.files.v1:";
 
 /// What starts an encoded [`SqlFunction`].
 const SQL_FUNCTION: &[u8] = b"lakeflow.sqlfn.v1:";
+
+/// What starts an encoded batch of landing files ([`FileBatchTable`] and [`FileBatchExec`]).
+const FILE_BATCH: &[u8] = b"lakeflow.filebatch.v1:";
+
+fn internal(what: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(format!("{what}: {e}"))
+}
+
+/// The scan `buf` encodes, if it is a batch of landing files: decoded here, on another
+/// process than the run's, it tells its file errors so that the run reads them back.
+fn decode_file_batch(buf: &[u8]) -> Result<Option<FileBatchExec>> {
+    let Some(json) = buf.strip_prefix(FILE_BATCH) else {
+        return Ok(None);
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| internal("a batch of landing files", e))?;
+    let schema: datafusion::arrow::datatypes::Schema =
+        serde_json::from_value(value["schema"].clone())
+            .map_err(|e| internal("the schema of a batch of landing files", e))?;
+    let table = FileBatchTable::from_json(&value["table"], Arc::new(schema))
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let projection: Option<Vec<usize>> = serde_json::from_value(value["projection"].clone())
+        .map_err(|e| internal("the columns of a batch of landing files", e))?;
+    let scan = FileBatchExec::new(Arc::new(table), projection)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(Some(scan.from_the_wire()))
+}
+
+fn encode_file_batch(scan: &FileBatchExec, buf: &mut Vec<u8>) -> Result<()> {
+    let table = scan.table();
+    buf.extend_from_slice(FILE_BATCH);
+    let value = serde_json::json!({
+        "table": table.to_json(),
+        "schema": table.schema().as_ref(),
+        "projection": scan.projection(),
+    });
+    serde_json::to_writer(&mut *buf, &value).map_err(|e| internal("a batch of landing files", e))
+}
 
 /// What starts an encoded write ([`WriteNode`] and [`WriteExec`]).
 const WRITE: &[u8] = b"lakeflow.write.v1:";
@@ -122,6 +161,13 @@ impl LogicalExtensionCodec for LakeflowLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(json) = buf.strip_prefix(FILE_BATCH) {
+            let value = serde_json::from_slice(json)
+                .map_err(|e| internal(&format!("the landing files of `{table_ref}`"), e))?;
+            let table = FileBatchTable::from_json(&value, schema)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            return Ok(Arc::new(table));
+        }
         match buf.strip_prefix(FILE_LIST) {
             Some(json) => {
                 let value = serde_json::from_slice(json).map_err(|e| {
@@ -141,6 +187,11 @@ impl LogicalExtensionCodec for LakeflowLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(batch) = node.downcast_ref::<FileBatchTable>() {
+            buf.extend_from_slice(FILE_BATCH);
+            return serde_json::to_writer(&mut *buf, &batch.to_json())
+                .map_err(|e| internal(&format!("the landing files of `{table_ref}`"), e));
+        }
         match node.downcast_ref::<FileListTable>() {
             Some(files) => {
                 buf.extend_from_slice(FILE_LIST);
@@ -191,6 +242,9 @@ impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(scan) = decode_file_batch(buf)? {
+            return Ok(Arc::new(scan));
+        }
         match decode_write(buf)? {
             Some(spec) => Ok(Arc::new(WriteExec::new(only_input(inputs)?, spec))),
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
@@ -203,6 +257,9 @@ impl PhysicalExtensionCodec for LakeflowPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(scan) = node.downcast_ref::<FileBatchExec>() {
+            return encode_file_batch(scan, buf);
+        }
         match node.downcast_ref::<WriteExec>() {
             Some(write) => encode_write(&write.spec, buf),
             None => self.inner.try_encode(node, buf, proto_converter),

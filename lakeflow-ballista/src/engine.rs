@@ -15,6 +15,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use lakeflow_core::Checker;
 use lakeflow_core::engine::{DataFusionEngine, Engine, Functions, WrittenFiles};
+use lakeflow_core::ingest::FileBatchTable;
 use lakeflow_core::storage::FileTarget;
 use lakeflow_core::{Error, Result};
 use lakeflow_delta::FileListTable;
@@ -127,6 +128,8 @@ fn ships(plan: &LogicalPlan) -> Option<String> {
                 let portable = source_as_provider(&scan.source).is_ok_and(|p| {
                     p.is::<FileListTable>()
                         || p.is::<ListingTable>()
+                        || p.downcast_ref::<FileBatchTable>()
+                            .is_some_and(FileBatchTable::ships)
                         || p.downcast_ref::<datafusion::catalog::view::ViewTable>()
                             .is_some_and(|v| ships(v.logical_plan()).is_none())
                 });

@@ -395,3 +395,82 @@ fn many_text(errors: &[Error]) -> String {
     }
     out
 }
+
+/// What starts a file error told across processes ([`Error::to_wire`]): the error's fields
+/// follow as hexadecimal JSON, which survives however the message is quoted on its way.
+const WIRE: &str = "[lakeflow-file-error:";
+
+impl Error {
+    /// `error` with a file error a run acts on (a file that changed while read, new columns)
+    /// also told in words [`Error::from_wire`] reads back: for scans that run in another
+    /// process, whose errors reach the run as text. Other errors are returned as they are.
+    pub fn to_wire(error: DataFusionError) -> DataFusionError {
+        let fields = match &error {
+            DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+                Some(Error::SourceFile { file, message }) => {
+                    serde_json::json!({"kind": "source_file", "file": file, "message": message})
+                }
+                Some(Error::NewColumns { file, columns }) => {
+                    serde_json::json!({"kind": "new_columns", "file": file, "columns": columns})
+                }
+                _ => return error,
+            },
+            _ => return error,
+        };
+        let hex: String = fields
+            .to_string()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        DataFusionError::Execution(format!("{error} {WIRE}{hex}]"))
+    }
+
+    /// The file error [`Error::to_wire`] told in `text`, if it holds one.
+    pub fn from_wire(text: &str) -> Option<Error> {
+        let start = text.find(WIRE)? + WIRE.len();
+        let hex = &text[start..];
+        let hex = &hex[..hex.find(']')?];
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let fields: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let file = fields["file"].as_str()?.to_string();
+        match fields["kind"].as_str()? {
+            "source_file" => Some(Error::SourceFile {
+                file,
+                message: fields["message"].as_str()?.to_string(),
+            }),
+            "new_columns" => Some(Error::NewColumns {
+                file,
+                columns: serde_json::from_value(fields["columns"].clone()).ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_error_told_across_processes_is_read_back_however_it_is_quoted() {
+        let error = Error::NewColumns {
+            file: "file:///landing/b.csv".into(),
+            columns: vec!["extra".into(), "note \"x\"".into()],
+        };
+        let told = Error::to_wire(DataFusionError::External(Box::new(error)));
+        // A cluster wraps the message and may quote it as Rust's Debug does.
+        let text = format!("Job failed: Task failed: {:?}", told.to_string());
+        match Error::from_wire(&text) {
+            Some(Error::NewColumns { file, columns }) => {
+                assert_eq!(file, "file:///landing/b.csv");
+                assert_eq!(columns, ["extra", "note \"x\""]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let plain = Error::to_wire(DataFusionError::Execution("other".into()));
+        assert_eq!(plain.to_string(), "Execution error: other");
+        assert!(Error::from_wire("no file error here").is_none());
+    }
+}

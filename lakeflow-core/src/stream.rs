@@ -967,6 +967,10 @@ async fn attribute_file_error(
 
 /// A file error the ingestion reader raised, found in `error`'s chain of causes.
 pub(crate) fn file_error(error: &Error) -> Option<Error> {
+    // Read on another process (an engine's executor), it comes back in words.
+    if let Some(found) = Error::from_wire(&error.to_string()) {
+        return Some(found);
+    }
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         match e.downcast_ref::<Error>() {

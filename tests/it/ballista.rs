@@ -242,3 +242,70 @@ async fn the_executors_write_the_tables_and_check_their_rules() {
     );
     assert_eq!(rows(cluster_root, "checked").await, before);
 }
+
+/// Landing files are read on the executors too: a streaming table over `read_files` is
+/// decoded, checked and written there. A new file with a new column stops the flow as
+/// in-process (the held schema gains the column), and the next run reads it: the table is an
+/// in-process run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_files_are_read_on_the_executors_and_evolve_the_schema_as_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let spec = "name: l\nstorage: out\nlibraries:\n  - glob:\n      include: sql/**\n";
+    let sql = "CREATE OR REFRESH STREAMING TABLE landed AS \
+        SELECT * FROM STREAM read_files('landing', format => 'csv', header => true, \
+        inferColumnTypes => true);\n";
+    let projects: Vec<_> = (0..2)
+        .map(|_| {
+            crate::sql_pipelines::project(&[
+                ("lakeflow.yml", spec),
+                ("sql/a.sql", sql),
+                ("landing/a.csv", "id,name\n1,a\n2,b\n"),
+            ])
+        })
+        .collect();
+    let run = |root: std::path::PathBuf, on_cluster: bool| {
+        let url = cluster.url();
+        async move {
+            let pipeline = lakeflow::project::Project::find(&root)
+                .unwrap()
+                .pipeline()
+                .progress(lakeflow::ProgressMode::Off);
+            let pipeline = if on_cluster {
+                pipeline.cluster(url)
+            } else {
+                pipeline
+            };
+            pipeline.run().await.map_err(|e| e.to_string())
+        }
+    };
+    let rows = |root: std::path::PathBuf| async move {
+        crate::support::sorted_lines(&crate::support::delta_rows(&root.join("out/landed")).await)
+    };
+    let (ours, reference) = (projects[0].1.clone(), projects[1].1.clone());
+    for root in [&ours, &reference] {
+        run(root.clone(), root == &ours).await.unwrap();
+    }
+    let mut logged = 0;
+    for _ in 0..50 {
+        logged = cluster.logged("rows of `landed`");
+        if logged > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(logged > 0, "no executor read and wrote `landed`");
+
+    for root in [&ours, &reference] {
+        std::fs::write(root.join("landing/b.csv"), "id,name,extra\n3,c,x\n").unwrap();
+        let stopped = run(root.clone(), root == &ours).await.unwrap_err();
+        assert!(
+            stopped.contains("has new columns `extra`") && stopped.contains("held schema gained"),
+            "{stopped}"
+        );
+        run(root.clone(), root == &ours).await.unwrap();
+    }
+    let got = rows(ours).await;
+    assert!(got.len() == 4 && got[0].contains("extra"), "{got:?}");
+    assert_eq!(got, rows(reference).await);
+}

@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
@@ -318,19 +318,269 @@ impl IngestSpec {
         for (i, file) in files.iter().enumerate() {
             groups[i % count].push((file.clone(), self.display(&file.location)?));
         }
-        let partitions: Vec<Arc<dyn PartitionStream>> = groups
-            .into_iter()
-            .map(|files| {
-                Arc::new(FilePartition {
-                    target: target.clone(),
-                    store: store.clone(),
-                    files,
-                    malformed: malformed.clone(),
-                    threads,
-                }) as Arc<dyn PartitionStream>
+        Ok(Arc::new(FileBatchTable {
+            spec: self.clone(),
+            target,
+            store,
+            groups,
+            threads,
+            malformed,
+        }))
+    }
+}
+
+/// The files of one batch of a file source as a table: each partition decodes its group of
+/// files one after another. Its description ([`FileBatchTable::to_json`]) rebuilds it in
+/// another process, so an engine that ships plans reads the files where it runs them —
+/// unless mode DROPMALFORMED must count what it leaves out here ([`FileBatchTable::ships`]).
+#[derive(Debug)]
+pub struct FileBatchTable {
+    spec: IngestSpec,
+    target: Arc<Target>,
+    store: ObjectStoreUrl,
+    groups: Vec<Vec<(Listed, String)>>,
+    threads: usize,
+    malformed: Arc<Malformed>,
+}
+
+impl FileBatchTable {
+    /// Whether its scan can run in another process: every mode but DROPMALFORMED, whose
+    /// count of left-out records the run reports.
+    pub fn ships(&self) -> bool {
+        self.spec.options.mode != Mode::DropMalformed
+    }
+
+    /// What rebuilds it elsewhere ([`FileBatchTable::from_json`]; its schema travels with the
+    /// plan).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "path": self.spec.path,
+            "options": self.spec.options,
+            "groups": self.groups.iter().map(|group| {
+                group.iter().map(|(file, display)| {
+                    serde_json::json!([file.location, file.size, file.modified, display])
+                }).collect::<Vec<_>>()
+            }).collect::<Vec<_>>(),
+            "threads": self.threads,
+        })
+    }
+
+    /// The table [`FileBatchTable::to_json`] described, with output `schema`.
+    pub fn from_json(value: &serde_json::Value, schema: SchemaRef) -> Result<FileBatchTable> {
+        let bad = |what: &str| Error::Internal(format!("a file batch's description: {what}"));
+        let options: FileOptions =
+            serde_json::from_value(value["options"].clone()).map_err(|e| bad(&e.to_string()))?;
+        let spec = IngestSpec {
+            path: value["path"]
+                .as_str()
+                .ok_or_else(|| bad("no path"))?
+                .to_string(),
+            options,
+        };
+        let groups = value["groups"]
+            .as_array()
+            .ok_or_else(|| bad("no groups"))?
+            .iter()
+            .map(|group| {
+                group
+                    .as_array()
+                    .ok_or_else(|| bad("a group"))?
+                    .iter()
+                    .map(|file| {
+                        let listed = Listed {
+                            location: file[0].as_str().ok_or_else(|| bad("a location"))?.into(),
+                            size: file[1].as_u64().ok_or_else(|| bad("a size"))?,
+                            modified: file[2].as_i64().ok_or_else(|| bad("a time"))?,
+                        };
+                        Ok((
+                            listed,
+                            file[3].as_str().ok_or_else(|| bad("a name"))?.into(),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
             })
-            .collect();
-        Ok(Arc::new(StreamingTable::try_new(output, partitions)?))
+            .collect::<Result<Vec<_>>>()?;
+        let data = data_schema(&spec.options, &schema);
+        let target = Arc::new(Target {
+            options: spec.options.clone(),
+            data,
+            output: schema,
+        });
+        Ok(FileBatchTable {
+            store: spec.url()?.object_store(),
+            spec,
+            target,
+            groups,
+            threads: value["threads"].as_u64().unwrap_or(1).max(1) as usize,
+            malformed: Arc::default(),
+        })
+    }
+
+    fn partition(&self, i: usize) -> FilePartition {
+        FilePartition {
+            target: self.target.clone(),
+            store: self.store.clone(),
+            files: self.groups.get(i).cloned().unwrap_or_default(),
+            malformed: self.malformed.clone(),
+            threads: self.threads,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for FileBatchTable {
+    fn schema(&self) -> SchemaRef {
+        self.target.output.clone()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        datafusion::logical_expr::TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[datafusion::prelude::Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let table = FileBatchTable {
+            spec: self.spec.clone(),
+            target: self.target.clone(),
+            store: self.store.clone(),
+            groups: self.groups.clone(),
+            threads: self.threads,
+            malformed: self.malformed.clone(),
+        };
+        let scan = FileBatchExec::new(Arc::new(table), projection.cloned())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Arc::new(scan))
+    }
+}
+
+/// The scan of a [`FileBatchTable`]: partition `i` decodes the table's `i`-th group of files.
+/// Decoded from another process's plan ([`FileBatchExec::from_the_wire`]), its errors carry
+/// the file errors a run acts on (a file changed, new columns) in words the coordinator reads
+/// back ([`crate::error::Error::from_wire`]).
+#[derive(Debug)]
+pub struct FileBatchExec {
+    table: Arc<FileBatchTable>,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    wire: bool,
+    properties: Arc<datafusion::physical_plan::PlanProperties>,
+}
+
+impl FileBatchExec {
+    /// The scan of `table`'s columns `projection` (all when `None`).
+    pub fn new(table: Arc<FileBatchTable>, projection: Option<Vec<usize>>) -> Result<Self> {
+        let output = table.target.output.clone();
+        let schema = match &projection {
+            Some(p) => Arc::new(output.project(p).map_err(|e| Error::DataFusion(e.into()))?),
+            None => output,
+        };
+        let properties = datafusion::physical_plan::PlanProperties::new(
+            datafusion::physical_expr::EquivalenceProperties::new(schema.clone()),
+            datafusion::physical_plan::Partitioning::UnknownPartitioning(table.groups.len()),
+            datafusion::physical_plan::execution_plan::EmissionType::Incremental,
+            datafusion::physical_plan::execution_plan::Boundedness::Bounded,
+        );
+        Ok(FileBatchExec {
+            table,
+            projection,
+            schema,
+            wire: false,
+            properties: Arc::new(properties),
+        })
+    }
+
+    /// This scan, decoded in another process than the run's: its file errors are told so
+    /// that the run can read them back.
+    pub fn from_the_wire(mut self) -> Self {
+        self.wire = true;
+        self
+    }
+
+    /// The table it scans.
+    pub fn table(&self) -> &FileBatchTable {
+        &self.table
+    }
+
+    /// The columns it reads.
+    pub fn projection(&self) -> Option<&Vec<usize>> {
+        self.projection.as_ref()
+    }
+}
+
+impl datafusion::physical_plan::DisplayAs for FileBatchExec {
+    fn fmt_as(
+        &self,
+        _t: datafusion::physical_plan::DisplayFormatType,
+        f: &mut std::fmt::Formatter,
+    ) -> std::fmt::Result {
+        write!(
+            f,
+            "FileBatchExec: {} files of `{}`",
+            self.table.groups.iter().map(Vec::len).sum::<usize>(),
+            self.table.spec.path
+        )
+    }
+}
+
+impl ExecutionPlan for FileBatchExec {
+    fn name(&self) -> &str {
+        "FileBatchExec"
+    }
+
+    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_plan::PhysicalExpr>,
+        ) -> datafusion::error::Result<
+            datafusion::common::tree_node::TreeNodeRecursion,
+        >,
+    ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        let stream = self.table.partition(partition).execute(context);
+        let projection = self.projection.clone();
+        let wire = self.wire;
+        let mapped = stream.map(move |batch| {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) if wire => return Err(crate::error::Error::to_wire(e)),
+                Err(e) => return Err(e),
+            };
+            match &projection {
+                Some(p) => Ok(batch.project(p)?),
+                None => Ok(batch),
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            mapped,
+        )))
     }
 }
 

@@ -9,7 +9,9 @@
 use std::fmt;
 
 /// How the files of an ingested source are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum IngestFormat {
     /// Comma (or `sep`) separated values.
     Csv,
@@ -51,7 +53,9 @@ impl fmt::Display for IngestFormat {
 }
 
 /// What to do with a record that does not fit the schema (Spark's `mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Mode {
     /// Keep the row: values that do not fit become NULL and go to the rescued data column.
     Permissive,
@@ -62,7 +66,9 @@ pub enum Mode {
 }
 
 /// What a new column in a new file does to the held schema (`schemaEvolutionMode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum SchemaEvolution {
     /// The flow fails naming the file and the column; the held schema gains the column and
     /// the next run reads it (the default without a given schema).
@@ -91,7 +97,9 @@ pub enum SchemaEvolution {
 ///     .option("schemaHints", "amount DECIMAL(10,2)");
 /// assert!(options.check().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct FileOptions {
     pub(crate) format: IngestFormat,
     pub(crate) header: bool,
