@@ -1170,6 +1170,23 @@ fn commit_properties(txn: Option<Txn>) -> deltalake::kernel::transaction::Commit
     }
 }
 
+/// The table's metadata of `state` with `schema` instead of its own (a commit that changes it).
+fn metadata_with_schema(
+    state: &deltalake::table::state::DeltaTableState,
+    schema: &Schema,
+    location: &str,
+) -> Result<deltalake::kernel::Metadata> {
+    use deltalake::kernel::MetadataExt;
+    let schema: StructType = schema
+        .try_into_kernel()
+        .map_err(|e| Error::Internal(format!("Arrow schema to Delta: {e}")))?;
+    state
+        .metadata()
+        .clone()
+        .with_schema(&schema)
+        .map_err(|e| Error::storage(location, e))
+}
+
 /// What a write says of its table, without its rows.
 struct Head {
     name: String,
@@ -1260,8 +1277,8 @@ impl DeltaStorage {
     async fn widen(&self, table: DeltaTable, target: Schema, location: &str) -> Result<DeltaTable> {
         use datafusion::execution::runtime_env::RuntimeEnvBuilder;
         use datafusion::prelude::{SessionConfig, SessionContext, cast, col};
+        use deltalake::kernel::Action;
         use deltalake::kernel::transaction::CommitBuilder;
-        use deltalake::kernel::{Action, MetadataExt};
         use deltalake::writer::{DeltaWriter, RecordBatchWriter};
         use futures::StreamExt;
         let error = |e: DeltaTableError| delta_error(location, e);
@@ -1314,14 +1331,7 @@ impl DeltaStorage {
             }
         }
         adds.extend(writer.flush().await.map_err(error)?);
-        let schema: StructType = (&target)
-            .try_into_kernel()
-            .map_err(|e| Error::Internal(format!("Arrow schema to Delta: {e}")))?;
-        let metadata = state
-            .metadata()
-            .clone()
-            .with_schema(&schema)
-            .map_err(|e| Error::storage(location, e))?;
+        let metadata = metadata_with_schema(&state, &target, location)?;
         let mut actions = vec![Action::Metadata(metadata)];
         actions.extend(removes);
         actions.extend(adds.into_iter().map(|mut add| {

@@ -15,7 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::CommitBuilder;
-use deltalake::kernel::{Action, Add, MetadataExt, StructType};
+use deltalake::kernel::{Action, Add, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use lakeflow_core::storage::{Committed, FileTarget, FilesPrepared, Storage};
@@ -109,14 +109,7 @@ impl DeltaStorage {
         };
         let mut actions = Vec::with_capacity(files.len() + 1);
         if let Some(schema) = schema {
-            let schema: StructType = (&schema)
-                .try_into_kernel()
-                .map_err(|e| Error::Internal(format!("Arrow schema to Delta: {e}")))?;
-            let metadata = state
-                .metadata()
-                .clone()
-                .with_schema(&schema)
-                .map_err(|e| Error::storage(&location, e))?;
+            let metadata = crate::metadata_with_schema(&state, &schema, &location)?;
             actions.push(Action::Metadata(metadata));
         }
         if replace {

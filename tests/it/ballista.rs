@@ -13,6 +13,37 @@ fn start(dir: &Path) -> LocalCluster {
     LocalCluster::start(Path::new(env!("CARGO_BIN_EXE_lakeflow")), 2, dir).unwrap()
 }
 
+/// Runs the SQL project at `root` on the cluster at `url`, or in-process without one.
+async fn run_project(
+    root: std::path::PathBuf,
+    url: Option<String>,
+) -> Result<lakeflow::RunReport, String> {
+    let pipeline = lakeflow::project::Project::find(&root)
+        .unwrap()
+        .pipeline()
+        .progress(lakeflow::ProgressMode::Off);
+    let pipeline = match url {
+        Some(url) => pipeline.cluster(url),
+        None => pipeline,
+    };
+    pipeline.run().await.map_err(|e| e.to_string())
+}
+
+/// How many times the executors' logs say `text`, once they say it `at_least` times or
+/// after five seconds (an executor logs a task as it ends; the line reaches its file a moment
+/// later).
+async fn logged(cluster: &LocalCluster, text: &str, at_least: usize) -> usize {
+    let mut count = cluster.logged(text);
+    for _ in 0..50 {
+        if count >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        count = cluster.logged(text);
+    }
+    count
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_on_a_cluster_give_the_tables_of_an_in_process_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,15 +52,8 @@ async fn pipelines_on_a_cluster_give_the_tables_of_an_in_process_run() {
     let compared = crate::engines::same_tables_as_in_process(engine).await;
     assert!(compared >= 10, "{compared} tables compared");
     assert!(cluster.tasks_finished() > 0, "the executors ran no task");
-    // The flows reading pipeline tables wrote them there too (logged as each task ends).
-    let mut written = 0;
-    for _ in 0..50 {
-        written = cluster.logged("for the coordinator to commit");
-        if written >= 10 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // The flows wrote their tables there too.
+    let written = logged(&cluster, "for the coordinator to commit", 10).await;
     assert!(written >= 10, "the executors wrote tables {written} times");
 }
 
@@ -128,15 +152,7 @@ async fn functions_of_the_pipelines_own_run_on_the_cluster_or_beside_it() {
     .unwrap();
     run().await;
     assert_eq!(rows("doubled").await, ["| d |", "| 0 |", "| 2 |", "| 4 |"]);
-    // The executors log a task as it finishes; give the log a moment to reach the file.
-    let mut shipped = cluster.tasks_finished();
-    for _ in 0..50 {
-        if shipped > before {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        shipped = cluster.tasks_finished();
-    }
+    let shipped = logged(&cluster, "Finished task", before + 1).await;
     assert!(
         shipped > before,
         "`doubled` ran on the executors ({before} -> {shipped} tasks)"
@@ -172,19 +188,7 @@ async fn the_executors_write_the_tables_and_check_their_rules() {
         .map(|_| crate::sql_pipelines::project(&[("lakeflow.yml", spec), ("sql/a.sql", sql)]))
         .collect();
     let run = |root: std::path::PathBuf, on_cluster: bool| {
-        let url = cluster.url();
-        async move {
-            let pipeline = lakeflow::project::Project::find(&root)
-                .unwrap()
-                .pipeline()
-                .progress(lakeflow::ProgressMode::Off);
-            let pipeline = if on_cluster {
-                pipeline.cluster(url)
-            } else {
-                pipeline
-            };
-            pipeline.run().await
-        }
+        run_project(root, on_cluster.then(|| cluster.url()))
     };
     let rows = |root: std::path::PathBuf, name: &'static str| async move {
         crate::support::sorted_lines(
@@ -209,16 +213,11 @@ async fn the_executors_write_the_tables_and_check_their_rules() {
         rows(cluster_root.clone(), "checked").await,
         rows(local_root.clone(), "checked").await
     );
-    // The executors wrote `checked`'s files (the log reaches its file a moment later).
-    let mut written = 0;
-    for _ in 0..50 {
-        written = cluster.logged("rows of `checked`");
-        if written > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(written > 0, "no executor wrote `checked`");
+    // The executors wrote `checked`'s files.
+    assert!(
+        logged(&cluster, "rows of `checked`", 1).await > 0,
+        "no executor wrote `checked`"
+    );
 
     // A `Fail` rule a row violates: the flow fails naming it, and the table keeps its rows.
     std::fs::write(
@@ -265,19 +264,7 @@ async fn landing_files_are_read_on_the_executors_and_evolve_the_schema_as_in_pro
         })
         .collect();
     let run = |root: std::path::PathBuf, on_cluster: bool| {
-        let url = cluster.url();
-        async move {
-            let pipeline = lakeflow::project::Project::find(&root)
-                .unwrap()
-                .pipeline()
-                .progress(lakeflow::ProgressMode::Off);
-            let pipeline = if on_cluster {
-                pipeline.cluster(url)
-            } else {
-                pipeline
-            };
-            pipeline.run().await.map_err(|e| e.to_string())
-        }
+        run_project(root, on_cluster.then(|| cluster.url()))
     };
     let rows = |root: std::path::PathBuf| async move {
         crate::support::sorted_lines(&crate::support::delta_rows(&root.join("out/landed")).await)
@@ -286,15 +273,10 @@ async fn landing_files_are_read_on_the_executors_and_evolve_the_schema_as_in_pro
     for root in [&ours, &reference] {
         run(root.clone(), root == &ours).await.unwrap();
     }
-    let mut logged = 0;
-    for _ in 0..50 {
-        logged = cluster.logged("rows of `landed`");
-        if logged > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(logged > 0, "no executor read and wrote `landed`");
+    assert!(
+        logged(&cluster, "rows of `landed`", 1).await > 0,
+        "no executor read and wrote `landed`"
+    );
 
     for root in [&ours, &reference] {
         std::fs::write(root.join("landing/b.csv"), "id,name,extra\n3,c,x\n").unwrap();
