@@ -194,7 +194,8 @@ impl Engine for BallistaEngine {
     }
 
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {
-        if !self.runs_on_cluster(&plan) {
+        if let Some(why) = self.stays_here(&plan) {
+            log::info!("{why}");
             return self.local.execute(plan).await;
         }
         let ctx = self.client().await?;
@@ -202,9 +203,9 @@ impl Engine for BallistaEngine {
         Ok(vec![stream])
     }
 
+    // A plan that stays here is logged when `execute` runs it.
     fn writes_files(&self, plan: &LogicalPlan) -> bool {
-        ships(plan).is_none()
-            && !matches!(&self.cluster, Cluster::Remote(_) if calls_one_of(plan, self.local.functions()).is_some())
+        self.stays_here(plan).is_none()
     }
 
     async fn execute_into_files(
@@ -248,21 +249,21 @@ impl Engine for BallistaEngine {
 }
 
 impl BallistaEngine {
-    /// Whether `plan` runs on the cluster; when it does not, the engine logs why.
-    fn runs_on_cluster(&self, plan: &LogicalPlan) -> bool {
+    /// Why `plan` cannot run on the cluster, if it cannot.
+    fn stays_here(&self, plan: &LogicalPlan) -> Option<String> {
         if let Some(blocker) = ships(plan) {
-            log::info!("a plan reading {blocker}, which cannot be shipped, runs in-process");
-            return false;
+            return Some(format!(
+                "a plan reading {blocker}, which cannot be shipped, runs in-process"
+            ));
         }
         // A remote cluster knows lakeflow's functions, not the pipeline's own.
-        if let Cluster::Remote(_) = &self.cluster
-            && let Some(function) = calls_one_of(plan, self.local.functions())
-        {
-            log::info!(
-                "a plan calling `{function}`, a function of the pipeline's own that the cluster does not know, runs in-process"
-            );
-            return false;
+        match &self.cluster {
+            Cluster::Remote(_) => calls_one_of(plan, self.local.functions()).map(|function| {
+                format!(
+                    "a plan calling `{function}`, a function of the pipeline's own that the cluster does not know, runs in-process"
+                )
+            }),
+            Cluster::Standalone { .. } => None,
         }
-        true
     }
 }

@@ -273,7 +273,7 @@ impl EventLog {
             return Ok(());
         };
         let schema = storage.stored_schema(&event_log_schema())?;
-        let batch = crate::flow::conform_batch(&batch, &schema)?;
+        let batch = crate::storage::conform_batch(&batch, &schema)?;
         let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
             schema.clone(),
             futures::stream::iter([Ok(batch)]),

@@ -552,25 +552,36 @@ pub struct CheckCounts {
 }
 
 impl Checker {
+    /// Whether each row is checked on its own (every rule a SQL rule, no quarantine), so that
+    /// parts of the write can be checked in other processes ([`Checker::spec`]).
+    pub fn checks_rows_alone(&self) -> bool {
+        !self.quarantine
+            && self
+                .checks
+                .iter()
+                .all(|check| matches!(check.kind, CheckKind::Column(_)))
+    }
+
     /// What rebuilds this checker in another process ([`Checker::from_spec`]), or `None`
     /// when it keeps state that the whole write shares: uniqueness rules (every key seen so
     /// far) and quarantine (dropped rows go to a second table).
     pub fn spec(&self) -> Option<serde_json::Value> {
-        if self.quarantine {
+        if !self.checks_rows_alone() {
             return None;
         }
-        let mut checks = Vec::with_capacity(self.checks.len());
-        for check in &self.checks {
-            let (CheckKind::Column(column), Rule::Sql(sql)) = (&check.kind, &check.rule) else {
-                return None;
-            };
-            checks.push(serde_json::json!({
-                "name": check.name,
-                "rule": sql,
-                "action": check.action.to_string(),
-                "column": column,
-            }));
-        }
+        let checks: Vec<_> = self
+            .checks
+            .iter()
+            .filter_map(|check| match &check.kind {
+                CheckKind::Column(column) => Some(serde_json::json!({
+                    "name": check.name,
+                    "rule": check.rule.to_string(),
+                    "action": check.action.to_string(),
+                    "column": column,
+                })),
+                CheckKind::Unique { .. } => None,
+            })
+            .collect();
         Some(serde_json::json!({
             "dataset": self.dataset,
             "data_columns": self.data_schema.fields().len(),

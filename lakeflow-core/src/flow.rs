@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -28,7 +27,7 @@ use crate::expectations::{Checker, ExpectationResult};
 use crate::failpoint;
 use crate::graph::DatasetGraph;
 use crate::planner::{FlowInputs, executable_plan, reads};
-use crate::storage::{FilesPrepared, Storage, TableWrite, Txn};
+use crate::storage::{FilesPrepared, Storage, TableWrite, Txn, conform_batch};
 
 /// What a completed flow did.
 #[derive(Debug, Clone)]
@@ -444,7 +443,7 @@ pub(crate) async fn execute(
     };
     // An engine that writes where it computes: the rows stay there, only the files' list
     // comes back (not for sinks, quarantine or uniqueness rules, which see the whole write).
-    if def.sink.is_none() && checker.spec().is_some() && engine.writes_files(&plan) {
+    if def.sink.is_none() && checker.checks_rows_alone() && engine.writes_files(&plan) {
         let write = || table_write(def, target.read_schema.clone(), Vec::new(), txn.clone());
         let replace = matches!(commit, Commit::Replace);
         if let Some(prepared) = storage.prepare_files(write(), replace).await? {
@@ -712,25 +711,4 @@ fn conform(
         Ok(batch)
     });
     Box::pin(RecordBatchStreamAdapter::new(schema, mapped))
-}
-
-/// `batch` with the stored schema, casting columns where storage chose another type.
-pub(crate) fn conform_batch(
-    batch: &RecordBatch,
-    target: &SchemaRef,
-) -> Result<RecordBatch, DataFusionError> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(target.fields())
-        .map(|(column, field)| {
-            if column.data_type() == field.data_type() {
-                Ok(column.clone())
-            } else {
-                cast(column, field.data_type())
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(target.clone(), columns)
-        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
 }

@@ -340,6 +340,29 @@ pub trait Storage: Debug + Send + Sync {
     }
 }
 
+/// `batch` with the stored schema `target`, casting columns where storage chose another type
+/// (the columns are `target`'s, in its order).
+pub fn conform_batch(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+) -> std::result::Result<RecordBatch, datafusion::error::DataFusionError> {
+    use datafusion::error::DataFusionError;
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                datafusion::arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(target.clone(), columns)
+        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
+}
+
 /// Makes every field nullable: the common normalization of stored schemas.
 pub fn nullable_schema(schema: &Schema) -> Schema {
     Schema::new_with_metadata(

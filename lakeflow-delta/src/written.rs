@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::DeltaTableError;
@@ -160,17 +159,18 @@ impl DeltaStorage {
 /// elsewhere ([`lakeflow_core::Storage::commit_files`]): the files are in no version of the
 /// table until then.
 pub struct FileWriter {
-    table: String,
     schema: SchemaRef,
+    url: String,
+    options: HashMap<String, String>,
+    partitions: Vec<String>,
     writer: Option<RecordBatchWriter>,
-    spec: serde_json::Value,
     rows: u64,
 }
 
 impl std::fmt::Debug for FileWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileWriter")
-            .field("table", &self.table)
+            .field("url", &self.url)
             .field("rows", &self.rows)
             .finish()
     }
@@ -180,16 +180,23 @@ impl FileWriter {
     /// A writer of the files of `target` (as `prepare_files` of [`DeltaStorage`] gave it). No
     /// file is opened before the first row.
     pub fn open(target: &FileTarget) -> Result<FileWriter> {
-        let schema: StructType = serde_json::from_value(target.spec["schema"].clone())
-            .map_err(|e| Error::Internal(format!("the schema of `{}`: {e}", target.table)))?;
-        let schema: Schema = (&schema)
-            .try_into_arrow()
-            .map_err(|e| Error::Internal(format!("Delta schema to Arrow: {e}")))?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Internal(format!("the {what} of `{}`'s files: {e}", target.table))
+        };
+        let schema: StructType =
+            serde_json::from_value(target.spec["schema"].clone()).map_err(|e| bad("schema", &e))?;
+        let schema: Schema = (&schema).try_into_arrow().map_err(|e| bad("schema", &e))?;
         Ok(FileWriter {
-            table: target.table.clone(),
             schema: Arc::new(schema),
+            url: target.spec["url"]
+                .as_str()
+                .ok_or_else(|| bad("location", &"none given"))?
+                .to_string(),
+            options: serde_json::from_value(target.spec["options"].clone())
+                .map_err(|e| bad("storage options", &e))?,
+            partitions: serde_json::from_value(target.spec["partition_cols"].clone())
+                .map_err(|e| bad("partition columns", &e))?,
             writer: None,
-            spec: target.spec.clone(),
             rows: 0,
         })
     }
@@ -205,18 +212,13 @@ impl FileWriter {
     }
 
     fn start(&self) -> Result<RecordBatchWriter> {
-        let url = self.spec["url"].as_str().unwrap_or_default();
-        let options: HashMap<String, String> =
-            serde_json::from_value(self.spec["options"].clone()).unwrap_or_default();
-        let partitions: Vec<String> =
-            serde_json::from_value(self.spec["partition_cols"].clone()).unwrap_or_default();
         let writer = RecordBatchWriter::try_new(
-            url,
+            &self.url,
             self.schema.clone(),
-            (!partitions.is_empty()).then_some(partitions),
-            Some(options),
+            (!self.partitions.is_empty()).then(|| self.partitions.clone()),
+            Some(self.options.clone()),
         )
-        .map_err(|e| delta_error(url, e))?;
+        .map_err(|e| delta_error(&self.url, e))?;
         Ok(writer
             .with_writer_properties(writer_properties(&self.schema))
             .with_target_file_size(TARGET_FILE_SIZE))
@@ -227,32 +229,17 @@ impl FileWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(self.schema.fields())
-            .map(|(column, field)| {
-                if column.data_type() == field.data_type() {
-                    Ok(column.clone())
-                } else {
-                    cast(column, field.data_type())
-                }
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::DataFusion(e.into()))?;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .map_err(|e| Error::DataFusion(e.into()))?;
-        if self.writer.is_none() {
-            self.writer = Some(self.start()?);
-        }
-        let url = self.spec["url"].as_str().unwrap_or_default().to_string();
-        if let Some(writer) = self.writer.as_mut() {
-            writer
-                .write(batch.clone())
-                .await
-                .map_err(|e| delta_error(&url, e))?;
-        }
-        self.rows += batch.num_rows() as u64;
+        let batch = lakeflow_core::storage::conform_batch(batch, &self.schema)?;
+        let rows = batch.num_rows() as u64;
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(self.start()?),
+        };
+        writer
+            .write(batch)
+            .await
+            .map_err(|e| delta_error(&self.url, e))?;
+        self.rows += rows;
         Ok(())
     }
 
@@ -261,7 +248,7 @@ impl FileWriter {
         let Some(mut writer) = self.writer else {
             return Ok(Vec::new());
         };
-        let url = self.spec["url"].as_str().unwrap_or_default().to_string();
+        let url = self.url;
         let adds = writer.flush().await.map_err(|e| delta_error(&url, e))?;
         adds.into_iter()
             .map(|add| {

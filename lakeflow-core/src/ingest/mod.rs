@@ -333,7 +333,7 @@ impl IngestSpec {
 /// files one after another. Its description ([`FileBatchTable::to_json`]) rebuilds it in
 /// another process, so an engine that ships plans reads the files where it runs them —
 /// unless mode DROPMALFORMED must count what it leaves out here ([`FileBatchTable::ships`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FileBatchTable {
     spec: IngestSpec,
     target: Arc<Target>,
@@ -444,15 +444,7 @@ impl TableProvider for FileBatchTable {
         _filters: &[datafusion::prelude::Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let table = FileBatchTable {
-            spec: self.spec.clone(),
-            target: self.target.clone(),
-            store: self.store.clone(),
-            groups: self.groups.clone(),
-            threads: self.threads,
-            malformed: self.malformed.clone(),
-        };
-        let scan = FileBatchExec::new(Arc::new(table), projection.cloned())
+        let scan = FileBatchExec::new(Arc::new(self.clone()), projection.cloned())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Arc::new(scan))
     }
