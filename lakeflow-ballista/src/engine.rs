@@ -213,6 +213,7 @@ impl Engine for BallistaEngine {
         plan: LogicalPlan,
         checker: &Checker,
         target: &FileTarget,
+        quarantine: Option<&FileTarget>,
     ) -> Result<WrittenFiles> {
         let checks = checker.spec().ok_or_else(|| {
             Error::Internal(format!(
@@ -224,6 +225,7 @@ impl Engine for BallistaEngine {
             checker: checks.to_string(),
             table: target.table.clone(),
             target: target.spec.to_string(),
+            quarantine: quarantine.map(|q| (q.table.clone(), q.spec.to_string())),
         };
         let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
             node: Arc::new(WriteNode::new(plan, spec)?),

@@ -2,8 +2,9 @@
 //! ([`WritePlanner`]) into a [`WriteExec`] over it, which the physical codec ships to the
 //! executors with the plan. Each task checks its rows with the flow's rules (a
 //! [`Checker`] rebuilt from its description), writes what is kept as Parquet files into the
-//! table's directory ([`FileWriter`]) and returns one row: the files it wrote (their Delta
-//! `add` actions) and its counts. The coordinator adds the counts up and commits the files,
+//! table's directory ([`FileWriter`]), and what drop rules removed into the quarantine
+//! table's when there is one, and returns one row: the files it wrote (their Delta `add`
+//! actions) and its counts. The coordinator adds the counts up and commits the files,
 //! all in one commit with the batch's transaction, so no table row passes through it and
 //! exactly-once holds as it does in-process.
 
@@ -58,11 +59,19 @@ pub(crate) struct WriteSpec {
     pub table: String,
     /// [`FileTarget::spec`].
     pub target: String,
+    /// The quarantine table and its [`FileTarget::spec`], when the rows drop rules remove are
+    /// written there.
+    pub quarantine: Option<(String, String)>,
 }
 
 impl WriteSpec {
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"checker": self.checker, "table": self.table, "target": self.target})
+        serde_json::json!({
+            "checker": self.checker,
+            "table": self.table,
+            "target": self.target,
+            "quarantine": self.quarantine,
+        })
     }
 
     pub(crate) fn from_json(value: &serde_json::Value) -> Result<WriteSpec> {
@@ -75,6 +84,9 @@ impl WriteSpec {
             checker: field("checker")?,
             table: field("table")?,
             target: field("target")?,
+            quarantine: serde_json::from_value(value["quarantine"].clone()).map_err(|e| {
+                DataFusionError::Internal(format!("a lakeflow write's quarantine: {e}"))
+            })?,
         })
     }
 }
@@ -244,9 +256,9 @@ impl ExecutionPlan for WriteExec {
     }
 }
 
-/// Checks and writes one partition's rows; its files and counts as one JSON document. A
-/// `Fail` rule's violation stops the partition: its counts carry the failure, and its files
-/// are never committed.
+/// Checks and writes one partition's rows, and the rows drop rules removed when they are
+/// quarantined; its files and counts as one JSON document. A `Fail` rule's violation stops
+/// the partition: its counts carry the failure, and its files are never committed.
 async fn write_partition(
     mut input: SendableRecordBatchStream,
     spec: &WriteSpec,
@@ -260,14 +272,20 @@ async fn write_partition(
         })
     };
     let checker = Checker::from_spec(&parse("checks", &spec.checker)?, &input.schema())?;
-    let target = FileTarget {
-        table: spec.table.clone(),
-        spec: parse("target", &spec.target)?,
+    let open = |table: &str, target: &str| {
+        FileWriter::open(&FileTarget {
+            table: table.to_string(),
+            spec: parse("target", target)?,
+        })
     };
-    let mut writer = FileWriter::open(&target)?;
+    let mut writer = open(&spec.table, &spec.target)?;
+    let mut quarantine = match &spec.quarantine {
+        Some((table, target)) if checker.quarantines() => Some(open(table, target)?),
+        _ => None,
+    };
     while let Some(batch) = input.next().await {
-        let kept = match checker.keep(&batch?) {
-            Ok(kept) => kept,
+        let checked = match checker.check(&batch?) {
+            Ok(checked) => checked,
             Err(e) => {
                 let counts = checker.counts();
                 if counts.failure.is_some() {
@@ -276,7 +294,10 @@ async fn write_partition(
                 return Err(e.into());
             }
         };
-        writer.write(&kept).await?;
+        writer.write(&checked.kept).await?;
+        if let (Some(writer), Some(rows)) = (quarantine.as_mut(), checked.quarantined) {
+            writer.write(&rows).await?;
+        }
     }
     let rows = writer.rows();
     let files = writer.finish().await?;
@@ -285,7 +306,24 @@ async fn write_partition(
         spec.table,
         files.len()
     );
-    Ok(serde_json::json!({"files": files, "rows": rows, "counts": checker.counts()}))
+    let quarantined = match (quarantine, &spec.quarantine) {
+        (Some(writer), Some((table, _))) => {
+            let rows = writer.rows();
+            let files = writer.finish().await?;
+            log::info!(
+                "wrote {rows} quarantined rows of `{table}` in {} files",
+                files.len()
+            );
+            files
+        }
+        _ => Vec::new(),
+    };
+    Ok(serde_json::json!({
+        "files": files,
+        "quarantined": quarantined,
+        "rows": rows,
+        "counts": checker.counts(),
+    }))
 }
 
 /// The files and counts of every task of a write, from the rows its plan returned; the
@@ -312,6 +350,9 @@ pub(crate) fn gather(
             written.rows += document["rows"].as_u64().unwrap_or(0);
             if let Some(files) = document["files"].as_array() {
                 written.files.extend(files.iter().cloned());
+            }
+            if let Some(files) = document["quarantined"].as_array() {
+                written.quarantined.extend(files.iter().cloned());
             }
         }
     }

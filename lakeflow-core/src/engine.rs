@@ -51,16 +51,19 @@ pub trait Engine: Debug + Send + Sync {
 
     /// Executes `plan` (the query's columns, then one boolean column per rule, as `checker`
     /// made it): every task checks its rows with a checker rebuilt from [`Checker::spec`] and
-    /// writes what is kept at `target`. The tasks' counts are added to `checker`; returns the
-    /// files written, as the storage's file writer described them, and the rows they hold.
-    /// Only called when [`Engine::writes_files`] said so.
+    /// writes what is kept at `target`, and the rows drop rules removed at `quarantine` when
+    /// the checker quarantines and a target is given (none: they are left out). The tasks'
+    /// counts are added to `checker`; returns the files written, as the storage's file writer
+    /// described them, and the rows they hold. Only called when [`Engine::writes_files`] said
+    /// so.
     async fn execute_into_files(
         &self,
         plan: LogicalPlan,
         checker: &Checker,
         target: &FileTarget,
+        quarantine: Option<&FileTarget>,
     ) -> Result<WrittenFiles> {
-        let _ = (plan, checker);
+        let _ = (plan, checker, quarantine);
         Err(crate::Error::Internal(format!(
             "this engine does not write files (`{}`)",
             target.table
@@ -83,6 +86,8 @@ pub struct WrittenFiles {
     pub files: Vec<serde_json::Value>,
     /// The rows the files hold.
     pub rows: u64,
+    /// The files of the quarantine table, as `files`.
+    pub quarantined: Vec<serde_json::Value>,
 }
 
 /// How SQL text in a pipeline is read.

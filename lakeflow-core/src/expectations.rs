@@ -265,6 +265,16 @@ pub struct Checked {
     pub quarantined: Option<RecordBatch>,
 }
 
+/// Where a uniqueness rule keeps the keys it has seen.
+enum Uniqueness {
+    /// In the checker, as the write streams through it (seeded with the stored keys by
+    /// [`Checker::seed`]).
+    InChecker,
+    /// In the plan: the rule is a column like a SQL rule's, so each row is checked alone.
+    /// `stored` reads the rows the table already holds, when the write appends to them.
+    InPlan { stored: Option<LogicalPlan> },
+}
+
 impl Checker {
     /// Appends one boolean column per SQL rule to `plan` and prepares the checks.
     pub fn new(
@@ -274,9 +284,54 @@ impl Checker {
         plan: LogicalPlan,
         state: &SessionState,
     ) -> Result<(LogicalPlan, Checker)> {
+        Checker::build(
+            dataset,
+            expectations,
+            quarantine,
+            plan,
+            state,
+            Uniqueness::InChecker,
+        )
+    }
+
+    /// [`Checker::new`] with every rule a column of the plan, so that each row can be checked
+    /// alone, in any process ([`Checker::checks_rows_alone`]): a uniqueness rule becomes a row
+    /// number per key (the key's first row passes) and, when the write appends to rows
+    /// `stored` reads (the table's), whether the key is among them. Which of a key's rows
+    /// passes is the plan's choice, as it is the stream's order in [`Checker::new`]; the
+    /// counts are the same.
+    pub fn new_in_plan(
+        dataset: &str,
+        expectations: &[Expectation],
+        quarantine: bool,
+        plan: LogicalPlan,
+        state: &SessionState,
+        stored: Option<LogicalPlan>,
+    ) -> Result<(LogicalPlan, Checker)> {
+        Checker::build(
+            dataset,
+            expectations,
+            quarantine,
+            plan,
+            state,
+            Uniqueness::InPlan { stored },
+        )
+    }
+
+    fn build(
+        dataset: &str,
+        expectations: &[Expectation],
+        quarantine: bool,
+        plan: LogicalPlan,
+        state: &SessionState,
+        uniqueness: Uniqueness,
+    ) -> Result<(LogicalPlan, Checker)> {
         let data_schema = Arc::new(plan.schema().as_arrow().clone());
         let df = DataFrame::new(state.clone(), plan.clone());
         let mut exprs: Vec<Expr> = plan.schema().columns().into_iter().map(col).collect();
+        // The plan the rule columns are computed over: `plan`, with the columns of
+        // uniqueness rules kept in the plan.
+        let mut base = plan;
         let mut checks = Vec::with_capacity(expectations.len());
         for (i, e) in expectations.iter().enumerate() {
             let kind = match &e.rule {
@@ -298,12 +353,24 @@ impl Checker {
                         columns.push(index);
                         fields.push(SortField::new(data_schema.field(index).data_type().clone()));
                     }
-                    let converter =
-                        RowConverter::new(fields).map_err(|e| Error::DataFusion(e.into()))?;
-                    CheckKind::Unique {
-                        columns,
-                        converter,
-                        seen: Mutex::new(HashSet::new()),
+                    match &uniqueness {
+                        Uniqueness::InPlan { stored } => {
+                            let (with_columns, expr) =
+                                unique_in_plan(base, i, &columns, stored.as_ref())?;
+                            base = with_columns;
+                            let index = exprs.len();
+                            exprs.push(expr.alias(format!("__lakeflow_expectation_{i}")));
+                            CheckKind::Column(index)
+                        }
+                        Uniqueness::InChecker => {
+                            let converter = RowConverter::new(fields)
+                                .map_err(|e| Error::DataFusion(e.into()))?;
+                            CheckKind::Unique {
+                                columns,
+                                converter,
+                                seen: Mutex::new(HashSet::new()),
+                            }
+                        }
                     }
                 }
             };
@@ -317,9 +384,9 @@ impl Checker {
             });
         }
         let plan = if exprs.len() > data_schema.fields().len() {
-            LogicalPlanBuilder::from(plan).project(exprs)?.build()?
+            LogicalPlanBuilder::from(base).project(exprs)?.build()?
         } else {
-            plan
+            base
         };
         let quarantine = quarantine && expectations.iter().any(|e| e.action == ExpectAction::Drop);
         Ok((
@@ -488,14 +555,15 @@ impl Checker {
             .collect()
     }
 
-    /// The key columns of every uniqueness rule, by rule index: what [`Checker::seed`] needs.
+    /// The key columns of every uniqueness rule the checker keeps the keys of (not those
+    /// [`Checker::new_in_plan`] made columns), by rule index: what [`Checker::seed`] needs.
     pub fn unique_keys(&self) -> Vec<(usize, Vec<String>)> {
         self.checks
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| match &c.rule {
-                Rule::Unique(cols) => Some((i, cols.clone())),
-                Rule::Sql(_) => None,
+            .filter_map(|(i, c)| match (&c.rule, &c.kind) {
+                (Rule::Unique(cols), CheckKind::Unique { .. }) => Some((i, cols.clone())),
+                _ => None,
             })
             .collect()
     }
@@ -552,19 +620,18 @@ pub struct CheckCounts {
 }
 
 impl Checker {
-    /// Whether each row is checked on its own (every rule a SQL rule, no quarantine), so that
-    /// parts of the write can be checked in other processes ([`Checker::spec`]).
+    /// Whether each row is checked on its own (every rule a column of the plan: no
+    /// uniqueness rule keeps its keys here), so that parts of the write can be checked in
+    /// other processes ([`Checker::spec`]), each handing its quarantined rows on.
     pub fn checks_rows_alone(&self) -> bool {
-        !self.quarantine
-            && self
-                .checks
-                .iter()
-                .all(|check| matches!(check.kind, CheckKind::Column(_)))
+        self.checks
+            .iter()
+            .all(|check| matches!(check.kind, CheckKind::Column(_)))
     }
 
     /// What rebuilds this checker in another process ([`Checker::from_spec`]), or `None`
-    /// when it keeps state that the whole write shares: uniqueness rules (every key seen so
-    /// far) and quarantine (dropped rows go to a second table).
+    /// when it keeps state that the whole write shares: uniqueness rules made by
+    /// [`Checker::new`] (every key seen so far).
     pub fn spec(&self) -> Option<serde_json::Value> {
         if !self.checks_rows_alone() {
             return None;
@@ -586,6 +653,7 @@ impl Checker {
             "dataset": self.dataset,
             "data_columns": self.data_schema.fields().len(),
             "checks": checks,
+            "quarantine": self.quarantine,
         }))
     }
 
@@ -628,7 +696,7 @@ impl Checker {
             dataset: spec["dataset"].as_str().unwrap_or_default().to_string(),
             data_schema,
             checks,
-            quarantine: false,
+            quarantine: spec["quarantine"].as_bool().unwrap_or(false),
             dropped: AtomicU64::new(0),
             failure: Mutex::new(None),
         })
@@ -690,6 +758,75 @@ impl Checker {
     }
 }
 
+/// Uniqueness rule `index` over `plan`'s columns `columns` as columns of the plan: the row's
+/// number among the rows of its key (NULLs are a key like any other, as in the checker), and,
+/// when `stored` reads the rows the table already holds, whether its key is among theirs.
+/// Returns the plan with those columns and the rule's condition over them.
+fn unique_in_plan(
+    plan: LogicalPlan,
+    index: usize,
+    columns: &[usize],
+    stored: Option<&LogicalPlan>,
+) -> Result<(LogicalPlan, Expr)> {
+    use datafusion::common::{Column, JoinType, NullEquality};
+    use datafusion::functions_window::expr_fn::row_number;
+    use datafusion::logical_expr::{ExprFunctionExt, cast, lit};
+    let schema = plan.schema().clone();
+    let keys: Vec<Column> = columns
+        .iter()
+        .map(|i| Column::from(schema.qualified_field(*i)))
+        .collect();
+    let row = format!("__lakeflow_unique_{index}_row");
+    let number = row_number()
+        .partition_by(keys.iter().cloned().map(Expr::Column).collect())
+        .build()?;
+    let numbered = number.schema_name().to_string();
+    // The window's column is renamed at once, so that another rule over the same columns
+    // does not make a second column of the same name.
+    let mut exprs: Vec<Expr> = schema.columns().into_iter().map(col).collect();
+    exprs.push(col(Column::from_name(numbered)).alias(&row));
+    let mut plan = LogicalPlanBuilder::from(LogicalPlanBuilder::window_plan(plan, [number])?)
+        .project(exprs)?
+        .build()?;
+    let mut passes = col(Column::from_name(&row)).eq(lit(1u64));
+    if let Some(stored) = stored {
+        let names: Vec<String> = (0..columns.len())
+            .map(|k| format!("__lakeflow_unique_{index}_key_{k}"))
+            .collect();
+        let held = format!("__lakeflow_unique_{index}_stored");
+        let projected: Vec<Expr> = columns
+            .iter()
+            .zip(&names)
+            .map(|(i, name)| {
+                let field = schema.field(*i);
+                cast(
+                    col(Column::from_name(field.name())),
+                    field.data_type().clone(),
+                )
+                .alias(name)
+            })
+            .collect();
+        let mut marked: Vec<Expr> = names.iter().map(|n| col(Column::from_name(n))).collect();
+        marked.push(lit(true).alias(&held));
+        let stored_keys = LogicalPlanBuilder::from(stored.clone())
+            .project(projected)?
+            .distinct()?
+            .project(marked)?
+            .build()?;
+        plan = LogicalPlanBuilder::from(plan)
+            .join_detailed(
+                stored_keys,
+                JoinType::Left,
+                (keys, names.iter().map(Column::from_name).collect()),
+                None,
+                NullEquality::NullEqualsNull,
+            )?
+            .build()?;
+        passes = passes.and(col(Column::from_name(&held)).is_null());
+    }
+    Ok((plan, passes))
+}
+
 /// `col=value, ...` for one row, for error messages.
 fn format_row(batch: &RecordBatch, row: usize) -> String {
     let options = FormatOptions::default().with_null("NULL");
@@ -706,4 +843,70 @@ fn format_row(batch: &RecordBatch, row: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    /// Keys of the rows kept, and the counts, of `checker` over `plan`'s batches.
+    async fn checked(
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        checker: &Checker,
+    ) -> (Vec<String>, Vec<ExpectationResult>) {
+        let batches = DataFrame::new(ctx.state(), plan).collect().await.unwrap();
+        let mut kept = Vec::new();
+        for batch in batches {
+            let batch = checker.keep(&batch).unwrap();
+            let formatter =
+                ArrayFormatter::try_new(batch.column(0), &FormatOptions::default()).unwrap();
+            kept.extend((0..batch.num_rows()).map(|i| formatter.value(i).to_string()));
+        }
+        kept.sort();
+        (kept, checker.results())
+    }
+
+    /// A uniqueness rule as plan columns keeps one row of each key not stored, and counts as
+    /// the checker's own seen set does, NULL keys and stored keys included.
+    #[tokio::test]
+    async fn a_uniqueness_rule_in_the_plan_counts_as_the_checker_does() {
+        let ctx = SessionContext::new();
+        let plan = |sql: &str| {
+            let ctx = ctx.clone();
+            let sql = sql.to_string();
+            async move { ctx.sql(&sql).await.unwrap().into_unoptimized_plan() }
+        };
+        let rows = plan(
+            "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (2, 'b'), (3, 'c'), (NULL, 'd'), (NULL, 'd'), (4, 'e')) AS t(id, v)",
+        )
+        .await;
+        let stored = plan("SELECT * FROM (VALUES (CAST(3 AS BIGINT)), (NULL)) AS s(id)").await;
+        let rules = [
+            Expectation::unique("pk", ["id"], ExpectAction::Drop),
+            Expectation::sql("short", "length(v) = 1", ExpectAction::Warn),
+        ];
+        let state = ctx.state();
+        let (here_plan, here) = Checker::new("t", &rules, false, rows.clone(), &state).unwrap();
+        let seed = DataFrame::new(state.clone(), stored.clone())
+            .collect()
+            .await
+            .unwrap();
+        for batch in &seed {
+            here.seed(0, batch).unwrap();
+        }
+        let (in_plan, there) =
+            Checker::new_in_plan("t", &rules, false, rows, &state, Some(stored)).unwrap();
+        assert!(there.checks_rows_alone() && !here.checks_rows_alone());
+        assert!(there.unique_keys().is_empty());
+        let want = checked(&ctx, here_plan, &here).await;
+        let got = checked(&ctx, in_plan, &there).await;
+        assert_eq!(got, want);
+        assert_eq!(want.0, ["1", "2", "4"]);
+        assert_eq!(
+            (want.1[0].passed, want.1[0].failed, there.dropped()),
+            (3, 4, 4)
+        );
+    }
 }

@@ -23,7 +23,7 @@ use crate::dataset::DatasetKind;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::event_log::{EventLog, FlowState};
-use crate::expectations::{Checker, ExpectationResult};
+use crate::expectations::{Checker, ExpectationResult, Rule};
 use crate::failpoint;
 use crate::graph::DatasetGraph;
 use crate::planner::{FlowInputs, executable_plan, reads};
@@ -426,62 +426,210 @@ pub(crate) async fn execute(
         plan
     };
     let txn_present = txn.is_some();
-    let (plan, checker) = Checker::new(
-        table,
-        &expectations,
-        def.quarantine.is_some(),
-        plan,
-        &engine.session().state(),
-    )?;
-    if matches!(commit, Commit::Append) {
-        seed_unique_keys(&checker, table, target, storage, engine).await?;
-    }
     let technique = if txn_present {
         Technique::Append
     } else {
         Technique::FullRecompute
     };
-    // An engine that writes where it computes: the rows stay there, only the files' list
-    // comes back (not for sinks, quarantine or uniqueness rules, which see the whole write).
-    if def.sink.is_none() && checker.checks_rows_alone() && engine.writes_files(&plan) {
-        let write = || table_write(def, target.read_schema.clone(), Vec::new(), txn.clone());
-        let replace = matches!(commit, Commit::Replace);
-        if let Some(prepared) = storage.prepare_files(write(), replace).await? {
-            let target = match prepared {
-                FilesPrepared::Done(committed) => {
-                    return Ok(FlowOutcome {
-                        rows_written: 0,
-                        version: Some(committed.version),
-                        expectations: checker.results(),
-                        dropped_rows: 0,
-                        technique,
-                        batch: None,
-                    });
-                }
-                FilesPrepared::Write(target) => target,
-            };
-            log.flow(name, FlowState::Starting, serde_json::Value::Null);
-            log.flow(name, FlowState::Running, serde_json::Value::Null);
-            let written = engine.execute_into_files(plan, &checker, &target).await;
-            if let Some(failure) = checker.take_failure() {
-                return Err(failure);
-            }
-            let written = written?;
-            failpoint::hit("mid_write");
-            let committed = storage
-                .commit_files(write(), replace, written.files)
-                .await?;
-            return Ok(FlowOutcome {
-                rows_written: written.rows,
-                version: Some(committed.version),
-                expectations: checker.results(),
-                dropped_rows: checker.dropped(),
-                technique,
-                batch: None,
-            });
-        }
+    // An engine that writes where it computes gets every rule as a column of the plan, so
+    // that its tasks check their rows alone; the rows stay there, only the files' list comes
+    // back. Not for sinks: they take rows.
+    let writes_files = def.sink.is_none() && engine.writes_files(&plan);
+    let session = engine.session();
+    let (plan, checker) = if writes_files {
+        let unique = expectations
+            .iter()
+            .any(|e| matches!(e.rule, Rule::Unique(_)));
+        let stored = match (&commit, unique) {
+            (Commit::Append, true) => match storage.table(table).await? {
+                Some(stored) => Some(session.read_table(stored)?.into_unoptimized_plan()),
+                None => None,
+            },
+            _ => None,
+        };
+        Checker::new_in_plan(
+            table,
+            &expectations,
+            def.quarantine.is_some(),
+            plan,
+            &session.state(),
+            stored,
+        )?
+    } else {
+        Checker::new(
+            table,
+            &expectations,
+            def.quarantine.is_some(),
+            plan,
+            &session.state(),
+        )?
+    };
+    if matches!(commit, Commit::Append) {
+        seed_unique_keys(&checker, table, target, storage, engine).await?;
     }
+    if writes_files && checker.checks_rows_alone() && engine.writes_files(&plan) {
+        let files = FileWrite {
+            name,
+            target,
+            checker: &checker,
+            replace: matches!(commit, Commit::Replace),
+            txn,
+            technique,
+        };
+        if let Some(outcome) = files.run(engine, storage, log, plan.clone()).await? {
+            return Ok(outcome);
+        }
+        // The storage takes rows only: they come back here to be written.
+        return execute_here(
+            name, engine, storage, log, plan, commit, files.txn, target, checker, technique,
+        )
+        .await;
+    }
+    execute_here(
+        name, engine, storage, log, plan, commit, txn, target, checker, technique,
+    )
+    .await
+}
+
+/// A flow's write by an engine that writes files where it computes them.
+struct FileWrite<'a> {
+    name: &'a str,
+    target: &'a crate::resolve::Resolved,
+    checker: &'a Checker,
+    replace: bool,
+    txn: Option<Txn>,
+    technique: Technique,
+}
+
+impl FileWrite<'_> {
+    /// Writes the files and commits them, the quarantine table's first; `None` when the
+    /// storage takes rows only.
+    async fn run(
+        &self,
+        engine: &dyn Engine,
+        storage: &dyn Storage,
+        log: &EventLog,
+        plan: LogicalPlan,
+    ) -> Result<Option<FlowOutcome>> {
+        let def = &self.target.def;
+        let write = || {
+            table_write(
+                def,
+                self.target.read_schema.clone(),
+                Vec::new(),
+                self.txn.clone(),
+            )
+        };
+        let Some(prepared) = storage.prepare_files(write(), self.replace).await? else {
+            return Ok(None);
+        };
+        let outcome = |rows_written, version, dropped_rows| FlowOutcome {
+            rows_written,
+            version: Some(version),
+            expectations: self.checker.results(),
+            dropped_rows,
+            technique: self.technique,
+            batch: None,
+        };
+        let main = match prepared {
+            FilesPrepared::Done(committed) => return Ok(Some(outcome(0, committed.version, 0))),
+            FilesPrepared::Write(main) => main,
+        };
+        // The quarantine table carries the batch's transaction too, and commits first: a
+        // batch whose quarantined rows landed before a crash writes them no more.
+        let quarantine = match (&def.quarantine, self.checker.quarantines()) {
+            (Some(quarantine), true) => {
+                let write = quarantine_write(quarantine, self.target, storage, self.txn.clone())?;
+                match storage.prepare_files(write, self.replace).await? {
+                    Some(FilesPrepared::Write(files)) => Some(files),
+                    Some(FilesPrepared::Done(_)) => None,
+                    None => {
+                        return Err(Error::Internal(format!(
+                            "the storage takes files for `{}` but not for its quarantine table `{quarantine}`",
+                            def.name
+                        )));
+                    }
+                }
+            }
+            _ => None,
+        };
+        log.flow(self.name, FlowState::Starting, serde_json::Value::Null);
+        log.flow(self.name, FlowState::Running, serde_json::Value::Null);
+        let written = engine
+            .execute_into_files(plan, self.checker, &main, quarantine.as_ref())
+            .await;
+        if let Some(failure) = self.checker.take_failure() {
+            return Err(failure);
+        }
+        let written = written?;
+        failpoint::hit("mid_write");
+        if let (Some(name), Some(_)) = (&def.quarantine, &quarantine) {
+            let write = quarantine_write(name, self.target, storage, self.txn.clone())?;
+            storage
+                .commit_files(write, self.replace, written.quarantined)
+                .await?;
+            failpoint::hit("quarantine_committed");
+        }
+        let committed = storage
+            .commit_files(write(), self.replace, written.files)
+            .await?;
+        Ok(Some(outcome(
+            written.rows,
+            committed.version,
+            self.checker.dropped(),
+        )))
+    }
+}
+
+/// The write of the quarantine table `name` of `target` (its `streams` empty): the query's
+/// columns and the rules each row failed, with the batch's transaction.
+fn quarantine_write(
+    name: &str,
+    target: &crate::resolve::Resolved,
+    storage: &dyn Storage,
+    txn: Option<Txn>,
+) -> Result<TableWrite> {
+    let data = Arc::new(target.output_schema.as_ref().clone());
+    Ok(TableWrite {
+        name: name.to_string(),
+        schema: storage.stored_schema(&Checker::quarantine_schema(&data))?,
+        streams: Vec::new(),
+        partition_cols: Vec::new(),
+        properties: BTreeMap::new(),
+        comment: Some(format!(
+            "Rows that drop rules removed from `{}`",
+            target.def.name
+        )),
+        txn,
+    })
+}
+
+/// Executes the flow's checked plan and writes the rows that come back to this process (and
+/// the quarantine table) in one commit each.
+#[allow(clippy::too_many_arguments)]
+async fn execute_here(
+    name: &str,
+    engine: &dyn Engine,
+    storage: &dyn Storage,
+    log: &EventLog,
+    plan: LogicalPlan,
+    commit: Commit,
+    txn: Option<Txn>,
+    target: &crate::resolve::Resolved,
+    checker: Checker,
+    technique: Technique,
+) -> Result<FlowOutcome> {
+    let def = &target.def;
     let checker = Arc::new(checker);
+    // The quarantine table commits first and the table last, so the table says whether a
+    // batch is done; a batch run again because only its quarantined rows landed before a
+    // crash (`stream.rs`) writes the table only.
+    let mut quarantine = def.quarantine.as_deref().filter(|_| checker.quarantines());
+    if let (Some(txn), Some(table)) = (&txn, quarantine)
+        && storage.transaction_version(table, &txn.app_id).await? >= Some(txn.version)
+    {
+        quarantine = None;
+    }
     log.flow(name, FlowState::Starting, serde_json::Value::Null);
     let streams = engine.execute(plan).await?;
     log.flow(name, FlowState::Running, serde_json::Value::Null);
@@ -490,17 +638,24 @@ pub(crate) async fn execute(
     let schema = target.read_schema.clone();
     let (quarantine_tx, quarantine_rx) =
         futures::channel::mpsc::channel::<Result<RecordBatch, DataFusionError>>(4);
-    let quarantine_tx = checker.quarantines().then_some(quarantine_tx);
+    let quarantine_tx = quarantine.is_some().then_some(quarantine_tx);
+    // The table's streams end once the quarantine table is committed, so that its commit
+    // comes after.
+    let (gate, ended, committed_tx) = QuarantineGate::new(streams.len());
     let streams = streams
         .into_iter()
         .map(|s| {
-            check_and_conform(
+            let checked = check_and_conform(
                 s,
                 checker.clone(),
                 schema.clone(),
                 rows.clone(),
                 quarantine_tx.clone(),
-            )
+            );
+            match quarantine {
+                Some(_) => gate.after(checked),
+                None => checked,
+            }
         })
         .collect();
     drop(quarantine_tx);
@@ -522,6 +677,7 @@ pub(crate) async fn execute(
             batch: None,
         });
     }
+    let quarantine_txn = txn.clone();
     let main = table_write(def, schema, streams, txn);
     let write = async {
         match commit {
@@ -529,31 +685,26 @@ pub(crate) async fn execute(
             Commit::Append => storage.append(main).await,
         }
     };
-    let committed = match (&def.quarantine, checker.quarantines()) {
-        (Some(quarantine), true) => {
-            let data = Arc::new(target.output_schema.as_ref().clone());
-            let q_schema = storage.stored_schema(&Checker::quarantine_schema(&data))?;
+    let committed = match quarantine {
+        Some(quarantine) => {
+            let mut q_write = quarantine_write(quarantine, target, storage, quarantine_txn)?;
+            let q_schema = q_write.schema.clone();
             let q_stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
                 q_schema.clone(),
                 quarantine_rx,
             ));
-            let q_stream = conform(q_stream, q_schema.clone(), Arc::new(AtomicU64::new(0)));
-            let q_write = TableWrite {
-                name: quarantine.clone(),
-                schema: q_schema,
-                streams: vec![q_stream],
-                partition_cols: Vec::new(),
-                properties: BTreeMap::new(),
-                comment: Some(format!("Rows that drop rules removed from `{table}`")),
-                txn: None,
-            };
-            let quarantine_write = async {
-                match commit {
+            let q_stream = QuarantineGate::until_ended(q_stream, ended);
+            q_write.streams = vec![conform(q_stream, q_schema, Arc::new(AtomicU64::new(0)))];
+            let q_commit = async {
+                let committed = match commit {
                     Commit::Replace => storage.replace(q_write).await,
                     Commit::Append => storage.append(q_write).await,
-                }
+                }?;
+                failpoint::hit("quarantine_committed");
+                let _ = committed_tx.send(());
+                Ok::<_, Error>(committed)
             };
-            futures::try_join!(write, quarantine_write).map(|(main, _)| main)
+            futures::try_join!(write, q_commit).map(|(main, _)| main)
         }
         _ => write.await,
     };
@@ -696,6 +847,91 @@ fn check_and_conform(
         }
     });
     Box::pin(RecordBatchStreamAdapter::new(schema, checked))
+}
+
+/// Orders a table's commit after its quarantine table's. The table's streams each drop
+/// their quarantine sender as they end; the last to end says so (the quarantine stream ends
+/// only then, so a table write that stops early commits no quarantined rows) and holds its
+/// own end back until the quarantine table is committed (failing if that write did).
+struct QuarantineGate {
+    left: Arc<AtomicU64>,
+    ended: Arc<std::sync::Mutex<Option<futures::channel::oneshot::Sender<()>>>>,
+    committed: futures::future::Shared<futures::channel::oneshot::Receiver<()>>,
+}
+
+impl QuarantineGate {
+    /// The gate for `streams` table streams; the receiver of "every table stream ended",
+    /// for [`QuarantineGate::until_ended`], and the sender of "the quarantine table is
+    /// committed".
+    fn new(
+        streams: usize,
+    ) -> (
+        Self,
+        futures::channel::oneshot::Receiver<()>,
+        futures::channel::oneshot::Sender<()>,
+    ) {
+        use futures::FutureExt;
+        let (ended_tx, ended_rx) = futures::channel::oneshot::channel();
+        let (committed_tx, committed_rx) = futures::channel::oneshot::channel();
+        // No table stream: nothing to wait for.
+        let ended_tx = if streams == 0 {
+            let _ = ended_tx.send(());
+            None
+        } else {
+            Some(ended_tx)
+        };
+        let gate = QuarantineGate {
+            left: Arc::new(AtomicU64::new(streams as u64)),
+            ended: Arc::new(std::sync::Mutex::new(ended_tx)),
+            committed: committed_rx.shared(),
+        };
+        (gate, ended_rx, committed_tx)
+    }
+
+    /// A table stream whose end waits as the gate says.
+    fn after(&self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        let (left, ended, committed) = (
+            self.left.clone(),
+            self.ended.clone(),
+            self.committed.clone(),
+        );
+        let schema = stream.schema();
+        let end = futures::stream::once(async move {
+            if left.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return None;
+            }
+            let ended = ended.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(ended) = ended {
+                let _ = ended.send(());
+            }
+            match committed.await {
+                Ok(()) => None,
+                Err(_) => Some(Err(DataFusionError::Execution(
+                    "the quarantine table's write failed".into(),
+                ))),
+            }
+        })
+        .filter_map(futures::future::ready);
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream.chain(end)))
+    }
+
+    /// The quarantined rows, ending once every table stream has ended (or with an error, if
+    /// the table's write stopped before).
+    fn until_ended(
+        rows: SendableRecordBatchStream,
+        ended: futures::channel::oneshot::Receiver<()>,
+    ) -> SendableRecordBatchStream {
+        let schema = rows.schema();
+        let end = futures::stream::once(async move {
+            ended.await.err().map(|_| {
+                Err(DataFusionError::Execution(
+                    "the table's write stopped before its end".into(),
+                ))
+            })
+        })
+        .filter_map(futures::future::ready);
+        Box::pin(RecordBatchStreamAdapter::new(schema, rows.chain(end)))
+    }
 }
 
 /// Gives every batch the stored schema and counts its rows.

@@ -128,6 +128,13 @@ async fn run_one_batch(
     let sink = graph
         .get(&table)
         .is_some_and(|t| t.kind == crate::dataset::DatasetKind::Sink);
+    // A table with a quarantine table commits a batch there first (`flow.rs`). When only
+    // that commit landed before a crash, the batch runs again with the same offsets (the same
+    // rows) and writes the table only.
+    let quarantine = graph
+        .get(&table)
+        .filter(|_| state.is_none())
+        .and_then(|t| t.def.quarantine.clone());
     let mut replay = None;
     failpoint::hit("stream_plan");
     let session = engine.session();
@@ -139,8 +146,20 @@ async fn run_one_batch(
         None => (0, Offsets::default()),
         Some(planned) => {
             let marked = checkpoint.is_committed(storage, planned).await?;
-            let committed = marked
-                || storage.transaction_version(&done_table, &app_id).await? >= Some(planned as i64);
+            let holds = |table: String| {
+                let app_id = &app_id;
+                async move {
+                    Ok::<_, Error>(
+                        storage.transaction_version(&table, app_id).await? >= Some(planned as i64),
+                    )
+                }
+            };
+            let committed = marked || holds(done_table.clone()).await?;
+            if let Some(quarantine) = quarantine.filter(|_| !committed)
+                && holds(quarantine).await?
+            {
+                replay = Some(checkpoint.offsets(storage, planned).await?);
+            }
             if committed {
                 if !marked {
                     let version = storage.version(&table).await?.unwrap_or(0);
@@ -148,7 +167,7 @@ async fn run_one_batch(
                 }
                 (planned + 1, checkpoint.offsets(storage, planned).await?)
             } else {
-                if sink {
+                if sink && replay.is_none() {
                     replay = Some(checkpoint.offsets(storage, planned).await?);
                 }
                 replan = true;

@@ -291,3 +291,143 @@ async fn landing_files_are_read_on_the_executors_and_evolve_the_schema_as_in_pro
     assert!(got.len() == 4 && got[0].contains("extra"), "{got:?}");
     assert_eq!(got, rows(reference).await);
 }
+
+/// Uniqueness rules and quarantine tables are checked and written on the executors too: a
+/// uniqueness rule becomes a row number per key in the plan (and, for an append, a join with
+/// the keys the table holds), and each task writes the rows drop rules removed into the
+/// quarantine table's files. Over two runs of a streaming table (the second brings a key the
+/// table holds), the counts and every table equal an in-process run's; a failing uniqueness
+/// rule names its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uniqueness_rules_and_quarantine_are_checked_on_the_executors() {
+    use lakeflow::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let pipeline = |root: &Path, unique: ExpectAction| {
+        let landing = root.join("landing").display().to_string();
+        Pipeline::builder()
+            .dataset(
+                Dataset::streaming_table("orders", move || {
+                    read_stream_files(landing.as_str(), csv())
+                })
+                .expect_unique("pk", ["id"], unique)
+                .expect_or_drop("positive", "amount > 0")
+                .quarantine(),
+            )
+            .dataset(
+                Dataset::materialized_view("by_amount", || read("orders")).expect_unique(
+                    "one_per_amount",
+                    ["amount"],
+                    ExpectAction::Warn,
+                ),
+            )
+            .storage(root.join("out").to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    let roots = [dir.path().join("cluster"), dir.path().join("local")];
+    let inputs = [
+        ("a.csv", "id,amount\n1,10.0\n2,20.0\n2,20.0\n3,-1.0\n4,\n"),
+        ("b.csv", "id,amount\n2,20.0\n5,10.0\n5,10.0\n6,-6.0\n"),
+    ];
+    let rows = |root: &Path, name: &str| {
+        let table = root.join("out").join(name);
+        async move { crate::support::sorted_lines(&crate::support::delta_rows(&table).await) }
+    };
+    for (file, csv) in inputs {
+        let mut reports = Vec::new();
+        for (i, root) in roots.iter().enumerate() {
+            std::fs::create_dir_all(root.join("landing")).unwrap();
+            std::fs::write(root.join("landing").join(file), csv).unwrap();
+            let run = pipeline(root, ExpectAction::Drop);
+            let run = if i == 0 {
+                run.cluster(cluster.url())
+            } else {
+                run
+            };
+            reports.push(run.run().await.unwrap());
+        }
+        let [on_cluster, in_process] = &reports[..] else {
+            unreachable!()
+        };
+        for name in ["orders", "by_amount"] {
+            let (got, want) = (
+                on_cluster.dataset(name).unwrap(),
+                in_process.dataset(name).unwrap(),
+            );
+            assert_eq!(got.expectations, want.expectations, "{name}: {on_cluster}");
+            assert_eq!(
+                (got.rows_written, got.dropped_rows),
+                (want.rows_written, want.dropped_rows),
+                "{name}: {on_cluster}"
+            );
+        }
+        for name in ["orders", "orders_quarantine", "by_amount"] {
+            assert_eq!(
+                rows(&roots[0], name).await,
+                rows(&roots[1], name).await,
+                "{file}: {name}"
+            );
+        }
+    }
+    // The second run dropped the stored key 2 and the second 5: the checks saw the table.
+    assert_eq!(
+        rows(&roots[0], "orders").await,
+        [
+            "| id | amount |",
+            "| 1  | 10.0   |",
+            "| 2  | 20.0   |",
+            "| 5  | 10.0   |"
+        ]
+    );
+    let quarantined = rows(&roots[0], "orders_quarantine").await;
+    assert!(
+        quarantined
+            .iter()
+            .any(|row| row.starts_with("| 2 ") && row.contains("[pk]")),
+        "{quarantined:?}"
+    );
+    assert!(logged(&cluster, "rows of `orders`", 2).await >= 2);
+    assert!(logged(&cluster, "quarantined rows of `orders_quarantine`", 2).await >= 2);
+
+    // A failing uniqueness rule stops the flow on the executors, naming a row of the key.
+    std::fs::write(
+        roots[0].join("landing").join("c.csv"),
+        "id,amount\n7,1.0\n7,1.0\n",
+    )
+    .unwrap();
+    let failed = pipeline(&roots[0], ExpectAction::Fail)
+        .cluster(cluster.url())
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failed.contains("expectation `pk` of dataset `orders` failed")
+            && failed.contains("`UNIQUE (id)`")
+            && failed.contains("id=7"),
+        "{failed}"
+    );
+}
+
+/// A batch with quarantined rows, written on the executors, killed before its commits or
+/// between its quarantine table's commit and its table's, and run again on the cluster or
+/// in-process: every row is once in one of the two tables.
+#[test]
+fn a_quarantined_batch_killed_on_the_cluster_lands_once_when_run_again_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let url = cluster.url();
+    let kills = crate::crash::quarantined_batches_land_once(
+        &["mid_write", "quarantine_committed"],
+        Some(&url),
+        Some(&url),
+    );
+    assert_eq!(kills, 4, "every failpoint was reached in both runs");
+    let kills =
+        crate::crash::quarantined_batches_land_once(&["quarantine_committed"], Some(&url), None);
+    assert_eq!(kills, 2);
+    assert!(
+        cluster.logged("quarantined rows of `bronze_quarantine`") > 0,
+        "the executors wrote the quarantine table"
+    );
+}

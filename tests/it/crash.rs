@@ -53,6 +53,7 @@ pub(crate) fn child(landing: &Path, storage: &Path) -> Command {
         .env_remove("LAKEFLOW_CRASH_WATERMARK")
         .env_remove("LAKEFLOW_CRASH_CONCURRENT")
         .env_remove("LAKEFLOW_CRASH_ENGINE")
+        .env_remove("LAKEFLOW_CRASH_QUARANTINE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
@@ -147,6 +148,97 @@ pub(crate) fn kill_and_rerun(failpoints: &[&str], engine: Option<&str>) -> usize
         );
     }
     kills
+}
+
+/// `bronze` (new files) with a drop rule whose rows go to `bronze_quarantine`.
+fn quarantined_pipeline(landing: &Path, storage: &Path) -> lakeflow::Pipeline {
+    use lakeflow::prelude::*;
+    let landing = landing.display().to_string();
+    Pipeline::builder()
+        .dataset(
+            Dataset::streaming_table("bronze", move || read_stream_files(landing.as_str(), csv()))
+                .expect_or_drop("not_test", "status <> 'test'")
+                .quarantine(),
+        )
+        .storage(storage.to_str().unwrap())
+        .progress(ProgressMode::Off)
+}
+
+/// A batch of a table with a quarantine table, killed at `failpoints` (on the cluster at
+/// `engine`, or in-process) and run again (on `rerun_engine`, or in-process): the table and
+/// its quarantine table hold each row once, as two uninterrupted runs leave them. Returns
+/// the number of kills.
+pub(crate) fn quarantined_batches_land_once(
+    failpoints: &[&str],
+    engine: Option<&str>,
+    rerun_engine: Option<&str>,
+) -> usize {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let child = |landing: &Path, storage: &Path, engine: Option<&str>, point: Option<&str>| {
+        let mut command = child(landing, storage);
+        command.env("LAKEFLOW_CRASH_QUARANTINE", "1");
+        if let Some(url) = engine {
+            command.env("LAKEFLOW_CRASH_ENGINE", url);
+        }
+        run_until(command, point)
+    };
+    let tables = |storage: &Path| {
+        let storage = storage.to_path_buf();
+        runtime.block_on(async move {
+            let mut all = Vec::new();
+            for name in ["bronze", "bronze_quarantine"] {
+                all.push(crate::support::sorted_lines(
+                    &crate::support::delta_rows(&storage.join(name)).await,
+                ));
+            }
+            all
+        })
+    };
+    let reference = root.path().join("reference");
+    let landing = root.path().join("landing");
+    for (n, first, rows) in [(0, 0, 40), (1, 40, 30), (2, 70, 20)] {
+        land(&landing, n, first, rows);
+        assert!(!child(&landing, &reference, None, None));
+    }
+    let expected = tables(&reference);
+    assert_eq!(
+        expected[0].len(),
+        1 + 72,
+        "bronze keeps the orders that are not tests"
+    );
+    assert_eq!(expected[1].len(), 1 + 18, "the test orders are quarantined");
+    let mut kills = 0;
+    for point in failpoints {
+        let dir = root.path().join(point.replace(':', "_"));
+        let (landing, storage) = (dir.join("landing"), dir.join("store"));
+        land(&landing, 0, 0, 40);
+        kills += usize::from(child(&landing, &storage, engine, Some(point)));
+        // A file lands before the run after the crash: the interrupted batch must still be
+        // the rows it was (its quarantined rows may have landed), the new file the next's.
+        land(&landing, 1, 40, 30);
+        assert!(!child(&landing, &storage, rerun_engine, None));
+        assert!(!child(&landing, &storage, rerun_engine, None));
+        land(&landing, 2, 70, 20);
+        kills += usize::from(child(&landing, &storage, engine, Some(point)));
+        assert!(!child(&landing, &storage, rerun_engine, None));
+        assert_eq!(
+            tables(&storage),
+            expected,
+            "the tables differ after a crash at {point}"
+        );
+    }
+    kills
+}
+
+#[test]
+fn a_quarantined_batch_killed_between_its_two_commits_lands_once() {
+    let kills = quarantined_batches_land_once(
+        &["mid_write", "quarantine_committed", "after_commit"],
+        None,
+        None,
+    );
+    assert_eq!(kills, 6, "every failpoint was reached in both runs");
 }
 
 /// The moments to crash at during a full refresh of `amounts`, a table two flows write (a
@@ -465,7 +557,11 @@ async fn child_pipeline() {
         }
         return;
     }
-    let mut pipeline = pipeline(Path::new(&landing), Path::new(&storage));
+    let mut pipeline = if std::env::var_os("LAKEFLOW_CRASH_QUARANTINE").is_some() {
+        quarantined_pipeline(Path::new(&landing), Path::new(&storage))
+    } else {
+        pipeline(Path::new(&landing), Path::new(&storage))
+    };
     #[cfg(feature = "ballista")]
     if let Some(url) = std::env::var_os("LAKEFLOW_CRASH_ENGINE") {
         pipeline = pipeline.cluster(url.to_string_lossy().into_owned());
