@@ -119,8 +119,9 @@ impl BallistaEngine {
 }
 
 /// Whether every table `plan` reads can be shipped: file lists and listing tables (and views
-/// over them); rows in memory and lakeflow's own sources cannot.
-fn ships(plan: &LogicalPlan) -> Option<String> {
+/// over them); rows in memory and lakeflow's own sources cannot. A landing-file batch read
+/// with DROPMALFORMED ships when `malformed` says its counts come back.
+fn ships(plan: &LogicalPlan, malformed: bool) -> Option<String> {
     let mut blocker = None;
     let _ = plan.apply_with_subqueries(|node| {
         match node {
@@ -129,9 +130,9 @@ fn ships(plan: &LogicalPlan) -> Option<String> {
                     p.is::<FileListTable>()
                         || p.is::<ListingTable>()
                         || p.downcast_ref::<FileBatchTable>()
-                            .is_some_and(FileBatchTable::ships)
+                            .is_some_and(|t| malformed || t.ships())
                         || p.downcast_ref::<datafusion::catalog::view::ViewTable>()
-                            .is_some_and(|v| ships(v.logical_plan()).is_none())
+                            .is_some_and(|v| ships(v.logical_plan(), false).is_none())
                 });
                 if !portable {
                     blocker = Some(format!("`{}`", scan.table_name));
@@ -147,6 +148,34 @@ fn ships(plan: &LogicalPlan) -> Option<String> {
         })
     });
     blocker
+}
+
+/// The landing-file batches `plan` reads.
+fn file_batches(plan: &LogicalPlan) -> Vec<FileBatchTable> {
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.downcast_ref::<FileBatchTable>()
+        {
+            found.push(table.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// Whether every landing-file batch `plan` reads with DROPMALFORMED is reached from its root
+/// through projections and filters only: its scan then runs in the tasks that write the
+/// table (no stage between them), which tell what it left out.
+fn malformed_counts_come_back(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            plan.inputs().into_iter().all(malformed_counts_come_back)
+        }
+        LogicalPlan::TableScan(_) => true,
+        _ => file_batches(plan).iter().all(FileBatchTable::ships),
+    }
 }
 
 /// The first of `functions` that `plan` calls, if any; SQL functions (`CREATE FUNCTION ..
@@ -194,7 +223,7 @@ impl Engine for BallistaEngine {
     }
 
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<SendableRecordBatchStream>> {
-        if let Some(why) = self.stays_here(&plan) {
+        if let Some(why) = self.stays_here(&plan, false) {
             log::info!("{why}");
             return self.local.execute(plan).await;
         }
@@ -205,7 +234,8 @@ impl Engine for BallistaEngine {
 
     // A plan that stays here is logged when `execute` runs it.
     fn writes_files(&self, plan: &LogicalPlan) -> bool {
-        self.stays_here(plan).is_none()
+        self.stays_here(plan, malformed_counts_come_back(plan))
+            .is_none()
     }
 
     async fn execute_into_files(
@@ -227,16 +257,22 @@ impl Engine for BallistaEngine {
             target: target.spec.to_string(),
             quarantine: quarantine.map(|q| (q.table.clone(), q.spec.to_string())),
         };
+        let batches = file_batches(&plan);
         let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
             node: Arc::new(WriteNode::new(plan, spec)?),
         });
         let ctx = self.client().await?;
-        let batches = DataFrame::new(ctx.state(), plan).collect().await;
+        let written = DataFrame::new(ctx.state(), plan).collect().await;
         // A task stopped by a `Fail` rule ends the job: the rule's own error, not the job's.
-        match batches {
-            Ok(batches) => crate::write::gather(&batches, checker),
-            Err(e) => Err(checker.take_failure().unwrap_or(e.into())),
+        let mut malformed = std::collections::BTreeMap::new();
+        let written = match written {
+            Ok(written) => crate::write::gather(&written, checker, &mut malformed)?,
+            Err(e) => return Err(checker.take_failure().unwrap_or(e.into())),
+        };
+        for batch in &batches {
+            batch.add_malformed(&malformed);
         }
+        Ok(written)
     }
 
     fn portable_scans(&self) -> bool {
@@ -251,9 +287,10 @@ impl Engine for BallistaEngine {
 }
 
 impl BallistaEngine {
-    /// Why `plan` cannot run on the cluster, if it cannot.
-    fn stays_here(&self, plan: &LogicalPlan) -> Option<String> {
-        if let Some(blocker) = ships(plan) {
+    /// Why `plan` cannot run on the cluster, if it cannot; `malformed`: what DROPMALFORMED
+    /// leaves out of its landing files comes back.
+    fn stays_here(&self, plan: &LogicalPlan, malformed: bool) -> Option<String> {
+        if let Some(blocker) = ships(plan, malformed) {
             return Some(format!(
                 "a plan reading {blocker}, which cannot be shipped, runs in-process"
             ));

@@ -34,6 +34,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::StreamExt;
 use lakeflow_core::expectations::CheckCounts;
+use lakeflow_core::ingest::FileBatchExec;
 use lakeflow_core::storage::FileTarget;
 use lakeflow_core::{Checker, WrittenFiles};
 use lakeflow_delta::FileWriter;
@@ -239,10 +240,14 @@ impl ExecutionPlan for WriteExec {
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let spec = self.spec.clone();
+        let scans = self.input.clone();
         let written = futures::stream::once(async move {
-            let document = write_partition(input, &spec)
+            let mut document = write_partition(input, &spec)
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            // What DROPMALFORMED left out of the scans of this task (they are in its stage:
+            // the engine ships such a scan only under projections and filters).
+            document["malformed"] = serde_json::json!(malformed(scans.as_ref()));
             let column = StringArray::from(vec![document.to_string()]);
             Ok(RecordBatch::try_new(
                 written_schema(),
@@ -326,11 +331,27 @@ async fn write_partition(
     }))
 }
 
+/// The records mode DROPMALFORMED left out of the landing-file scans in `plan`, per file.
+fn malformed(plan: &dyn ExecutionPlan) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut pending = vec![plan];
+    while let Some(node) = pending.pop() {
+        if let Some(scan) = node.downcast_ref::<FileBatchExec>() {
+            for (file, n) in scan.table().malformed() {
+                *counts.entry(file).or_default() += n;
+            }
+        }
+        pending.extend(node.children().into_iter().map(|c| c.as_ref()));
+    }
+    counts
+}
+
 /// The files and counts of every task of a write, from the rows its plan returned; the
-/// counts are added to `checker`.
+/// counts are added to `checker`, and what DROPMALFORMED left out to `malformed`.
 pub(crate) fn gather(
     batches: &[RecordBatch],
     checker: &Checker,
+    malformed: &mut std::collections::BTreeMap<String, u64>,
 ) -> lakeflow_core::Result<WrittenFiles> {
     let mut written = WrittenFiles::default();
     for batch in batches {
@@ -353,6 +374,11 @@ pub(crate) fn gather(
             }
             if let Some(files) = document["quarantined"].as_array() {
                 written.quarantined.extend(files.iter().cloned());
+            }
+            if let Some(counts) = document["malformed"].as_object() {
+                for (file, n) in counts {
+                    *malformed.entry(file.clone()).or_default() += n.as_u64().unwrap_or(0);
+                }
             }
         }
     }

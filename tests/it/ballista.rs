@@ -431,3 +431,66 @@ fn a_quarantined_batch_killed_on_the_cluster_lands_once_when_run_again_anywhere(
         "the executors wrote the quarantine table"
     );
 }
+
+/// A landing-file batch read with DROPMALFORMED is read and written on the executors too:
+/// their tasks tell the coordinator what the mode left out, which the run reports as an
+/// in-process run does, and the table is the in-process run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_dropmalformed_leaves_out_on_the_executors_is_reported() {
+    use lakeflow::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let landing = dir.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::write(landing.join("a.csv"), "id,name\n1,x\nabc,z\nxyz,w\n2,y\n").unwrap();
+    let pipeline = |storage: &Path| {
+        let landing = landing.display().to_string();
+        Pipeline::builder()
+            .streaming_table("bronze", move || {
+                read_stream_files_with(
+                    landing.as_str(),
+                    FileOptions::csv()
+                        .schema("id INT, name STRING")
+                        .option("mode", "dropmalformed"),
+                )
+            })
+            .storage(storage.to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    let (on_cluster, in_process) = (dir.path().join("cluster"), dir.path().join("local"));
+    let run = pipeline(&on_cluster).cluster(cluster.url());
+    run.run().await.unwrap();
+    pipeline(&in_process).run().await.unwrap();
+    let rows = |root: &Path| {
+        let table = root.join("bronze");
+        async move { crate::support::sorted_lines(&crate::support::delta_rows(&table).await) }
+    };
+    assert_eq!(rows(&on_cluster).await, rows(&in_process).await);
+    assert_eq!(rows(&on_cluster).await.len(), 1 + 2);
+    let warnings = run
+        .event_log()
+        .await
+        .unwrap()
+        .filter(
+            col("event_type")
+                .eq(lit("flow_progress"))
+                .and(col("level").eq(lit("WARN"))),
+        )
+        .unwrap()
+        .select(vec![col("message")])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = lakeflow::datafusion::arrow::util::pretty::pretty_format_batches(&warnings)
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("left out 2 malformed records") && text.contains("a.csv"),
+        "{text}"
+    );
+    assert!(
+        logged(&cluster, "rows of `bronze`", 1).await > 0,
+        "the executors wrote `bronze`"
+    );
+}

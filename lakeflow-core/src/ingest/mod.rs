@@ -331,8 +331,9 @@ impl IngestSpec {
 
 /// The files of one batch of a file source as a table: each partition decodes its group of
 /// files one after another. Its description ([`FileBatchTable::to_json`]) rebuilds it in
-/// another process, so an engine that ships plans reads the files where it runs them —
-/// unless mode DROPMALFORMED must count what it leaves out here ([`FileBatchTable::ships`]).
+/// another process, so an engine that ships plans reads the files where it runs them; with
+/// mode DROPMALFORMED, what such a scan left out must be told back here
+/// ([`FileBatchTable::add_malformed`]), or it runs here ([`FileBatchTable::ships`]).
 #[derive(Debug, Clone)]
 pub struct FileBatchTable {
     spec: IngestSpec,
@@ -344,10 +345,29 @@ pub struct FileBatchTable {
 }
 
 impl FileBatchTable {
-    /// Whether its scan can run in another process: every mode but DROPMALFORMED, whose
-    /// count of left-out records the run reports.
+    /// Whether its scan can run in another process without more: every mode but
+    /// DROPMALFORMED, whose count of left-out records the run reports (an engine that reads
+    /// the counts of its scans there adds them with [`FileBatchTable::add_malformed`]).
     pub fn ships(&self) -> bool {
         self.spec.options.mode != Mode::DropMalformed
+    }
+
+    /// The records mode DROPMALFORMED left out of this table's scans so far, per file (by
+    /// the name the run reports).
+    pub fn malformed(&self) -> BTreeMap<String, u64> {
+        self.malformed.counts()
+    }
+
+    /// Counts records a scan of this table in another process left out (its
+    /// [`FileBatchTable::malformed`]), for the files of this table among `counts`.
+    pub fn add_malformed(&self, counts: &BTreeMap<String, u64>) {
+        for group in &self.groups {
+            for (_, display) in group {
+                if let Some(n) = counts.get(display) {
+                    self.malformed.add(display, *n);
+                }
+            }
+        }
     }
 
     /// What rebuilds it elsewhere ([`FileBatchTable::from_json`]; its schema travels with the
