@@ -433,8 +433,9 @@ pub(crate) async fn execute(
     };
     // An engine that writes where it computes gets every rule as a column of the plan, so
     // that its tasks check their rows alone; the rows stay there, only the files' list comes
-    // back. Not for sinks: they take rows.
-    let writes_files = def.sink.is_none() && engine.writes_files(&plan);
+    // back. Not for sinks that take rows.
+    let sink_table = def.sink.as_ref().map(|sink| sink.table());
+    let writes_files = !matches!(sink_table, Some(None)) && engine.writes_files(&plan);
     let session = engine.session();
     let (plan, checker) = if writes_files {
         let unique = expectations
@@ -468,15 +469,28 @@ pub(crate) async fn execute(
         seed_unique_keys(&checker, table, target, storage, engine).await?;
     }
     if writes_files && checker.checks_rows_alone() && engine.writes_files(&plan) {
+        // A sink's table takes the batch under the flow's writer id and batch number.
+        let (store, sink, txn, technique) = match sink_table.flatten() {
+            Some((store, table)) => {
+                let (app_id, batch) = sink_batch(txn.as_ref(), name);
+                let txn = Txn {
+                    app_id,
+                    version: batch as i64,
+                };
+                (store, Some(table), Some(txn), Technique::Append)
+            }
+            None => (storage, None, txn, technique),
+        };
         let files = FileWrite {
             name,
             target,
+            sink,
             checker: &checker,
             replace: matches!(commit, Commit::Replace),
             txn,
             technique,
         };
-        if let Some(outcome) = files.run(engine, storage, log, plan.clone()).await? {
+        if let Some(outcome) = files.run(engine, store, log, plan.clone()).await? {
             return Ok(outcome);
         }
         // The storage takes rows only: they come back here to be written.
@@ -495,6 +509,8 @@ pub(crate) async fn execute(
 struct FileWrite<'a> {
     name: &'a str,
     target: &'a crate::resolve::Resolved,
+    /// The sink's table in its own storage, when the flow writes a sink.
+    sink: Option<&'a str>,
     checker: &'a Checker,
     replace: bool,
     txn: Option<Txn>,
@@ -512,20 +528,30 @@ impl FileWrite<'_> {
         plan: LogicalPlan,
     ) -> Result<Option<FlowOutcome>> {
         let def = &self.target.def;
-        let write = || {
-            table_write(
+        let write = || match self.sink {
+            Some(table) => TableWrite {
+                name: table.to_string(),
+                schema: self.target.read_schema.clone(),
+                streams: Vec::new(),
+                partition_cols: Vec::new(),
+                properties: BTreeMap::new(),
+                comment: None,
+                txn: self.txn.clone(),
+            },
+            None => table_write(
                 def,
                 self.target.read_schema.clone(),
                 Vec::new(),
                 self.txn.clone(),
-            )
+            ),
         };
         let Some(prepared) = storage.prepare_files(write(), self.replace).await? else {
             return Ok(None);
         };
+        // A sink's versions are not the pipeline's.
         let outcome = |rows_written, version, dropped_rows| FlowOutcome {
             rows_written,
-            version: Some(version),
+            version: self.sink.is_none().then_some(version),
             expectations: self.checker.results(),
             dropped_rows,
             technique: self.technique,
@@ -661,10 +687,7 @@ async fn execute_here(
     drop(quarantine_tx);
     if let Some(sink) = &def.sink {
         // A sink: the batch goes to it under the flow's writer id and batch number.
-        let (writer, batch) = match &txn {
-            Some(txn) => (txn.app_id.clone(), txn.version as u64),
-            None => (name.to_string(), 0),
-        };
+        let (writer, batch) = sink_batch(txn.as_ref(), name);
         if let Err(e) = sink.write(&writer, batch, schema, streams).await {
             return Err(checker.take_failure().unwrap_or(e));
         }
@@ -720,6 +743,15 @@ async fn execute_here(
         technique,
         batch: None,
     })
+}
+
+/// The writer id and batch number a flow's batch goes to a sink under: its streaming
+/// transaction's, or the flow's name and 0.
+fn sink_batch(txn: Option<&Txn>, flow: &str) -> (String, u64) {
+    match txn {
+        Some(txn) => (txn.app_id.clone(), txn.version as u64),
+        None => (flow.to_string(), 0),
+    }
 }
 
 /// The write of `streams` into dataset `def`'s table, with its options. `pipelines.*`

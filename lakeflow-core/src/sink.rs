@@ -42,6 +42,14 @@ pub trait Sink: fmt::Debug + Send + Sync {
 
     /// Where the sink writes, for messages and the report.
     fn location(&self) -> String;
+
+    /// The table of a [`crate::Storage`] this sink appends each batch to, when it is one (the
+    /// Delta sink), with the batch's writer and number as the commit's transaction: an engine
+    /// that writes where it computes then writes the batch's files there and the flow
+    /// commits them, so the rows never come back. `None` (the default): the sink takes rows.
+    fn table(&self) -> Option<(&dyn crate::Storage, &str)> {
+        None
+    }
 }
 
 /// A directory of Parquet, CSV or JSON files: batch `b` of writer `w` is written as

@@ -1009,6 +1009,10 @@ impl lakeflow_core::Sink for DeltaSink {
     fn location(&self) -> String {
         self.location.clone()
     }
+
+    fn table(&self) -> Option<(&dyn Storage, &str)> {
+        Some((&self.parent, &self.name))
+    }
 }
 
 /// The table's version when it already holds `txn`'s batch (or a later one of its writer).

@@ -494,3 +494,53 @@ async fn what_dropmalformed_leaves_out_on_the_executors_is_reported() {
         "the executors wrote `bronze`"
     );
 }
+
+/// A flow into a Delta sink writes the sink's files on the executors, which the coordinator
+/// commits with the batch's writer and number: over two runs, the sink holds every row once,
+/// as an in-process run's sink does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_sink_is_written_on_the_executors() {
+    use lakeflow::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start(dir.path());
+    let pipeline = |root: &Path| {
+        let landing = root.join("landing").display().to_string();
+        let sink = root.join("sink_orders").display().to_string();
+        Pipeline::builder()
+            .streaming_table("orders", move || read_stream_files(landing.as_str(), csv()))
+            .create_sink("out", "delta", [("path", sink)])
+            .append_flow("out", "to_out", || {
+                Ok(read_stream("orders")?.filter(col("status").eq(lit("ok")))?)
+            })
+            .storage(root.join("store").to_str().unwrap())
+            .progress(ProgressMode::Off)
+    };
+    let roots = [dir.path().join("cluster"), dir.path().join("local")];
+    for (n, first, rows) in [(0, 0, 20), (1, 20, 10)] {
+        for (i, root) in roots.iter().enumerate() {
+            crate::streaming::land(&root.join("landing"), n, first, rows);
+            let run = pipeline(root);
+            let run = if i == 0 {
+                run.cluster(cluster.url())
+            } else {
+                run
+            };
+            let report = run.run().await.unwrap();
+            assert!(report.succeeded(), "{report}");
+        }
+        let rows = |root: &Path| {
+            let table = root.join("sink_orders");
+            async move { crate::support::sorted_lines(&crate::support::delta_rows(&table).await) }
+        };
+        assert_eq!(rows(&roots[0]).await, rows(&roots[1]).await);
+    }
+    // 30 orders, every fifth a test order.
+    assert_eq!(
+        crate::support::delta_count(&roots[0].join("sink_orders")).await,
+        24
+    );
+    assert!(
+        logged(&cluster, "rows of `sink_orders`", 2).await >= 2,
+        "the executors wrote the sink's files"
+    );
+}
