@@ -169,8 +169,15 @@ fn file_batches(plan: &LogicalPlan) -> Vec<FileBatchTable> {
 /// through projections and filters only: its scan then runs in the tasks that write the
 /// table (no stage between them), which tell what it left out.
 fn malformed_counts_come_back(plan: &LogicalPlan) -> bool {
+    let mut subqueries = false;
+    let _ = plan.apply_subqueries(|_| {
+        subqueries = true;
+        Ok(TreeNodeRecursion::Stop)
+    });
     match plan {
-        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_)
+            if !subqueries =>
+        {
             plan.inputs().into_iter().all(malformed_counts_come_back)
         }
         LogicalPlan::TableScan(_) => true,

@@ -467,24 +467,7 @@ async fn what_dropmalformed_leaves_out_on_the_executors_is_reported() {
     };
     assert_eq!(rows(&on_cluster).await, rows(&in_process).await);
     assert_eq!(rows(&on_cluster).await.len(), 1 + 2);
-    let warnings = run
-        .event_log()
-        .await
-        .unwrap()
-        .filter(
-            col("event_type")
-                .eq(lit("flow_progress"))
-                .and(col("level").eq(lit("WARN"))),
-        )
-        .unwrap()
-        .select(vec![col("message")])
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let text = lakeflow::datafusion::arrow::util::pretty::pretty_format_batches(&warnings)
-        .unwrap()
-        .to_string();
+    let text = crate::support::warnings(&run).await;
     assert!(
         text.contains("left out 2 malformed records") && text.contains("a.csv"),
         "{text}"

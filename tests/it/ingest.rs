@@ -175,24 +175,7 @@ async fn failfast_names_the_file_and_line_and_dropmalformed_drops() {
     dropping.run().await.unwrap();
     assert_eq!(compact(dirs.table("bronze").await), ["|id|name|", "|1|x|"]);
     // The rows left out are counted in the event log, with the file they came from.
-    let warnings = dropping
-        .event_log()
-        .await
-        .unwrap()
-        .filter(
-            col("event_type")
-                .eq(lit("flow_progress"))
-                .and(col("level").eq(lit("WARN"))),
-        )
-        .unwrap()
-        .select(vec![col("message")])
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let text = lakeflow::datafusion::arrow::util::pretty::pretty_format_batches(&warnings)
-        .unwrap()
-        .to_string();
+    let text = crate::support::warnings(&dropping).await;
     assert!(text.contains("left out 2 malformed records"), "{text}");
     assert!(text.contains("a.csv"), "{text}");
 }

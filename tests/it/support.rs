@@ -61,3 +61,25 @@ pub fn strings(column: &dyn datafusion::arrow::array::Array) -> Vec<String> {
         .map(|v| v.unwrap_or("NULL").to_string())
         .collect()
 }
+
+/// The messages of the warnings `pipeline`'s event log holds about its flows' progress, as
+/// one table of text.
+pub async fn warnings(pipeline: &lakeflow::Pipeline) -> String {
+    use datafusion::prelude::{col, lit};
+    let warnings = pipeline
+        .event_log()
+        .await
+        .unwrap()
+        .filter(
+            col("event_type")
+                .eq(lit("flow_progress"))
+                .and(col("level").eq(lit("WARN"))),
+        )
+        .unwrap()
+        .select(vec![col("message")])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    pretty_format_batches(&warnings).unwrap().to_string()
+}
