@@ -4,9 +4,9 @@
 //! [`Checker`] rebuilt from its description), writes what is kept as Parquet files into the
 //! table's directory ([`FileWriter`]), and what drop rules removed into the quarantine
 //! table's when there is one, and returns one row: the files it wrote (their Delta `add`
-//! actions) and its counts. The coordinator adds the counts up and commits the files,
-//! all in one commit with the batch's transaction, so no table row passes through it and
-//! exactly-once holds as it does in-process.
+//! actions) and its counts. The coordinator adds the counts up and commits the files, the
+//! quarantine table's first, each table's in one commit with the batch's transaction, so no
+//! table row passes through it and exactly-once holds as it does in-process.
 
 use std::any::Any;
 use std::fmt;

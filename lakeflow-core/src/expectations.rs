@@ -3,8 +3,9 @@
 //! A SQL rule becomes a boolean column appended to the flow's plan; [`Checker`] reads those
 //! columns from each batch as it streams to storage, counts passes and failures, drops rows
 //! (`Drop`), stops the flow (`Fail`), and strips the columns again. A uniqueness rule keeps
-//! the keys it has seen in this write and checks each new row against them. The query is
-//! never run a second time to count.
+//! the keys it has seen in this write and checks each new row against them, or, for a write
+//! made in other processes ([`Checker::new_in_plan`]), is a column of the plan too. The query
+//! is never run a second time to count.
 //!
 //! A rule passes only when it evaluates to TRUE: a NULL result is a violation, so
 //! `amount > 0` fails for a NULL amount. Write `amount IS NULL OR amount > 0` to accept NULLs.
