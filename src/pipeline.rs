@@ -274,9 +274,10 @@ impl Pipeline {
                 let store_options = options.iter().filter(|(k, _)| k != "path").cloned();
                 lakeflow_delta::object_store_at(&path, store_options)
                     .map(|(store, prefix)| {
-                        Arc::new(lakeflow_core::FileSink::on_store(
-                            store, prefix, path, format,
-                        )) as Arc<dyn lakeflow_core::Sink>
+                        let sink =
+                            lakeflow_core::FileSink::on_store(store, prefix, path.clone(), format);
+                        let shipped = options.iter().filter(|(k, _)| k != "path").cloned();
+                        Arc::new(sink.with_store_options(shipped)) as Arc<dyn lakeflow_core::Sink>
                     })
                     .map_err(|e| e.to_string())
             }

@@ -17,7 +17,7 @@ use lakeflow_core::Checker;
 use lakeflow_core::engine::{DataFusionEngine, Engine, Functions, WrittenFiles};
 use lakeflow_core::ingest::FileBatchTable;
 use lakeflow_core::storage::FileTarget;
-use lakeflow_core::{Error, Result};
+use lakeflow_core::{Error, Result, SinkBatch};
 use lakeflow_delta::FileListTable;
 use lakeflow_sql::SparkSql;
 use lakeflow_sql::functions::sql_function::SqlFunction;
@@ -252,18 +252,65 @@ impl Engine for BallistaEngine {
         target: &FileTarget,
         quarantine: Option<&FileTarget>,
     ) -> Result<WrittenFiles> {
-        let checks = checker.spec().ok_or_else(|| {
-            Error::Internal(format!(
-                "the checks of `{}` cannot be made on the cluster",
-                target.table
-            ))
-        })?;
         let spec = WriteSpec {
-            checker: checks.to_string(),
+            checker: self.checks(checker, &target.table)?,
             table: target.table.clone(),
             target: target.spec.to_string(),
             quarantine: quarantine.map(|q| (q.table.clone(), q.spec.to_string())),
+            sink: None,
         };
+        self.write(plan, checker, spec).await
+    }
+
+    async fn execute_into_sink(
+        &self,
+        plan: LogicalPlan,
+        checker: &Checker,
+        batch: &SinkBatch,
+    ) -> Result<u64> {
+        let sink = serde_json::json!({
+            "sink": batch.sink, "writer": batch.writer, "batch": batch.batch,
+        });
+        let spec = WriteSpec {
+            checker: self.checks(checker, &batch.writer)?,
+            table: batch.writer.clone(),
+            target: String::new(),
+            quarantine: None,
+            sink: Some(sink.to_string()),
+        };
+        Ok(self.write(plan, checker, spec).await?.rows)
+    }
+
+    fn portable_scans(&self) -> bool {
+        true
+    }
+
+    fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {
+        let mut engine = self.clone();
+        engine.local = engine.local.with_object_stores(stores);
+        Some(Arc::new(engine))
+    }
+}
+
+impl BallistaEngine {
+    /// `checker`'s description for the tasks of a write of `what`.
+    fn checks(&self, checker: &Checker, what: &str) -> Result<String> {
+        let checks = checker.spec().ok_or_else(|| {
+            Error::Internal(format!(
+                "the checks of `{what}` cannot be made on the cluster"
+            ))
+        })?;
+        Ok(checks.to_string())
+    }
+
+    /// Runs `plan` under a write as `spec` says; the tasks' counts are added to `checker` and
+    /// what DROPMALFORMED left out to the batches of landing files the plan reads.
+    async fn write(
+        &self,
+        plan: LogicalPlan,
+        checker: &Checker,
+        spec: WriteSpec,
+    ) -> Result<WrittenFiles> {
         let batches = file_batches(&plan);
         let plan = LogicalPlan::Extension(datafusion::logical_expr::Extension {
             node: Arc::new(WriteNode::new(plan, spec)?),
@@ -282,18 +329,6 @@ impl Engine for BallistaEngine {
         Ok(written)
     }
 
-    fn portable_scans(&self) -> bool {
-        true
-    }
-
-    fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {
-        let mut engine = self.clone();
-        engine.local = engine.local.with_object_stores(stores);
-        Some(Arc::new(engine))
-    }
-}
-
-impl BallistaEngine {
     /// Why `plan` cannot run on the cluster, if it cannot; `malformed`: what DROPMALFORMED
     /// leaves out of its landing files comes back.
     fn stays_here(&self, plan: &LogicalPlan, malformed: bool) -> Option<String> {

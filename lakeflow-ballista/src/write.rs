@@ -36,7 +36,7 @@ use futures::StreamExt;
 use lakeflow_core::expectations::CheckCounts;
 use lakeflow_core::ingest::FileBatchExec;
 use lakeflow_core::storage::FileTarget;
-use lakeflow_core::{Checker, WrittenFiles};
+use lakeflow_core::{Checker, FileSink, Sink, WrittenFiles};
 use lakeflow_delta::FileWriter;
 
 /// The one column of what a write returns: a JSON document per task.
@@ -63,6 +63,8 @@ pub(crate) struct WriteSpec {
     /// The quarantine table and its [`FileTarget::spec`], when the rows drop rules remove are
     /// written there.
     pub quarantine: Option<(String, String)>,
+    /// A file sink's batch ([`SinkBatch`] as JSON) to write instead of the table's files.
+    pub sink: Option<String>,
 }
 
 impl WriteSpec {
@@ -72,6 +74,7 @@ impl WriteSpec {
             "table": self.table,
             "target": self.target,
             "quarantine": self.quarantine,
+            "sink": self.sink,
         })
     }
 
@@ -88,6 +91,7 @@ impl WriteSpec {
             quarantine: serde_json::from_value(value["quarantine"].clone()).map_err(|e| {
                 DataFusionError::Internal(format!("a lakeflow write's quarantine: {e}"))
             })?,
+            sink: value["sink"].as_str().map(str::to_string),
         })
     }
 }
@@ -242,9 +246,11 @@ impl ExecutionPlan for WriteExec {
         let spec = self.spec.clone();
         let scans = self.input.clone();
         let written = futures::stream::once(async move {
-            let mut document = write_partition(input, &spec)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let written = match &spec.sink {
+                Some(sink) => write_sink_part(input, &spec, sink, partition).await,
+                None => write_partition(input, &spec).await,
+            };
+            let mut document = written.map_err(|e| DataFusionError::External(Box::new(e)))?;
             // What DROPMALFORMED left out of the scans of this task (they are in its stage:
             // the engine ships such a scan only under projections and filters).
             document["malformed"] = serde_json::json!(malformed(scans.as_ref()));
@@ -329,6 +335,54 @@ async fn write_partition(
         "rows": rows,
         "counts": checker.counts(),
     }))
+}
+
+/// Checks one partition's rows and writes what is kept as part `part` of a file sink's batch
+/// (`sink`, a [`SinkBatch`]); its rows and counts as one JSON document.
+async fn write_sink_part(
+    input: SendableRecordBatchStream,
+    spec: &WriteSpec,
+    sink: &str,
+    part: usize,
+) -> lakeflow_core::Result<serde_json::Value> {
+    let bad = |e: &dyn fmt::Display| {
+        lakeflow_core::Error::Internal(format!("the sink of a write of `{}`: {e}", spec.table))
+    };
+    let checks: serde_json::Value = serde_json::from_str(&spec.checker).map_err(|e| bad(&e))?;
+    let checker = Arc::new(Checker::from_spec(&checks, &input.schema())?);
+    let batch: serde_json::Value = serde_json::from_str(sink).map_err(|e| bad(&e))?;
+    let sink = FileSink::from_parts(&batch["sink"], &|url, options| {
+        lakeflow_delta::object_store_at(url, options.iter().map(|(k, v)| (k, v)))
+    })?;
+    let (writer, number) = (
+        batch["writer"].as_str().unwrap_or_default(),
+        batch["batch"].as_u64().unwrap_or_default(),
+    );
+    let rows = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let kept = {
+        let (checker, rows) = (checker.clone(), rows.clone());
+        input.map(move |batch| {
+            let kept = checker.keep(&batch?)?;
+            rows.fetch_add(kept.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(kept)
+        })
+    };
+    let kept: SendableRecordBatchStream =
+        Box::pin(RecordBatchStreamAdapter::new(checker.data_schema(), kept));
+    if let Err(e) = sink.write_part(writer, number, part, kept).await {
+        let counts = checker.counts();
+        if counts.failure.is_some() {
+            return Ok(serde_json::json!({"files": [], "rows": 0, "counts": counts}));
+        }
+        return Err(e);
+    }
+    let rows = rows.load(std::sync::atomic::Ordering::Relaxed);
+    log::info!(
+        "wrote {rows} rows of `{}` as part {part} of batch {number} of sink {}",
+        spec.table,
+        sink.location()
+    );
+    Ok(serde_json::json!({"files": [], "rows": rows, "counts": checker.counts()}))
 }
 
 /// The records mode DROPMALFORMED left out of the landing-file scans in `plan`, per file.

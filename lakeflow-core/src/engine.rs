@@ -70,6 +70,23 @@ pub trait Engine: Debug + Send + Sync {
         )))
     }
 
+    /// Executes `plan` as [`Engine::execute_into_files`] does, every task writing what it
+    /// keeps as its part of `batch` of a file sink ([`crate::FileSink::write_part`]; the
+    /// batch's old files are cleared first). Returns the rows written. Only called when
+    /// [`Engine::writes_files`] said so.
+    async fn execute_into_sink(
+        &self,
+        plan: LogicalPlan,
+        checker: &Checker,
+        batch: &crate::SinkBatch,
+    ) -> Result<u64> {
+        let _ = (plan, checker);
+        Err(crate::Error::Internal(format!(
+            "this engine does not write sink files (`{}`)",
+            batch.writer
+        )))
+    }
+
     /// This engine reading files in this process through `stores` (the pipeline storage's
     /// object stores, with its options), or `None` to keep it as it is (the default).
     fn reading_through(&self, stores: Arc<dyn ObjectStoreRegistry>) -> Option<Arc<dyn Engine>> {

@@ -414,6 +414,11 @@ impl Checker {
         Schema::new(fields)
     }
 
+    /// The query's own columns: what a kept batch holds.
+    pub fn data_schema(&self) -> SchemaRef {
+        self.data_schema.clone()
+    }
+
     /// Whether dropped rows go to a quarantine table.
     pub fn quarantines(&self) -> bool {
         self.quarantine

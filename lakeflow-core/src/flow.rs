@@ -435,7 +435,14 @@ pub(crate) async fn execute(
     // that its tasks check their rows alone; the rows stay there, only the files' list comes
     // back. Not for sinks that take rows.
     let sink_table = def.sink.as_ref().map(|sink| sink.table());
-    let writes_files = !matches!(sink_table, Some(None)) && engine.writes_files(&plan);
+    let sink_files = def
+        .sink
+        .as_ref()
+        .and_then(|sink| sink.file_sink())
+        .and_then(|sink| Some((sink, sink.parts()?)));
+    let writes_files =
+        (def.sink.is_none() || sink_files.is_some() || sink_table.is_some_and(|t| t.is_some()))
+            && engine.writes_files(&plan);
     let session = engine.session();
     let (plan, checker) = if writes_files {
         let unique = expectations
@@ -469,7 +476,32 @@ pub(crate) async fn execute(
         seed_unique_keys(&checker, table, target, storage, engine).await?;
     }
     if writes_files && checker.checks_rows_alone() && engine.writes_files(&plan) {
-        // A sink's table takes the batch under the flow's writer id and batch number.
+        if let Some((sink, parts)) = sink_files {
+            // A file sink's batch: its old files cleared, each task writes its part.
+            let (writer, batch) = sink_batch(txn.as_ref(), name);
+            sink.clear_batch(&writer, batch).await?;
+            log.flow(name, FlowState::Starting, serde_json::Value::Null);
+            log.flow(name, FlowState::Running, serde_json::Value::Null);
+            let batch = crate::SinkBatch {
+                sink: parts,
+                writer,
+                batch,
+            };
+            let written = engine.execute_into_sink(plan, &checker, &batch).await;
+            if let Some(failure) = checker.take_failure() {
+                return Err(failure);
+            }
+            return Ok(FlowOutcome {
+                rows_written: written?,
+                version: None,
+                expectations: checker.results(),
+                dropped_rows: checker.dropped(),
+                technique: Technique::Append,
+                batch: None,
+            });
+        }
+        // A table: the dataset's, or a sink's, which takes the batch under the flow's writer
+        // id and batch number.
         let (store, sink, txn, technique) = match sink_table.flatten() {
             Some((store, table)) => {
                 let (app_id, batch) = sink_batch(txn.as_ref(), name);

@@ -52,6 +52,6 @@ pub use query::{
 };
 pub use report::{DatasetReport, FlowStatus, RunReport};
 pub use scheduler::RunOptions;
-pub use sink::{FileSink, Sink};
+pub use sink::{FileSink, Sink, SinkBatch};
 pub use source::{CsvFormat, ExternalTable, FileFormat, SourceSpec, csv, json, parquet};
 pub use storage::{Committed, FileTarget, FilesPrepared, MemoryStorage, Storage, TableWrite};

@@ -50,6 +50,12 @@ pub trait Sink: fmt::Debug + Send + Sync {
     fn table(&self) -> Option<(&dyn crate::Storage, &str)> {
         None
     }
+
+    /// This sink as a [`FileSink`], when it is one: an engine that writes where it computes
+    /// then writes the batch's files ([`FileSink::parts`]), so the rows never come back.
+    fn file_sink(&self) -> Option<&FileSink> {
+        None
+    }
 }
 
 /// A directory of Parquet, CSV or JSON files: batch `b` of writer `w` is written as
@@ -62,6 +68,24 @@ pub struct FileSink {
     format: FileFormat,
     /// An object store and the folder in it, instead of the local `dir`.
     store: Option<(Arc<dyn ObjectStore>, ObjectPath, String)>,
+    /// The object-store options the store was made with, when another process can make it
+    /// again from its URL ([`FileSink::parts`]).
+    store_options: Option<Vec<(String, String)>>,
+}
+
+/// Makes the object store and folder of a URL with object-store options.
+pub type StoreAt = dyn Fn(&str, &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, ObjectPath)>;
+
+/// One batch of a [`FileSink`] written part by part where its rows are computed (by an
+/// engine's tasks, [`crate::Engine::execute_into_sink`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkBatch {
+    /// The sink, as [`FileSink::parts`] describes it.
+    pub sink: serde_json::Value,
+    /// The flow checkpoint writing it.
+    pub writer: String,
+    /// The batch number.
+    pub batch: u64,
 }
 
 impl FileSink {
@@ -71,6 +95,7 @@ impl FileSink {
             dir: dir.into(),
             format: format.plain(),
             store: None,
+            store_options: None,
         }
     }
 
@@ -87,7 +112,23 @@ impl FileSink {
             dir: PathBuf::from(&location),
             format: format.plain(),
             store: Some((store, prefix, location)),
+            store_options: None,
         }
+    }
+
+    /// This sink on an object store, saying that its store is the one its URL and `options`
+    /// make: processes that compute the rows can then write the files themselves.
+    pub fn with_store_options<K: Into<String>, V: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.store_options = Some(
+            options
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
     }
 
     fn extension(&self) -> &'static str {
@@ -96,6 +137,152 @@ impl FileSink {
             FileFormat::Csv(_) => "csv",
             FileFormat::Json | FileFormat::Options(_) => "json",
         }
+    }
+
+    /// What makes this sink again in another process ([`FileSink::from_parts`]): its
+    /// directory, or its URL and store options, and its format; `None` for a sink on a store
+    /// given as an object only.
+    pub fn parts(&self) -> Option<serde_json::Value> {
+        let format = match &self.format {
+            FileFormat::Parquet => serde_json::json!({"kind": "parquet"}),
+            FileFormat::Csv(csv) => serde_json::json!({
+                "kind": "csv", "header": csv.has_header, "delimiter": csv.delimiter,
+            }),
+            FileFormat::Json | FileFormat::Options(_) => serde_json::json!({"kind": "json"}),
+        };
+        match (&self.store, &self.store_options) {
+            (None, _) => Some(serde_json::json!({"dir": self.dir, "format": format})),
+            (Some((_, _, location)), Some(options)) => Some(serde_json::json!({
+                "url": location, "options": options, "format": format,
+            })),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The sink [`FileSink::parts`] described; `store_at` makes the object store and folder
+    /// of a URL with options.
+    pub fn from_parts(parts: &serde_json::Value, store_at: &StoreAt) -> Result<FileSink> {
+        let bad = |what: &str| Error::Internal(format!("a file sink's description lacks {what}"));
+        let format = &parts["format"];
+        let format = match format["kind"].as_str() {
+            Some("parquet") => FileFormat::Parquet,
+            Some("json") => FileFormat::Json,
+            Some("csv") => FileFormat::Csv(
+                crate::source::csv()
+                    .has_header(format["header"].as_bool().unwrap_or(true))
+                    .delimiter(format["delimiter"].as_u64().unwrap_or(b',' as u64) as u8),
+            ),
+            _ => return Err(bad("a format")),
+        };
+        if let Some(dir) = parts["dir"].as_str() {
+            return Ok(FileSink::new(dir, format));
+        }
+        let url = parts["url"].as_str().ok_or_else(|| bad("a place"))?;
+        let options: Vec<(String, String)> =
+            serde_json::from_value(parts["options"].clone()).map_err(|_| bad("its options"))?;
+        let (store, prefix) = store_at(url, &options)?;
+        Ok(FileSink::on_store(store, prefix, url, format).with_store_options(options))
+    }
+
+    /// The start of the names of batch `batch` of `writer`'s files.
+    fn batch_prefix(writer: &str, batch: u64) -> String {
+        format!("{}-{batch:020}-", file_part(writer))
+    }
+
+    /// Removes the files of batch `batch` of `writer`, whatever their number was, before the
+    /// batch is written (again).
+    pub async fn clear_batch(&self, writer: &str, batch: u64) -> Result<()> {
+        let prefix = FileSink::batch_prefix(writer, batch);
+        if let Some((store, folder, location)) = &self.store {
+            let failed = |e: datafusion::object_store::Error| Error::Storage {
+                location: location.clone(),
+                message: e.to_string(),
+                source: None,
+            };
+            let existing: Vec<ObjectPath> = store
+                .list(Some(folder))
+                .map_ok(|m| m.location)
+                .try_collect()
+                .await
+                .map_err(failed)?;
+            for path in existing {
+                if path.filename().is_some_and(|n| n.starts_with(&prefix)) {
+                    store.delete(&path).await.map_err(failed)?;
+                }
+            }
+            return Ok(());
+        }
+        let io = |e: std::io::Error| self.io_error(e);
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with(&prefix) {
+                std::fs::remove_file(&path).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn io_error(&self, e: std::io::Error) -> Error {
+        Error::Storage {
+            location: self.dir.display().to_string(),
+            message: e.to_string(),
+            source: None,
+        }
+    }
+
+    /// Writes part `part` of batch `batch` of `writer`: `rows`, as one file (a part written
+    /// again replaces its file). [`FileSink::clear_batch`] first, once per batch.
+    pub async fn write_part(
+        &self,
+        writer: &str,
+        batch: u64,
+        part: usize,
+        mut rows: SendableRecordBatchStream,
+    ) -> Result<()> {
+        let name = format!(
+            "{}{part:05}.{}",
+            FileSink::batch_prefix(writer, batch),
+            self.extension()
+        );
+        let schema = rows.schema();
+        if let Some((store, folder, location)) = &self.store {
+            let mut writer = FileWriter::new(&self.format, Vec::new(), schema)?;
+            while let Some(next) = rows.next().await {
+                let next = next?;
+                if next.num_rows() > 0 {
+                    writer.write(&next)?;
+                }
+            }
+            let bytes = writer.finish()?;
+            store
+                .put(&folder.clone().join(name), bytes.into())
+                .await
+                .map_err(|e| Error::Storage {
+                    location: location.clone(),
+                    message: e.to_string(),
+                    source: None,
+                })?;
+            return Ok(());
+        }
+        let io = |e: std::io::Error| self.io_error(e);
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let temporary = self.dir.join(format!(".{name}.tmp"));
+        let file = std::fs::File::create(&temporary).map_err(io)?;
+        let mut writer = FileWriter::new(&self.format, file, schema)?;
+        while let Some(next) = rows.next().await {
+            let next = next?;
+            if next.num_rows() > 0 {
+                writer.write(&next)?;
+            }
+        }
+        writer.finish()?.sync_all().map_err(Error::Io)?;
+        std::fs::rename(&temporary, self.dir.join(&name)).map_err(io)?;
+        Ok(())
     }
 }
 
@@ -119,75 +306,12 @@ impl Sink for FileSink {
         &self,
         writer: &str,
         batch: u64,
-        schema: SchemaRef,
+        _schema: SchemaRef,
         rows: Vec<SendableRecordBatchStream>,
     ) -> Result<()> {
-        let prefix = format!("{}-{batch:020}-", file_part(writer));
-        if let Some((store, folder, location)) = &self.store {
-            let failed = |e: datafusion::object_store::Error| Error::Storage {
-                location: location.clone(),
-                message: e.to_string(),
-                source: None,
-            };
-            // A batch written again replaces its own files, whatever their number was.
-            let existing: Vec<ObjectPath> = store
-                .list(Some(folder))
-                .map_ok(|m| m.location)
-                .try_collect()
-                .await
-                .map_err(failed)?;
-            for path in existing {
-                if path.filename().is_some_and(|n| n.starts_with(&prefix)) {
-                    store.delete(&path).await.map_err(failed)?;
-                }
-            }
-            for (part, mut stream) in rows.into_iter().enumerate() {
-                let name = format!("{prefix}{part:05}.{}", self.extension());
-                let mut writer = FileWriter::new(&self.format, Vec::new(), schema.clone())?;
-                while let Some(next) = stream.next().await {
-                    let next = next?;
-                    if next.num_rows() > 0 {
-                        writer.write(&next)?;
-                    }
-                }
-                let bytes = writer.finish()?;
-                store
-                    .put(&folder.clone().join(name), bytes.into())
-                    .await
-                    .map_err(failed)?;
-            }
-            return Ok(());
-        }
-        let io = |e: std::io::Error| Error::Storage {
-            location: self.dir.display().to_string(),
-            message: e.to_string(),
-            source: None,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(io)?;
-        // A batch written again replaces its own files, whatever their number was.
-        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if name.starts_with(&prefix) {
-                std::fs::remove_file(&path).map_err(io)?;
-            }
-        }
-        for (part, mut stream) in rows.into_iter().enumerate() {
-            let name = format!("{prefix}{part:05}.{}", self.extension());
-            let temporary = self.dir.join(format!(".{name}.tmp"));
-            let file = std::fs::File::create(&temporary).map_err(io)?;
-            let mut writer = FileWriter::new(&self.format, file, schema.clone())?;
-            while let Some(next) = stream.next().await {
-                let next = next?;
-                if next.num_rows() > 0 {
-                    writer.write(&next)?;
-                }
-            }
-            writer.finish()?.sync_all().map_err(Error::Io)?;
-            std::fs::rename(&temporary, self.dir.join(&name)).map_err(io)?;
+        self.clear_batch(writer, batch).await?;
+        for (part, stream) in rows.into_iter().enumerate() {
+            self.write_part(writer, batch, part, stream).await?;
         }
         Ok(())
     }
@@ -197,6 +321,10 @@ impl Sink for FileSink {
             Some((_, _, location)) => location.clone(),
             None => self.dir.display().to_string(),
         }
+    }
+
+    fn file_sink(&self) -> Option<&FileSink> {
+        Some(self)
     }
 }
 

@@ -478,30 +478,34 @@ async fn what_dropmalformed_leaves_out_on_the_executors_is_reported() {
     );
 }
 
-/// A flow into a Delta sink writes the sink's files on the executors, which the coordinator
-/// commits with the batch's writer and number: over two runs, the sink holds every row once,
-/// as an in-process run's sink does.
+/// Flows into a Delta sink and a Parquet sink write the sinks' files on the executors: the
+/// coordinator commits the Delta sink's with the batch's writer and number, and each task
+/// writes its part of the Parquet sink's batch. Over two runs, each sink holds every row once,
+/// as an in-process run's sinks do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delta_sink_is_written_on_the_executors() {
+async fn sinks_are_written_on_the_executors() {
     use lakeflow::prelude::*;
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(dir.path());
     let pipeline = |root: &Path| {
         let landing = root.join("landing").display().to_string();
         let sink = root.join("sink_orders").display().to_string();
+        let files = root.join("sink_files").display().to_string();
         Pipeline::builder()
             .streaming_table("orders", move || read_stream_files(landing.as_str(), csv()))
             .create_sink("out", "delta", [("path", sink)])
             .append_flow("out", "to_out", || {
                 Ok(read_stream("orders")?.filter(col("status").eq(lit("ok")))?)
             })
+            .create_sink("files", "parquet", [("path", files)])
+            .append_flow("files", "to_files", || read_stream("orders"))
             .storage(root.join("store").to_str().unwrap())
             .progress(ProgressMode::Off)
     };
     let roots = [dir.path().join("cluster"), dir.path().join("local")];
-    for (n, first, rows) in [(0, 0, 20), (1, 20, 10)] {
+    for (n, first, count) in [(0, 0, 20), (1, 20, 10)] {
         for (i, root) in roots.iter().enumerate() {
-            crate::streaming::land(&root.join("landing"), n, first, rows);
+            crate::streaming::land(&root.join("landing"), n, first, count);
             let run = pipeline(root);
             let run = if i == 0 {
                 run.cluster(cluster.url())
@@ -516,6 +520,25 @@ async fn a_delta_sink_is_written_on_the_executors() {
             async move { crate::support::sorted_lines(&crate::support::delta_rows(&table).await) }
         };
         assert_eq!(rows(&roots[0]).await, rows(&roots[1]).await);
+        let files = |root: &Path| {
+            let dir = root.join("sink_files").display().to_string();
+            async move {
+                let ctx = lakeflow::datafusion::prelude::SessionContext::new();
+                let batches = ctx
+                    .read_parquet(dir, Default::default())
+                    .await
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap();
+                crate::support::sorted_lines(&batches)
+            }
+        };
+        assert_eq!(files(&roots[0]).await, files(&roots[1]).await);
+        assert_eq!(
+            files(&roots[0]).await.len(),
+            1 + first as usize + count as usize
+        );
     }
     // 30 orders, every fifth a test order.
     assert_eq!(
@@ -524,6 +547,10 @@ async fn a_delta_sink_is_written_on_the_executors() {
     );
     assert!(
         logged(&cluster, "rows of `sink_orders`", 2).await >= 2,
-        "the executors wrote the sink's files"
+        "the executors wrote the Delta sink's files"
+    );
+    assert!(
+        logged(&cluster, "of sink ", 2).await >= 2,
+        "the executors wrote the Parquet sink's parts"
     );
 }
