@@ -150,6 +150,16 @@ fn ships(plan: &LogicalPlan, malformed: bool) -> Option<String> {
     blocker
 }
 
+/// `checker`'s description for the tasks of a write of `what`.
+fn checks(checker: &Checker, what: &str) -> Result<String> {
+    let checks = checker.spec().ok_or_else(|| {
+        Error::Internal(format!(
+            "the checks of `{what}` cannot be made on the cluster"
+        ))
+    })?;
+    Ok(checks.to_string())
+}
+
 /// The landing-file batches `plan` reads.
 fn file_batches(plan: &LogicalPlan) -> Vec<FileBatchTable> {
     let mut found = Vec::new();
@@ -253,7 +263,7 @@ impl Engine for BallistaEngine {
         quarantine: Option<&FileTarget>,
     ) -> Result<WrittenFiles> {
         let spec = WriteSpec {
-            checker: self.checks(checker, &target.table)?,
+            checker: checks(checker, &target.table)?,
             table: target.table.clone(),
             target: target.spec.to_string(),
             quarantine: quarantine.map(|q| (q.table.clone(), q.spec.to_string())),
@@ -272,7 +282,7 @@ impl Engine for BallistaEngine {
             "sink": batch.sink, "writer": batch.writer, "batch": batch.batch,
         });
         let spec = WriteSpec {
-            checker: self.checks(checker, &batch.writer)?,
+            checker: checks(checker, &batch.writer)?,
             table: batch.writer.clone(),
             target: String::new(),
             quarantine: None,
@@ -293,16 +303,6 @@ impl Engine for BallistaEngine {
 }
 
 impl BallistaEngine {
-    /// `checker`'s description for the tasks of a write of `what`.
-    fn checks(&self, checker: &Checker, what: &str) -> Result<String> {
-        let checks = checker.spec().ok_or_else(|| {
-            Error::Internal(format!(
-                "the checks of `{what}` cannot be made on the cluster"
-            ))
-        })?;
-        Ok(checks.to_string())
-    }
-
     /// Runs `plan` under a write as `spec` says; the tasks' counts are added to `checker` and
     /// what DROPMALFORMED left out to the batches of landing files the plan reads.
     async fn write(

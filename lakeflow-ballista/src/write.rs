@@ -68,6 +68,21 @@ pub(crate) struct WriteSpec {
 }
 
 impl WriteSpec {
+    /// The JSON text `text`, the write's `what`.
+    fn parse(&self, what: &str, text: &str) -> lakeflow_core::Result<serde_json::Value> {
+        serde_json::from_str(text).map_err(|e| {
+            lakeflow_core::Error::Internal(format!(
+                "the {what} of a write of `{}`: {e}",
+                self.table
+            ))
+        })
+    }
+
+    /// The flow's checker, rebuilt for batches of `input`.
+    fn checker(&self, input: &Schema) -> lakeflow_core::Result<Checker> {
+        Checker::from_spec(&self.parse("checks", &self.checker)?, input)
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "checker": self.checker,
@@ -274,19 +289,11 @@ async fn write_partition(
     mut input: SendableRecordBatchStream,
     spec: &WriteSpec,
 ) -> lakeflow_core::Result<serde_json::Value> {
-    let parse = |what: &str, text: &str| {
-        serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
-            lakeflow_core::Error::Internal(format!(
-                "the {what} of a write of `{}`: {e}",
-                spec.table
-            ))
-        })
-    };
-    let checker = Checker::from_spec(&parse("checks", &spec.checker)?, &input.schema())?;
+    let checker = spec.checker(&input.schema())?;
     let open = |table: &str, target: &str| {
         FileWriter::open(&FileTarget {
             table: table.to_string(),
-            spec: parse("target", target)?,
+            spec: spec.parse("target", target)?,
         })
     };
     let mut writer = open(&spec.table, &spec.target)?;
@@ -300,7 +307,7 @@ async fn write_partition(
             Err(e) => {
                 let counts = checker.counts();
                 if counts.failure.is_some() {
-                    return Ok(serde_json::json!({"files": [], "rows": 0, "counts": counts}));
+                    return Ok(stopped(counts));
                 }
                 return Err(e.into());
             }
@@ -337,6 +344,11 @@ async fn write_partition(
     }))
 }
 
+/// What a task stopped by a `Fail` rule returns: no files, and its counts with the failure.
+fn stopped(counts: CheckCounts) -> serde_json::Value {
+    serde_json::json!({"files": [], "rows": 0, "counts": counts})
+}
+
 /// Checks one partition's rows and writes what is kept as part `part` of a file sink's batch
 /// (`sink`, a [`SinkBatch`]); its rows and counts as one JSON document.
 async fn write_sink_part(
@@ -345,12 +357,8 @@ async fn write_sink_part(
     sink: &str,
     part: usize,
 ) -> lakeflow_core::Result<serde_json::Value> {
-    let bad = |e: &dyn fmt::Display| {
-        lakeflow_core::Error::Internal(format!("the sink of a write of `{}`: {e}", spec.table))
-    };
-    let checks: serde_json::Value = serde_json::from_str(&spec.checker).map_err(|e| bad(&e))?;
-    let checker = Arc::new(Checker::from_spec(&checks, &input.schema())?);
-    let batch: serde_json::Value = serde_json::from_str(sink).map_err(|e| bad(&e))?;
+    let checker = Arc::new(spec.checker(&input.schema())?);
+    let batch = spec.parse("sink", sink)?;
     let sink = FileSink::from_parts(&batch["sink"], &|url, options| {
         lakeflow_delta::object_store_at(url, options.iter().map(|(k, v)| (k, v)))
     })?;
@@ -372,7 +380,7 @@ async fn write_sink_part(
     if let Err(e) = sink.write_part(writer, number, part, kept).await {
         let counts = checker.counts();
         if counts.failure.is_some() {
-            return Ok(serde_json::json!({"files": [], "rows": 0, "counts": counts}));
+            return Ok(stopped(counts));
         }
         return Err(e);
     }
