@@ -444,6 +444,24 @@ impl Storage for Leased {
         self.inner.prepare_files(write, replace).await
     }
 
+    async fn prepare_merge(
+        &self,
+        upsert: &TableUpsert,
+    ) -> Result<Option<crate::storage::MergePrepared>> {
+        self.lease.check().await?;
+        self.inner.prepare_merge(upsert).await
+    }
+
+    async fn commit_merge(
+        &self,
+        upsert: &TableUpsert,
+        merge: &crate::storage::MergeFiles,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        self.lease.check().await?;
+        self.inner.commit_merge(upsert, merge, files).await
+    }
+
     async fn commit_files(
         &self,
         write: TableWrite,

@@ -304,10 +304,12 @@ impl PipelineDef {
             if let Ok(checkpoint) =
                 crate::checkpoint::Checkpoint::open(storage.as_ref(), &flow.def.name).await
             {
-                candidates.push(Candidate::internal(crate::cdc::state_table(
-                    &flow.def.name,
-                    checkpoint.version(),
-                )));
+                let state = crate::cdc::state_table(&flow.def.name, checkpoint.version());
+                // A cluster's merges stage their rows in tables replaced every batch.
+                for staged in [flow.table(), state.as_str()] {
+                    candidates.push(Candidate::internal(crate::storage::staged_table(staged)));
+                }
+                candidates.push(Candidate::internal(state));
             }
         }
         report.maintenance =

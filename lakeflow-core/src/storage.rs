@@ -107,6 +107,33 @@ pub enum FilesPrepared {
     Done(Committed),
 }
 
+/// A merge ([`TableUpsert`]) whose rewrite of the table's files an engine's tasks make
+/// ([`Storage::prepare_merge`]): the files that may hold one of its keys (or an expired
+/// row) are read, the merge's keys taken out of them and its new rows added, and the files
+/// written replace the touched ones in one commit ([`Storage::commit_merge`]).
+#[derive(Debug, Clone)]
+pub struct MergeFiles {
+    /// The rows of the touched files, as a table other processes can read.
+    pub touched: Arc<dyn TableProvider>,
+    /// The merge's rows (the upsert's columns and its delete column), staged where other
+    /// processes can read them.
+    pub rows: Arc<dyn TableProvider>,
+    /// Where the rewritten files go.
+    pub target: FileTarget,
+    /// The touched files and the version they were read at, as the storage described them
+    /// for its commit.
+    pub removes: serde_json::Value,
+}
+
+/// What [`Storage::prepare_merge`] found.
+#[derive(Debug, Clone)]
+pub enum MergePrepared {
+    /// Rewrite the files as [`MergeFiles`] says, then commit them with [`Storage::commit_merge`].
+    Write(MergeFiles),
+    /// The table already holds the merge's batch (its transaction): nothing to write.
+    Done(Committed),
+}
+
 /// The result of a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
@@ -308,6 +335,33 @@ pub trait Storage: Debug + Send + Sync {
         Ok(None)
     }
 
+    /// Prepares `upsert` to be merged by other processes ([`MergeFiles`]): stages its rows,
+    /// selects the files it touches and says where the new files go; or `None` when this
+    /// storage merges rows only (the default) or not this merge (a table not created yet, a
+    /// replacement, one whose partitioning or columns the upsert does not carry): the merge
+    /// then goes through [`Storage::upsert`].
+    async fn prepare_merge(&self, upsert: &TableUpsert) -> Result<Option<MergePrepared>> {
+        let _ = upsert;
+        Ok(None)
+    }
+
+    /// Commits `files`, the rewrite of `merge`'s touched files, in place of them, in one
+    /// commit with `upsert`'s transaction; fails, committing nothing, when the table changed
+    /// since [`Storage::prepare_merge`] read it.
+    async fn commit_merge(
+        &self,
+        upsert: &TableUpsert,
+        merge: &MergeFiles,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        let _ = (merge, files);
+        Err(Error::Internal(format!(
+            "the storage at {} merges rows, not files, into `{}`",
+            self.location(),
+            upsert.name
+        )))
+    }
+
     /// Prepares `write`'s table (its `streams` are not read) for files written by other
     /// processes: creates it if needed, widens what the write widens, checks what an append
     /// checks, and says where the files go; or `None` when this storage takes rows only (the
@@ -338,6 +392,12 @@ pub trait Storage: Debug + Send + Sync {
             write.name
         )))
     }
+}
+
+/// The internal table where a storage stages the rows of a merge into `table` for other
+/// processes ([`Storage::prepare_merge`]); each merge into `table` replaces it.
+pub fn staged_table(table: &str) -> String {
+    format!("_lakeflow/staged/{}", table.replace('/', "__"))
 }
 
 /// `batch` with the stored schema `target`, casting columns where storage chose another type

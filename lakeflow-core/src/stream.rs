@@ -382,13 +382,14 @@ async fn run_one_batch(
                 state,
                 tombstone_ttl: crate::cdc::tombstone_ttl(&target.def.table_properties)?,
                 def: &target.def,
+                target_done,
             };
             log.flow(
                 name,
                 crate::event_log::FlowState::Running,
                 serde_json::Value::Null,
             );
-            crate::cdc::apply_batch(&spec, &tables, &session, storage, plan, txn, target_done)
+            crate::cdc::apply_batch(&spec, &tables, &session, engine, storage, plan, txn)
                 .await
                 .map(|applied| FlowOutcome {
                     rows_written: applied.rows,

@@ -35,6 +35,7 @@ use url::Url;
 
 mod files;
 mod log;
+mod merged;
 mod one_shot;
 mod written;
 
@@ -460,6 +461,22 @@ impl Storage for DeltaStorage {
         files: Vec<serde_json::Value>,
     ) -> Result<Committed> {
         self.commit_written(Head::of(&write), replace, files).await
+    }
+
+    async fn prepare_merge(
+        &self,
+        upsert: &TableUpsert,
+    ) -> Result<Option<lakeflow_core::storage::MergePrepared>> {
+        self.prepare_merged(upsert).await
+    }
+
+    async fn commit_merge(
+        &self,
+        upsert: &TableUpsert,
+        merge: &lakeflow_core::storage::MergeFiles,
+        files: Vec<serde_json::Value>,
+    ) -> Result<Committed> {
+        self.commit_merged(upsert, merge, files).await
     }
 
     async fn version(&self, name: &str) -> Result<Option<u64>> {

@@ -88,23 +88,7 @@ impl DeltaStorage {
         let schema = if replace {
             (stored.fields() != write.schema.fields()).then(|| write.schema.as_ref().clone())
         } else {
-            let added: Vec<_> = write
-                .schema
-                .fields()
-                .iter()
-                .filter(|f| stored.field_with_name(f.name()).is_err())
-                .cloned()
-                .collect();
-            (!added.is_empty()).then(|| {
-                Schema::new(
-                    stored
-                        .fields()
-                        .iter()
-                        .cloned()
-                        .chain(added)
-                        .collect::<Vec<_>>(),
-                )
-            })
+            with_added_columns(&stored, &write.schema)
         };
         let mut actions = Vec::with_capacity(files.len() + 1);
         if let Some(schema) = schema {
@@ -153,6 +137,26 @@ impl DeltaStorage {
             version: version as u64,
         })
     }
+}
+
+/// `stored` with the columns of `written` it lacks after its own, or `None` when it lacks none.
+pub(crate) fn with_added_columns(stored: &Schema, written: &Schema) -> Option<Schema> {
+    let added: Vec<_> = written
+        .fields()
+        .iter()
+        .filter(|f| stored.field_with_name(f.name()).is_err())
+        .cloned()
+        .collect();
+    (!added.is_empty()).then(|| {
+        Schema::new(
+            stored
+                .fields()
+                .iter()
+                .cloned()
+                .chain(added)
+                .collect::<Vec<_>>(),
+        )
+    })
 }
 
 /// Writes one task's rows as Parquet files into a table's directory, for a commit made

@@ -55,6 +55,33 @@ async fn pipelines_on_a_cluster_give_the_tables_of_an_in_process_run() {
     // The flows wrote their tables there too.
     let written = logged(&cluster, "for the coordinator to commit", 10).await;
     assert!(written >= 10, "the executors wrote tables {written} times");
+    // AUTO CDC's second batches were merged there: the targets' and states' files rewritten.
+    for table in [
+        "customers`",
+        "customers_history`",
+        "_lakeflow/cdc/customers_cdc_v",
+    ] {
+        let merged = logged(&cluster, &format!("of `{table}"), 1).await;
+        assert!(merged >= 1, "the executors did not merge into `{table}`");
+    }
+}
+
+/// AUTO CDC's merges on the executors (a copy-on-write rewrite of the files that may hold a
+/// batch's keys, committed in their place): random change histories of both types, three
+/// batches each, equal the model as they do in-process; an expired tombstone is dropped by
+/// the rewrite.
+#[test]
+fn auto_cdc_merged_on_the_cluster_equals_the_model() {
+    // One standalone cluster per runtime: its processes' tasks live in the runtime that
+    // started it.
+    let checked =
+        crate::cdc::histories_equal_the_model(60, 1, Some(Arc::new(BallistaEngine::standalone())));
+    assert!(checked >= 60, "{checked} histories checked");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(crate::cdc::tombstones_expire(Some(Arc::new(
+            BallistaEngine::standalone(),
+        ))));
 }
 
 /// The crash test on the cluster: the coordinator is killed with SIGKILL at its failpoints

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::JoinType;
@@ -40,6 +39,9 @@ pub(crate) struct Tables<'a> {
     pub tombstone_ttl: i64,
     /// The target's definition (its options, for creating it).
     pub def: &'a crate::dataset::DatasetDef,
+    /// The target merge of this batch already committed (a rerun after a crash between the
+    /// two merges).
+    pub target_done: bool,
 }
 
 /// The state table of `flow` at checkpoint version `version`.
@@ -60,17 +62,19 @@ pub(crate) fn tombstone_ttl(properties: &BTreeMap<String, String>) -> Result<i64
 }
 
 /// One batch of an AUTO CDC flow: the batch's changes (`changes`, the source's new rows)
-/// merged into the target, then into the state. `target_done` says the target merge of this
-/// batch already committed (a rerun after a crash between the two merges).
+/// merged into the target, then into the state (skipping the target when
+/// [`Tables::target_done`]). The changes are read, and the merges made, where `engine` runs
+/// plans and writes files.
 pub(crate) async fn apply_batch(
     spec: &AutoCdc,
     tables: &Tables<'_>,
     session: &SessionContext,
+    engine: &dyn crate::engine::Engine,
     storage: &dyn crate::storage::Storage,
     changes: LogicalPlan,
     txn: crate::storage::Txn,
-    target_done: bool,
 ) -> Result<Applied> {
+    let target_done = tables.target_done;
     let mut layout = Layout::new(spec, tables)?;
     let changes = DataFrame::new(session.state(), changes);
     let sequence = spec.sequence_by.as_deref().unwrap_or_default();
@@ -79,9 +83,13 @@ pub(crate) async fn apply_batch(
         crate::query::sql_expr(&changes, sequence)?.get_type(changes.schema())?
     };
     layout.set_seq_type(seq_type, storage)?;
-    let events = layout.project(spec, changes)?.collect().await?;
-    let events = concat_batches(&layout.event_schema, &events)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    // The source's new rows are read where the engine runs its plans.
+    let events = layout.project(spec, changes)?.into_unoptimized_plan();
+    let mut collected = Vec::new();
+    for stream in engine.execute(events).await? {
+        collected.extend(futures::TryStreamExt::try_collect::<Vec<_>>(stream).await?);
+    }
+    let events = read_as(&layout.event_schema, &collected)?;
     layout.check_sequences(tables.flow, &events)?;
     let keys = distinct_keys(session, &layout, &events)?;
     // The state is loaded once: its rows for the batch's keys, and (for a flow that applies
@@ -127,11 +135,15 @@ pub(crate) async fn apply_batch(
             let mut version = None;
             if !target_done && rows > 0 {
                 let upsert = layout.target_merge(tables, latest.target, false, txn.clone());
-                version = Some(storage.upsert(upsert).await?.version);
+                version = Some(
+                    super::merge::merge(upsert, engine, storage, session)
+                        .await?
+                        .version,
+                );
             }
             crate::failpoint::hit("cdc_between_merges");
             let upsert = layout.state_merge(tables, latest.state, false, txn, now);
-            storage.upsert(upsert).await?;
+            super::merge::merge(upsert, engine, storage, session).await?;
             return Ok(Applied {
                 rows: rows as u64,
                 version,
@@ -147,11 +159,15 @@ pub(crate) async fn apply_batch(
     let mut version = None;
     if !target_done && (rows > 0 || plan.replace) {
         let upsert = layout.target_upsert(tables, &plan, txn.clone())?;
-        version = Some(storage.upsert(upsert).await?.version);
+        version = Some(
+            super::merge::merge(upsert, engine, storage, session)
+                .await?
+                .version,
+        );
     }
     crate::failpoint::hit("cdc_between_merges");
     let upsert = layout.state_upsert(tables, &plan, txn, now)?;
-    storage.upsert(upsert).await?;
+    super::merge::merge(upsert, engine, storage, session).await?;
     Ok(Applied {
         rows: rows as u64,
         version,

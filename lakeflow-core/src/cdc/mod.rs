@@ -38,6 +38,7 @@ use crate::error::{Error, Result};
 mod apply;
 mod history;
 mod latest;
+mod merge;
 mod snapshot;
 mod write;
 
